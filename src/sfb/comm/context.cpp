@@ -1,0 +1,203 @@
+#include "comm/context.hpp"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "build_config.hpp"
+#include "comm/mpi/mpi_check.hpp"
+#include "comm/mpi/mpi_communicator.hpp"
+#include "core/log.hpp"
+#if SFB_WITH_CUDA
+#include "comm/cuda/cuda_device.hpp"
+#endif
+#if SFB_WITH_NCCL
+#include "comm/nccl/nccl_communicator.hpp"
+#endif
+
+namespace sfb {
+namespace {
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  long x = std::strtol(v, &end, 10);
+  return (end && *end == '\0' && x >= 0) ? static_cast<int>(x) : fallback;
+}
+
+std::string mpi_library_version() {
+  char buf[MPI_MAX_LIBRARY_VERSION_STRING] = {0};
+  int len = 0;
+  MPI_Get_library_version(buf, &len);
+  std::string s(buf, static_cast<size_t>(len));
+  auto nl = s.find_first_of("\n,");
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+int visible_gpus() {
+#if SFB_WITH_CUDA
+  return comm::cuda::device_count();
+#else
+  return 0;
+#endif
+}
+
+}  // namespace
+
+Context::Context(int* argc, char*** argv) {
+  int initialized = 0;
+  SFB_MPI_CHECK(MPI_Initialized(&initialized));
+  if (!initialized) {
+    int provided = 0;
+    SFB_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    owns_mpi_ = true;
+  }
+  SFB_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &mpi_comm_));
+  SFB_MPI_CHECK(MPI_Comm_rank(mpi_comm_, &rank_));
+  SFB_MPI_CHECK(MPI_Comm_size(mpi_comm_, &size_));
+  MPI_Comm node = MPI_COMM_NULL;
+  SFB_MPI_CHECK(MPI_Comm_split_type(mpi_comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  int split_rank = 0;
+  SFB_MPI_CHECK(MPI_Comm_rank(node, &split_rank));
+  SFB_MPI_CHECK(MPI_Comm_size(node, &local_size_));
+  SFB_MPI_CHECK(MPI_Comm_free(&node));
+  local_rank_ = env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("SLURM_LOCALID", split_rank));
+  if (local_rank_ >= local_size_) local_rank_ = split_rank;  // stale variable from an outer step
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  hostname_ = host;
+  host_comm_ = std::make_unique<comm::MpiCommunicator>(mpi_comm_);
+}
+
+Context::~Context() {
+  nccl_comm_.reset();
+  host_comm_.reset();
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) {
+    if (mpi_comm_ != MPI_COMM_NULL) MPI_Comm_free(&mpi_comm_);
+    if (owns_mpi_) MPI_Finalize();
+  }
+}
+
+comm::Communicator& Context::comm() {
+  return nccl_comm_ ? *nccl_comm_ : *host_comm_;
+}
+
+void Context::agree(const std::function<void()>& fn) {
+  std::string message;
+  int code = 0;
+  try {
+    fn();
+  } catch (const AgreedError&) {
+    throw;  // already agreed inside fn
+  } catch (const Error& e) {
+    message = e.what();
+    code = static_cast<int>(e.exit_code());
+  } catch (const std::exception& e) {
+    message = e.what();
+    code = static_cast<int>(ExitCode::kRuntime);
+  }
+  int first = code ? rank_ : size_;
+  SFB_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, mpi_comm_));
+  if (first == size_) return;
+  int agreed_code = code;
+  SFB_MPI_CHECK(MPI_Bcast(&agreed_code, 1, MPI_INT, first, mpi_comm_));
+  const std::string agreed = comm::broadcast_string(*host_comm_, message, first);
+  throw AgreedError(agreed, static_cast<ExitCode>(agreed_code), first);
+}
+
+void Context::abort(int code) const {
+  MPI_Abort(mpi_comm_ != MPI_COMM_NULL ? mpi_comm_ : MPI_COMM_WORLD, code);
+  std::_Exit(code);
+}
+
+void Context::configure(const ContextOptions& opts) {
+  int gpus = 0;
+  bool want_cuda = false;
+  agree([&] {
+    gpus = visible_gpus();
+    if (opts.device == "cuda" && gpus == 0) {
+      throw ConfigError(std::string("device 'cuda' requested but no CUDA device is visible on ") +
+                        hostname_ +
+                        (SFB_WITH_CUDA ? "" : " (this sfbench was built without CUDA)"));
+    }
+    if (opts.comm == "nccl" && !SFB_WITH_NCCL) {
+      throw ConfigError("comm 'nccl' requested but this sfbench was built without NCCL");
+    }
+    want_cuda = opts.device == "cuda" || (opts.device == "auto" && gpus > 0);
+  });
+  // All ranks use one device type: with 'auto', one rank without a GPU makes every rank use CPU.
+  int all_cuda = want_cuda ? 1 : 0;
+  SFB_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &all_cuda, 1, MPI_INT, MPI_MIN, mpi_comm_));
+  const bool cuda = all_cuda == 1;
+  int shared = (cuda && local_size_ > gpus) ? 1 : 0;  // two ranks on one GPU somewhere
+  SFB_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &shared, 1, MPI_INT, MPI_MAX, mpi_comm_));
+  agree([&] {
+    if (opts.comm == "nccl" && !cuda) {
+      throw ConfigError("comm 'nccl' needs device 'cuda' on every rank (got cpu)");
+    }
+    if (opts.comm == "nccl" && shared) {
+      throw ConfigError("comm 'nccl' cannot run two ranks on one GPU (NCCL refuses); on " +
+                        hostname_ + ": " + std::to_string(local_size_) + " ranks, " +
+                        std::to_string(gpus) + " GPUs. Use --comm mpi or fewer ranks per node");
+    }
+  });
+  device_ = torch::Device(torch::kCPU);
+  std::string device_desc = "cpu";
+#if SFB_WITH_CUDA
+  if (cuda) {
+    const int index = local_rank_ % gpus;
+    comm::cuda::set_device(index);
+    device_ = torch::Device(torch::kCUDA, static_cast<int8_t>(index));
+    device_desc = "cuda:" + std::to_string(index) + " (" + comm::cuda::device_name(index) + ")";
+  }
+#endif
+  const int64_t threads =
+      opts.threads > 0
+          ? opts.threads
+          : std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()) /
+                                     local_size_);
+  torch::set_num_threads(static_cast<int>(threads));
+
+  nccl_comm_.reset();
+#if SFB_WITH_NCCL
+  const bool use_nccl = cuda && !shared && (opts.comm == "nccl" || opts.comm == "auto");
+  if (use_nccl) {
+    agree([&] { nccl_comm_ = std::make_unique<comm::NcclCommunicator>(mpi_comm_, device_.index()); });
+  }
+#endif
+
+  provenance_ = local_provenance();
+  provenance_.created_utc = comm::broadcast_string(*host_comm_, provenance_.created_utc, 0);
+  provenance_.cpu_model = comm::broadcast_string(*host_comm_, provenance_.cpu_model, 0);
+  provenance_.world_size = size_;
+  provenance_.mpi = mpi_library_version();
+#if SFB_WITH_CUDA
+  provenance_.cuda = comm::cuda::versions();
+#else
+  provenance_.cuda = "none (built without CUDA)";
+#endif
+#if SFB_WITH_NCCL
+  provenance_.nccl = comm::NcclCommunicator::library_version();
+#else
+  provenance_.nccl = "none (built without NCCL)";
+#endif
+  const auto hosts = comm::allgather_strings(*host_comm_, hostname_);
+  for (const auto& h : hosts) {
+    if (std::find(provenance_.hosts.begin(), provenance_.hosts.end(), h) == provenance_.hosts.end()) {
+      provenance_.hosts.push_back(h);
+    }
+  }
+  const std::string mine = "rank " + std::to_string(rank_) + ": " + device_desc + "@" + hostname_ +
+                           " comm=" + comm().name() + " threads=" + std::to_string(threads);
+  provenance_.devices = comm::allgather_strings(*host_comm_, mine);
+  log::debug(fmt::format("bound to {} (local rank {}/{}), communicator {}", device_desc,
+                         local_rank_, local_size_, comm().name()));
+}
+
+}  // namespace sfb
