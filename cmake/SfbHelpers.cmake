@@ -8,7 +8,11 @@ target_compile_options(sfb_warnings INTERFACE -Wall -Wextra -Wpedantic -Werror)
 # headers in its include folder, which shadow Debian's fmt 9: project code uses them header-only,
 # and spdlog (built against fmt 9) is confined to core/log.cpp, compiled without LibTorch's paths.
 add_library(sfb_defaults INTERFACE)
-target_link_libraries(sfb_defaults INTERFACE torch)
+# libtorch.so exports copies of some libstdc++ symbols (std::filesystem, std::chrono tzdb, built by
+# a newer GCC). Listing libstdc++ before LibTorch puts it first in the dynamic symbol lookup order,
+# so calls from sfbench bind to the system libstdc++ (interposed, std::filesystem::remove_all
+# jumped to a null pointer).
+target_link_libraries(sfb_defaults INTERFACE stdc++ torch)
 # mpi.h from C++ must not pull in the deprecated MPI C++ bindings (Open MPI, MPICH).
 target_compile_definitions(sfb_defaults INTERFACE FMT_HEADER_ONLY=1 OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)
 

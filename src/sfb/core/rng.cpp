@@ -17,7 +17,9 @@ void seed_everything(uint64_t seed) { torch::manual_seed(seed); }
 
 uint64_t derive_seed(uint64_t seed, std::initializer_list<uint64_t> keys) {
   uint64_t h = mix64(seed);
-  for (uint64_t k : keys) h = mix64(h ^ mix64(k));
+  // Absorb each key into the running state; h is already mixed, so (seed, key) pairs are not
+  // interchangeable (mixing both sides before the XOR would make the result symmetric in them).
+  for (uint64_t k : keys) h = mix64(h ^ k);
   return h;
 }
 

@@ -205,8 +205,16 @@ ValidationReport validate_path(const fs::path& file) {
     rep.problems.push_back("'" + file.string() + "': no such file");
     return rep;
   }
-  return h5::is_hdf5(file) || file.extension() == ".h5" ? validate_results(file)
-                                                        : validate_summary(file);
+  // JSON summaries start with '{'; everything else (.h5, .h5.partial, damaged files) is checked as
+  // a results file so HDF5's own reason for refusing it is reported.
+  const bool json = file.extension() == ".json" ||
+                    (file.extension() != ".h5" && !h5::is_hdf5(file) && [&] {
+                      std::ifstream in(file);
+                      char c = 0;
+                      in >> c;
+                      return c == '{';
+                    }());
+  return json ? validate_summary(file) : validate_results(file);
 }
 
 }  // namespace sfb::io

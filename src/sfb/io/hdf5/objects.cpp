@@ -182,6 +182,11 @@ Handle create_dataset(hid_t file, const std::string& path, torch::ScalarType dty
 }
 
 void write_slab(hid_t dset, const Hyperslab& slab, const torch::Tensor& data, bool collective) {
+  // A dataset with no elements has no storage to write to (every rank sees the same file_dims,
+  // so every rank returns here together).
+  if (std::any_of(slab.file_dims.begin(), slab.file_dims.end(), [](uint64_t d) { return d == 0; })) {
+    return;
+  }
   Handle fspace(SFB_H5_CHECK(H5Dget_space(dset)), H5Sclose);
   const bool empty = std::any_of(slab.count.begin(), slab.count.end(), [](uint64_t c) { return c == 0; });
   std::vector<hsize_t> start(slab.start.begin(), slab.start.end());
