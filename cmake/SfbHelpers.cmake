@@ -40,3 +40,8 @@ function(sfb_target_defaults target)
   target_link_libraries(${target} PRIVATE sfb_defaults sfb_warnings)
   target_precompile_headers(${target} REUSE_FROM sfb_pch)
 endfunction()
+
+# Every mpirun in tests and benchmark smoke runs: root is allowed (CI runs as root), more ranks than
+# cores are allowed (3 ranks on 2 cores), and no rank may hang the suite (each test has a TIMEOUT).
+set(SFB_MPIEXEC ${MPIEXEC_EXECUTABLE} --oversubscribe ${MPIEXEC_PREFLAGS})
+set(SFB_TEST_ENV "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;HDF5_USE_FILE_LOCKING=FALSE;OMP_NUM_THREADS=1")

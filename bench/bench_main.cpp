@@ -1,0 +1,71 @@
+// Shared Google Benchmark main for every sfbench benchmark binary: MPI-aware (one Context, manual
+// times combined as the max over ranks, output from rank 0 only) with a context block holding the
+// commit, versions, world size, Slurm job id and devices.
+//
+// Every rank runs the same benchmarks with the same iteration counts: Google Benchmark picks the
+// counts from the reported (manual) times, which max_over_ranks() makes identical on all ranks.
+#include "bench_main.hpp"
+
+#include <memory>
+#include <string>
+
+#include "comm/communicator.hpp"
+#include "core/provenance.hpp"
+#include "io/hdf5/h5.hpp"
+
+namespace sfb::bench {
+namespace {
+
+std::unique_ptr<Context> g_ctx;
+
+// Swallows output on ranks > 0.
+class NullReporter : public benchmark::BenchmarkReporter {
+ public:
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>&) override {}
+};
+
+}  // namespace
+
+Context& ctx() { return *g_ctx; }
+
+double max_over_ranks(double seconds) {
+  return comm::allreduce_scalar(g_ctx->host_comm(), seconds, comm::ReduceOp::kMax);
+}
+
+}  // namespace sfb::bench
+
+int main(int argc, char** argv) {
+  using sfb::bench::g_ctx;
+  g_ctx = std::make_unique<sfb::Context>(&argc, &argv);
+  bool file_output = false;  // Google Benchmark refuses a file reporter without --benchmark_out
+  for (int i = 1; i < argc; ++i) file_output |= std::string(argv[i]).rfind("--benchmark_out=", 0) == 0;
+  sfb::ContextOptions opts;  // device and communicator: auto (NCCL on GPUs, MPI on CPUs)
+  g_ctx->configure(opts);
+  benchmark::Initialize(&argc, argv);
+  const auto& p = g_ctx->provenance();
+  benchmark::AddCustomContext("sfbench_version", p.sfbench_version);
+  benchmark::AddCustomContext("git_commit", p.git_commit);
+  benchmark::AddCustomContext("git_dirty", p.git_dirty ? "true" : "false");
+  benchmark::AddCustomContext("libtorch", p.libtorch);
+  benchmark::AddCustomContext("mpi", p.mpi);
+  benchmark::AddCustomContext("cuda", p.cuda);
+  benchmark::AddCustomContext("nccl", p.nccl);
+  benchmark::AddCustomContext("hdf5", sfb::io::h5::library_version());
+  benchmark::AddCustomContext("world_size", std::to_string(g_ctx->size()));
+  benchmark::AddCustomContext("communicator", g_ctx->comm().name());
+  benchmark::AddCustomContext("slurm_job_id", p.slurm_job_id);
+  benchmark::AddCustomContext("cpu_model", p.cpu_model);
+  std::string devices;
+  for (const auto& d : p.devices) devices += (devices.empty() ? "" : "; ") + d;
+  benchmark::AddCustomContext("devices", devices);
+  if (g_ctx->rank() == 0) {
+    benchmark::RunSpecifiedBenchmarks();
+  } else {
+    sfb::bench::NullReporter display, file;
+    benchmark::RunSpecifiedBenchmarks(&display, file_output ? &file : nullptr);
+  }
+  benchmark::Shutdown();
+  g_ctx.reset();
+  return 0;
+}

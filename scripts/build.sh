@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Configures and builds sfbench (Release) against the LibTorch of the project's virtual environment.
+# Environment: SFB_BUILD_DIR (default build), SFB_VENV (default .venv), SFB_CMAKE_ARGS (extra args),
+# SFB_JOBS (default: number of cores).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${SFB_BUILD_DIR:-$repo/build}
+venv=${SFB_VENV:-$repo/.venv}
+jobs=${SFB_JOBS:-$(nproc)}
+
+[[ -x "$venv/bin/python" ]] || { echo "build: no virtual environment at $venv; run scripts/setup-deps.sh" >&2; exit 1; }
+torch_prefix=$("$venv/bin/python" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+if [[ ! -f "$build/CMakeCache.txt" ]]; then
+  cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$torch_prefix" ${SFB_CMAKE_ARGS:-} >"$build.configure.log" 2>&1 || {
+    tail -n 40 "$build.configure.log" >&2; echo "build: cmake configure failed (log: $build.configure.log)" >&2; exit 1; }
+fi
+cmake --build "$build" -j "$jobs"

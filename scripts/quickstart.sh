@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One command from a clean clone on Debian 12: install dependencies, build, and run the main job on
+# built-in data under `mpirun -np 2`, ending with its results table. Results go to runs/quickstart/.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+scripts/setup-deps.sh
+scripts/build.sh >/dev/null
+if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+np=${SFB_NP:-2}
+mpirun=(mpirun --oversubscribe -np "$np")
+out=runs/quickstart
+mkdir -p "$out"
+sfbench=build/sfbench
+
+echo "== sfbench info: versions, hosts, each rank's device and communicator"
+"${mpirun[@]}" "$sfbench" info
+echo
+echo "== sfbench commbench: all-reduce sweep over the ranks (results in $out/commbench.h5)"
+"${mpirun[@]}" "$sfbench" commbench --config configs/quickstart.toml --out "$out/commbench.h5"
+echo
+echo "== sfbench validate: the results file and its summary against results_schema/"
+"$sfbench" validate "$out/commbench.h5" "$out/commbench.json"
