@@ -10,6 +10,7 @@
 #include <string>
 
 #include "comm/communicator.hpp"
+#include "core/log.hpp"
 #include "core/provenance.hpp"
 #include "io/hdf5/h5.hpp"
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   g_ctx = std::make_unique<sfb::Context>(&argc, &argv);
   bool file_output = false;  // Google Benchmark refuses a file reporter without --benchmark_out
   for (int i = 1; i < argc; ++i) file_output |= std::string(argv[i]).rfind("--benchmark_out=", 0) == 0;
+  sfb::log::init(g_ctx->rank(), "warn", false);  // keep stage logs out of the tables
   sfb::ContextOptions opts;  // device and communicator: auto (NCCL on GPUs, MPI on CPUs)
   g_ctx->configure(opts);
   benchmark::Initialize(&argc, argv);

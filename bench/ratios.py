@@ -26,7 +26,12 @@ def main(paths):
     print(f"{'benchmark':<44} {'sfbench':>12} {'reference':>12} {'ratio':>7}")
     for path in paths:
         ctx, med = medians(path)
-        for name, (t, unit) in sorted(med.items()):
+        def key(item):
+            base, _, arg = item[0].partition("/")
+            num = arg.split("/")[0]
+            return (base, int(num) if num.isdigit() else 0)
+
+        for name, (t, unit) in sorted(med.items(), key=key):
             base, _, arg = name.partition("/")
             ref = PAIRS.get(base)
             if not ref:

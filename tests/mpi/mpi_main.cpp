@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "comm/context.hpp"
+#include "core/log.hpp"
 #include "mpi/mpi_env.hpp"
 
 namespace sfb::test {
@@ -17,6 +18,7 @@ Context& ctx() { return *g_ctx; }
 int main(int argc, char** argv) {
   sfb::test::g_ctx = std::make_unique<sfb::Context>(&argc, &argv);
   auto& ctx = *sfb::test::g_ctx;
+  sfb::log::init(ctx.rank(), "warn", false);
   sfb::ContextOptions opts;
   opts.device = "cpu";
   opts.comm = "mpi";
