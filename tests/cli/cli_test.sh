@@ -48,7 +48,13 @@ case $case_name in
     expect_exit 2 $mpi -np 2 "$sfb" commbench --config "$dir/syntax.toml"
     once "syntax.toml' line 1"
     expect_exit 2 $mpi -np 2 "$sfb" commbench --device cuda-ish
-    once "not one of auto|cpu|cuda" ;;
+    once "not one of auto|cpu|cuda"
+    if ! command -v nvidia-smi >/dev/null; then
+      expect_exit 2 $mpi -np 2 "$sfb" info --device cpu --comm nccl
+      once "needs device 'cuda'"
+      expect_exit 2 $mpi -np 2 "$sfb" info --device cuda
+      once "no CUDA device is visible"
+    fi ;;
   output-errors)
     expect_exit 2 $mpi -np 2 "$sfb" commbench -e 64 --out "$dir/nodir/r.h5"
     once "does not exist"

@@ -1,0 +1,28 @@
+# Test helpers (DESIGN.md layout: cmake/ holds sfb_add_test and sfb_add_mpi_test).
+
+# sfb_add_test(<name> SOURCES ... LIBS ...): a gtest binary whose tests ctest discovers.
+function(sfb_add_test name)
+  cmake_parse_arguments(A "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${A_SOURCES})
+  sfb_target_defaults(${name})
+  target_link_libraries(${name} PRIVATE ${A_LIBS} GTest::gtest GTest::gtest_main)
+  gtest_discover_tests(${name} PROPERTIES ENVIRONMENT "${SFB_TEST_ENV}" LABELS unit
+                       DISCOVERY_TIMEOUT 60)
+endfunction()
+
+# sfb_add_mpi_test(<name> SOURCES ... LIBS ... NP 2 3): one gtest binary run under mpirun for
+# each rank count, with the MPI-aware main (tests/mpi/mpi_main.cpp). Label `mpi`.
+function(sfb_add_mpi_test name)
+  cmake_parse_arguments(A "" "" "SOURCES;LIBS;NP" ${ARGN})
+  add_executable(${name} ${A_SOURCES} ${CMAKE_SOURCE_DIR}/tests/mpi/mpi_main.cpp)
+  sfb_target_defaults(${name})
+  target_link_libraries(${name} PRIVATE ${A_LIBS} sfb::comm GTest::gtest)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  foreach(np ${A_NP})
+    add_test(NAME ${name}_np${np}
+             COMMAND ${SFB_MPIEXEC} ${MPIEXEC_NUMPROC_FLAG} ${np} $<TARGET_FILE:${name}>)
+    set_tests_properties(${name}_np${np} PROPERTIES LABELS mpi TIMEOUT 300
+                         ENVIRONMENT "${SFB_TEST_ENV}" PROCESSORS ${np})
+  endforeach()
+endfunction()
+

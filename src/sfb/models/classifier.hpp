@@ -1,0 +1,51 @@
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sfb::models {
+
+/// An image classifier split as g = head ∘ features (SPEC §1). Inputs are images in [0, 1]: the
+/// normalization (mean/std) lives inside, so attacks and masks work in pixel space.
+class Classifier {
+ public:
+  virtual ~Classifier() = default;
+  /// x: [B, C, H, W] float32 in [0, 1] on the model's device -> [B, k] penultimate activations
+  /// (after global pooling).
+  virtual torch::Tensor features(const torch::Tensor& x) = 0;
+  /// a: [B, k] -> logits [B, num_classes()].
+  virtual torch::Tensor head(const torch::Tensor& a) = 0;
+  /// x -> logits; equals head(features(x)).
+  virtual torch::Tensor forward(const torch::Tensor& x) { return head(features(x)); }
+  /// k, the width of features().
+  virtual int64_t num_features() const = 0;
+  /// C, the number of classes.
+  virtual int64_t num_classes() const = 0;
+  /// The spec string it was built from ("zoo:wrn-28-10", "torchscript:m.pt", ...).
+  virtual std::string name() const = 0;
+  /// Architecture name ("wrn-28-10", "torchscript").
+  virtual std::string arch() const = 0;
+  /// The trainable parameters (empty for frozen imports).
+  virtual std::vector<torch::Tensor> parameters() = 0;
+  /// Switches train/eval mode (BatchNorm, dropout).
+  virtual void train(bool on) = 0;
+  /// Moves the model to `device`.
+  virtual void to(const torch::Device& device) = 0;
+  /// Names of the layers whose outputs can be tapped, in forward order; the last is "features".
+  virtual std::vector<std::string> layer_names() const = 0;
+  /// forward(x) that also returns the outputs of the layers named in `names` (in that order) in
+  /// `taps`, as tensors of the autograd graph (gradients of the logits with respect to them can be
+  /// taken). Throws ConfigError listing layer_names() for an unknown name.
+  virtual torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
+                                       std::vector<torch::Tensor>& taps) = 0;
+  /// Replaces the nonlinearity of every activation layer ("relu", "guided-relu", "softplus").
+  /// Throws ConfigError for a model whose activations cannot be swapped (e.g. TorchScript).
+  virtual void set_activation(const std::string& kind) = 0;
+  /// SHA-256 of the weights file it was loaded from, or of its serialized parameters.
+  virtual std::string fingerprint() const = 0;
+};
+
+}  // namespace sfb::models
