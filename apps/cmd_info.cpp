@@ -10,7 +10,7 @@
 
 namespace sfb::app {
 
-Command register_info(CLI::App& app, Invocation& inv) {
+Command register_info(CLI::App& app, Invocation& /*inv*/) {
   auto* sub = app.add_subcommand("info", "show versions, hosts, and each rank's device and communicator");
   auto json = std::make_shared<bool>(false);
   sub->add_flag("--json", *json, "print the provenance as JSON");
@@ -39,7 +39,6 @@ Command register_info(CLI::App& app, Invocation& inv) {
             for (const auto& d : p["devices"]) std::cout << "  " << d.get<std::string>() << "\n";
             return 0;
           }};
-  (void)inv;
 }
 
 }  // namespace sfb::app
