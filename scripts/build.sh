@@ -14,8 +14,10 @@ torch_prefix=$("$venv/bin/python" -c 'import torch.utils; print(torch.utils.cmak
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
+  mkdir -p "$build"
+  log="$build/configure.log"
   cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_PREFIX_PATH="$torch_prefix" ${SFB_CMAKE_ARGS:-} >"$build.configure.log" 2>&1 || {
-    tail -n 40 "$build.configure.log" >&2; echo "build: cmake configure failed (log: $build.configure.log)" >&2; exit 1; }
+    -DCMAKE_PREFIX_PATH="$torch_prefix" ${SFB_CMAKE_ARGS:-} >"$log" 2>&1 || {
+    tail -n 40 "$log" >&2; echo "build: cmake configure failed (log: $log)" >&2; exit 1; }
 fi
 cmake --build "$build" -j "$jobs"
