@@ -149,8 +149,10 @@ def main(argv=None) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     x = torch.rand(args.probe_batch, *args.input_shape, generator=gen)
     with torch.no_grad():
-        xn = x if args.mean is None else (
-            (x - torch.tensor(args.mean).view(1, -1, 1, 1)) / torch.tensor(args.std).view(1, -1, 1, 1))
+        xn = x
+        if args.mean is not None:
+            xn = (x - torch.tensor(args.mean).view(1, -1, 1, 1)) / torch.tensor(args.std).view(
+                1, -1, 1, 1)
         reference = model(xn)
 
     fc = get_attr_path(model, args.fc)
@@ -163,14 +165,19 @@ def main(argv=None) -> int:
         try:
             compiled = torch.jit.script(make_wrapper(model, fc, args.mean, args.std, True))
         except Exception as e:  # scripting rejects many Python constructs; tracing may still work
+            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
             print(f"export_torchscript: note: torch.jit.script failed ({type(e).__name__}: "
-                  f"{str(e).splitlines()[0] if str(e) else ''}); falling back to torch.jit.trace: "
+                  f"{lines[0] if lines else ''}); falling back to torch.jit.trace: "
                   "control flow is frozen for inputs of shape "
                   f"{list(x.shape[1:])}", file=sys.stderr)
     if compiled is None:
         wrapper = make_wrapper(model, fc, args.mean, args.std, False)
-        with torch.no_grad():
-            a = wrapper.features(x)
+        try:
+            with torch.no_grad():
+                a = wrapper.features(x)
+        except RuntimeError as e:
+            raise SystemExit(f"export_torchscript: the model without '{args.fc}' fails on the "
+                             f"probe batch ({e}); is --fc the final layer?")
         compiled = torch.jit.trace_module(
             wrapper, {"forward": x, "features": x, "head": a}, check_trace=False)
 

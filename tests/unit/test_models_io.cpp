@@ -234,8 +234,9 @@ TEST_F(ModelsIo, PythonExportRoundTripMatchesThePythonLogits) {
                           (src / "scripts/export_torchscript.py").string() + "' --model '" +
                           (src / "tests/unit/tiny_torch_model.py").string() +
                           ":build' --fc logits --input-shape 3 16 16 --mean 0.5 0.4 0.3 "
-                          "--std 0.2 0.25 0.3 --out '" + out.string() + "' --probe '" +
-                          probe.string() + "' > '" + (dir_ / "export.log").string() + "' 2>&1";
+                          "--std 0.2 0.25 0.3 --out '" +
+                          out.string() + "' --probe '" + probe.string() + "' > '" +
+                          (dir_ / "export.log").string() + "' 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 
   torch::jit::Module holder = torch::jit::load(probe.string());

@@ -32,7 +32,9 @@ std::string join_names() {
 
 }  // namespace
 
-std::vector<std::string> activation_names() { return {"relu", "guided-relu", "softplus", "softplus:BETA"}; }
+std::vector<std::string> activation_names() {
+  return {"relu", "guided-relu", "softplus", "softplus:BETA"};
+}
 
 torch::Tensor guided_relu(const torch::Tensor& x) { return GuidedReluFunction::apply(x); }
 

@@ -18,8 +18,9 @@ enum class ActivationKind {
 /// The activation spec names accepted by parse_activation(), in documentation order.
 std::vector<std::string> activation_names();
 
-/// Guided ReLU as an autograd function: y = max(x, 0); dL/dx = g · [x > 0] · [g > 0] where g is the
-/// upstream gradient (Springenberg et al., guided backpropagation). x: any shape, float, any device.
+/// Guided ReLU as an autograd function: y = max(x, 0); dL/dx = g · [x > 0] · [g > 0] where g is
+/// the upstream gradient (Springenberg et al., guided backpropagation). x: any shape, float, any
+/// device.
 torch::Tensor guided_relu(const torch::Tensor& x);
 
 /// One activation shared by every layer of a model: the model holds a std::shared_ptr<Activation>

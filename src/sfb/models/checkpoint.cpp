@@ -177,8 +177,8 @@ void load_weights(NativeModel& model, const std::filesystem::path& file) {
   if (archive.try_read(kFormatKey, version)) {
     const CheckpointInfo meta = read_info(archive, file);
     if (meta.arch != model.arch()) {
-      throw bad_file(file, "holds a '" + meta.arch + "' model, cannot load it into '" +
-                               model.arch() + "'");
+      throw bad_file(
+          file, "holds a '" + meta.arch + "' model, cannot load it into '" + model.arch() + "'");
     }
     torch::serialize::InputArchive weights;
     if (!archive.try_read(kModelKey, weights)) throw bad_file(file, "no 'model' weights");

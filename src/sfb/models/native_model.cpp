@@ -126,8 +126,8 @@ std::string NativeModel::fingerprint() const {
   std::string bytes;
   auto append = [&bytes](const std::string& name, const torch::Tensor& t) {
     const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
-    bytes += name + "|" + c10::str(c.sizes()) + "|" + std::string(c10::toString(c.scalar_type())) +
-             "|";
+    bytes +=
+        name + "|" + c10::str(c.sizes()) + "|" + std::string(c10::toString(c.scalar_type())) + "|";
     bytes.append(static_cast<const char*>(c.data_ptr()), c.nbytes());
   };
   for (const auto& p : named_parameters()) append(p.key(), p.value());

@@ -25,12 +25,12 @@ inline const std::vector<double> kImageNetStd = {0.229, 0.224, 0.225};
 /// What a native model is built for. Models do not read datasets: the caller passes the number of
 /// classes, image shape and normalization of the data it will feed.
 struct ModelOptions {
-  int64_t num_classes = 10;                         ///< C
-  std::vector<int64_t> image_shape = {3, 32, 32};   ///< {channels, height, width}
-  std::vector<double> mean = kCifar10Mean;          ///< one per channel; subtracted inside
-  std::vector<double> std = kCifar10Std;            ///< one per channel, > 0; divided inside
-  std::string activation = "relu";                  ///< Activation spec (activation.hpp)
-  uint64_t seed = 0;                                ///< seed of the random initialisation
+  int64_t num_classes = 10;                        ///< C
+  std::vector<int64_t> image_shape = {3, 32, 32};  ///< {channels, height, width}
+  std::vector<double> mean = kCifar10Mean;         ///< one per channel; subtracted inside
+  std::vector<double> std = kCifar10Std;           ///< one per channel, > 0; divided inside
+  std::string activation = "relu";                 ///< Activation spec (activation.hpp)
+  uint64_t seed = 0;                               ///< seed of the random initialisation
 };
 
 /// CIFAR-10 defaults: 10 classes, 3×32×32, CIFAR-10 mean/std.

@@ -26,8 +26,7 @@ torch::nn::Sequential make_downsample(int64_t in, int64_t out, int64_t stride) {
 /// conv3×3(s)-BN-act-conv3×3-BN, plus shortcut, then act. Expansion 1.
 struct BasicBlock : ResBlock {
   static constexpr int64_t kExpansion = 1;
-  BasicBlock(int64_t in, int64_t planes, int64_t stride, ActivationPtr act)
-      : act_(std::move(act)) {
+  BasicBlock(int64_t in, int64_t planes, int64_t stride, ActivationPtr act) : act_(std::move(act)) {
     conv1_ = register_module("conv1", conv3x3(in, planes, stride));
     bn1_ = register_module("bn1", BatchNorm2d(planes));
     conv2_ = register_module("conv2", conv3x3(planes, planes));
@@ -47,12 +46,11 @@ struct BasicBlock : ResBlock {
   torch::nn::Sequential downsample_{nullptr};
 };
 
-/// conv1×1-BN-act-conv3×3(s)-BN-act-conv1×1-BN, plus shortcut, then act. Expansion 4 (ResNet v1.5:
-/// the stride sits on the 3×3 conv).
+/// conv1×1-BN-act-conv3×3(s)-BN-act-conv1×1-BN, plus shortcut, then act. Expansion 4
+/// (ResNet v1.5: the stride sits on the 3×3 conv).
 struct Bottleneck : ResBlock {
   static constexpr int64_t kExpansion = 4;
-  Bottleneck(int64_t in, int64_t planes, int64_t stride, ActivationPtr act)
-      : act_(std::move(act)) {
+  Bottleneck(int64_t in, int64_t planes, int64_t stride, ActivationPtr act) : act_(std::move(act)) {
     const int64_t out = planes * kExpansion;
     conv1_ = register_module("conv1", conv1x1(in, planes));
     bn1_ = register_module("bn1", BatchNorm2d(planes));
@@ -82,8 +80,8 @@ class ResNet : public NativeModel {
       : NativeModel("resnet-" + std::to_string(depth), o,
                     {"stem", "layer1", "layer2", "layer3", "layer4"}) {
     conv1_ = register_module(
-        "conv1", Conv2d(torch::nn::Conv2dOptions(o.image_shape[0], 64, 7).stride(2).padding(3).bias(
-                     false)));
+        "conv1",
+        Conv2d(torch::nn::Conv2dOptions(o.image_shape[0], 64, 7).stride(2).padding(3).bias(false)));
     bn1_ = register_module("bn1", BatchNorm2d(64));
     const std::vector<int64_t> blocks =
         depth == 18 ? std::vector<int64_t>{2, 2, 2, 2} : std::vector<int64_t>{3, 4, 6, 3};

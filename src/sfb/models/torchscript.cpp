@@ -25,8 +25,8 @@ TorchScriptModel::TorchScriptModel(const std::filesystem::path& file,
   try {
     module_ = torch::jit::load(file_, torch::Device(torch::kCPU));
   } catch (const c10::Error& e) {
-    throw DataError("torchscript model " + file_ + ": cannot load (not a TorchScript archive?): " +
-                    e.what_without_backtrace());
+    throw DataError("torchscript model " + file_ +
+                    ": cannot load (not a TorchScript archive?): " + e.what_without_backtrace());
   }
   std::vector<std::string> missing;
   for (const char* m : {"forward", "features", "head"}) {
@@ -62,8 +62,9 @@ TorchScriptModel::TorchScriptModel(const std::filesystem::path& file,
                     c10::str(a.sizes()));
   }
   if (z.dim() != 2 || z.size(0) != 2 || !z.sizes().equals(ref.sizes())) {
-    throw DataError("torchscript model " + file_ + ": head() and forward() must return [B, C], got " +
-                    c10::str(z.sizes()) + " and " + c10::str(ref.sizes()));
+    throw DataError("torchscript model " + file_ +
+                    ": head() and forward() must return [B, C], got " + c10::str(z.sizes()) +
+                    " and " + c10::str(ref.sizes()));
   }
   const double diff = (z - ref).abs().max().item<double>();
   const double scale = std::max(1.0, ref.abs().max().item<double>());

@@ -13,9 +13,10 @@ namespace sfb::models {
 /// Relative tolerance of the load-time check head(features(x)) ≈ forward(x).
 inline constexpr double kTorchScriptTolerance = 1e-4;
 
-/// A TorchScript module with methods `forward`, `features` and `head` (scripts/export_torchscript.py
-/// writes them) seen as a Classifier. Normalization, if any, is the module's business: it receives
-/// images in [0, 1]. Its activations cannot be swapped and only "features" can be tapped.
+/// A TorchScript module with methods `forward`, `features` and `head`
+/// (scripts/export_torchscript.py writes them) seen as a Classifier. Normalization, if any, is the
+/// module's business: it receives images in [0, 1]. Its activations cannot be swapped and only
+/// "features" can be tapped.
 class TorchScriptModel : public Classifier {
  public:
   /// Loads `file` on the CPU and checks it: the three methods exist (DataError naming every

@@ -10,7 +10,8 @@ namespace sfb::models {
 /// The native architectures, as accepted by make_zoo_model():
 /// cnn-small (k = 128), preact-resnet-18 (k = 512), wrn-28-10 and wrn-34-10 (k = 640) for 32×32
 /// inputs; resnet-18, resnet-34 (k = 512) and resnet-50 (k = 2048) in the torchvision ImageNet
-/// layout. All accept any image size large enough for their downsampling (global pooling at the end).
+/// layout. All accept any image size large enough for their downsampling (global pooling at the
+/// end).
 std::vector<std::string> zoo_names();
 
 /// Builds zoo architecture `arch` with weights drawn from LibTorch's CPU generator seeded with
@@ -18,8 +19,8 @@ std::vector<std::string> zoo_names();
 /// Throws ConfigError listing zoo_names() for an unknown name, or for bad options.
 std::shared_ptr<NativeModel> make_zoo_model(const std::string& arch, const ModelOptions& o);
 
-/// Small fast CNN: three blocks conv3×3-BN-act (32, 64, 128 channels; 2×2 max pool after the first
-/// two), global average pool -> k = 128. Layers: block1, block2, block3, features.
+/// Small fast CNN: three blocks conv3×3-BN-act (32, 64, 128 channels; 2×2 max pool after the
+/// first two), global average pool -> k = 128. Layers: block1, block2, block3, features.
 std::shared_ptr<NativeModel> make_cnn_small(const ModelOptions& o);
 
 /// Pre-activation ResNet-18 for CIFAR (He et al. 2016, "Identity mappings"; the PreActResNet-18 of
@@ -35,9 +36,9 @@ std::shared_ptr<NativeModel> make_preact_resnet18(const ModelOptions& o);
 /// (depth - 4) % 6 == 0.
 std::shared_ptr<NativeModel> make_wide_resnet(const ModelOptions& o, int64_t depth, int64_t widen);
 
-/// ResNet-18/34/50 in the torchvision ImageNet layout (7×7 stride-2 stem, BN, act, 3×3 stride-2 max
-/// pool; stages layer1..layer4 of BasicBlocks [2,2,2,2] / [3,4,6,3] or Bottlenecks [3,4,6,3] with
-/// the stride on the 3×3 conv; global average pool). Parameter names follow torchvision
+/// ResNet-18/34/50 in the torchvision ImageNet layout (7×7 stride-2 stem, BN, act, 3×3 stride-2
+/// max pool; stages layer1..layer4 of BasicBlocks [2,2,2,2] / [3,4,6,3] or Bottlenecks [3,4,6,3]
+/// with the stride on the 3×3 conv; global average pool). Parameter names follow torchvision
 /// (conv1, bn1, layer1.0.conv1, layer2.0.downsample.0, fc). `depth` in {18, 34, 50}.
 /// Layers: stem, layer1, layer2, layer3, layer4, features.
 std::shared_ptr<NativeModel> make_resnet(const ModelOptions& o, int64_t depth);
