@@ -127,6 +127,14 @@ std::string ImageNetH5::fingerprint() const {
   return sha256_hex(os.str());
 }
 
+void PackConfig::register_keys(ConfigSchema& s) {
+  s.add("pack.data", &data, "dataset to pack: imagenet-folder:DIR");
+  s.add("pack.labels", &labels, "label file of the folder (empty = DIR/<wnid>/<file> layout)");
+  s.add_int("pack.num_classes", &num_classes, "labels must lie in [0, num_classes)", 1, 1000000);
+  s.add_int("pack.threads", &threads, "JPEG decoder threads per rank", 1, 256);
+  s.add_int("pack.chunk_rows", &chunk_rows, "rows per rank per collective write", 1, 1 << 20);
+}
+
 void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& out,
                    const PackOptions& options) {
   if (options.chunk_rows < 1) throw ConfigError("pack chunk_rows must be >= 1");
@@ -139,6 +147,21 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
     const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
     if (!fs::is_directory(dir)) {
       throw IoError("output directory '" + dir.string() + "' does not exist", ExitCode::kBadInput);
+    }
+    std::error_code ec;
+    if (fs::exists(out, ec)) {
+      bool ours = false;
+      if (fs::is_regular_file(out, ec) && h5::is_hdf5(out)) {
+        try {
+          ours = h5::has_attr(h5::open_readonly(out).get(), "sfbench_packed_imagenet");
+        } catch (const Error&) {
+          ours = false;
+        }
+      }
+      if (!ours) {
+        throw IoError("output '" + out.string() + "' exists and is not a packed ImageNet file; "
+                      "refusing to overwrite it", ExitCode::kBadInput);
+      }
     }
   });
   ctx.agree([&] { file = h5::create_parallel(partial, ctx.mpi_comm()); });
@@ -183,9 +206,20 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
     for (int64_t k = 0; k < mine.count; ++k) my_labels[static_cast<size_t>(k)] = folder.label(mine.begin + k);
     auto lab = torch::tensor(my_labels, torch::kInt64);
     h5::write_slab(labels.get(), io::per_sample_slab(n, mine.begin, mine.count, {}), lab, true);
+  } catch (const AgreedError&) {
+    // Every rank holds the same error, so every rank can close the file collectively; the
+    // .partial file is removed and `out` is untouched.
+    images.reset();
+    labels.reset();
+    file.reset();
+    if (ctx.rank() == 0) {
+      std::error_code ec;
+      fs::remove(partial, ec);
+    }
+    throw;
   } catch (...) {
-    // Every rank holds the same (agreed) error; other ranks may be gone for any other error, so
-    // no collective close is attempted: the .partial file is left, `out` untouched.
+    // Other ranks may be gone after an error of this rank alone, so no collective close is
+    // attempted: the .partial file is left, `out` untouched.
     images.release();
     labels.release();
     file.release();
