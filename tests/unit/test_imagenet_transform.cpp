@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "core/error.hpp"
 #include "data/image_fixtures.hpp"
 #include "data/imagenet_transform.hpp"
 
