@@ -108,7 +108,8 @@ TEST(PackImageNet, Hdf5MasksOverPackedData) {
   auto packed = std::make_shared<data::ImageNetH5>(packed_path);
   auto masks = torch::zeros({n, 224, 224}, torch::kUInt8);
   for (int64_t i = 0; i < n; ++i) masks[i].narrow(0, 10 * i, 20).narrow(1, 5, 30).fill_(static_cast<uint8_t>(i + 1));
-  const auto mine = dir / ("masks_" + std::to_string(ctx().rank()) + ".h5");
+  // One file per rank and version (a file still open in a MaskedDataset cannot be truncated).
+  auto mine = dir / ("masks_" + std::to_string(ctx().rank()) + "_a.h5");
   write_masks_h5(mine, masks);
   data::MaskedDataset md(packed, {data::MaskSource::Kind::kHdf5, mine, false});
   const auto b = md.get({2, 0});
@@ -118,6 +119,7 @@ TEST(PackImageNet, Hdf5MasksOverPackedData) {
   EXPECT_TRUE(torch::equal(b.images, packed->get({2, 0}).images));
 
   masks[1].zero_();
+  mine = dir / ("masks_" + std::to_string(ctx().rank()) + "_b.h5");
   write_masks_h5(mine, masks);
   data::MaskedDataset md_empty(packed, {data::MaskSource::Kind::kHdf5, mine, false});
   try {
@@ -126,6 +128,7 @@ TEST(PackImageNet, Hdf5MasksOverPackedData) {
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("sample 1"), std::string::npos) << e.what();
   }
+  mine = dir / ("masks_" + std::to_string(ctx().rank()) + "_c.h5");
   write_masks_h5(mine, torch::ones({n, 100, 224}, torch::kUInt8));
   try {
     data::MaskedDataset bad(packed, {data::MaskSource::Kind::kHdf5, mine, false});
@@ -135,6 +138,7 @@ TEST(PackImageNet, Hdf5MasksOverPackedData) {
     EXPECT_NE(std::string(e.what()).find("224x224"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find(mine.string()), std::string::npos) << e.what();
   }
+  mine = dir / ("masks_" + std::to_string(ctx().rank()) + "_d.h5");
   write_masks_h5(mine, torch::ones({n + 1, 224, 224}, torch::kUInt8));
   EXPECT_THROW(data::MaskedDataset(packed, {data::MaskSource::Kind::kHdf5, mine, false}), DataError);
   ctx().host_comm().barrier();
