@@ -1,6 +1,6 @@
-// `sfbench pack-imagenet`: decodes and transforms a folder of ImageNet JPEGs on every rank and writes
-// them into one packed HDF5 file (/images uint8 [N,3,224,224], /labels int64 [N]) with collective
-// MPI-IO writes. Read it back with `--data imagenet-h5:FILE`.
+// `sfbench pack-imagenet`: decodes and transforms a folder of ImageNet JPEGs on every rank and
+// writes them into one packed HDF5 file (/images uint8 [N,3,224,224], /labels int64 [N]) with
+// collective MPI-IO writes. Read it back with `--data imagenet-h5:FILE`.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -49,10 +49,10 @@ Command register_pack_imagenet(CLI::App& app, Invocation& inv) {
               folder = std::make_unique<data::ImageNetFolder>(folder_of(o.data), fo);
             });
             if (ctx.rank() == 0) {
-              std::cout << fmt::format("# pack-imagenet: {} images, {} classes, {} ranks x {} "
-                                       "decoder threads -> {}\n",
-                                       folder->size(), folder->num_classes(), ctx.size(),
-                                       o.threads, inv2.common.out);
+              std::cout << fmt::format(
+                  "# pack-imagenet: {} images, {} classes, {} ranks x {} "
+                  "decoder threads -> {}\n",
+                  folder->size(), folder->num_classes(), ctx.size(), o.threads, inv2.common.out);
               std::cout.flush();
             }
             Stopwatch sw;

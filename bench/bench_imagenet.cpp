@@ -17,29 +17,40 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kImages = 32;
 
+// Removes the generated folder when the process ends.
+struct TempFolder {
+  fs::path dir;
+  ~TempFolder() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
 // A folder of kImages smooth random 500x375 JPEGs (quality 90) and its label file, per process.
 const fs::path& folder() {
-  static const fs::path dir = [] {
-    const fs::path d = fs::temp_directory_path() / ("sfb_bench_imagenet_" + std::to_string(::getpid()));
+  static const TempFolder tmp{[] {
+    const fs::path d =
+        fs::temp_directory_path() / ("sfb_bench_imagenet_" + std::to_string(::getpid()));
     fs::create_directories(d / "n00000000");
     std::ofstream labels(d / "labels.txt");
     auto gen = at::detail::createCPUGenerator(5);
     for (int64_t i = 0; i < kImages; ++i) {
       auto low = torch::rand({1, 3, 24, 32}, gen);
-      auto img = torch::nn::functional::interpolate(
-          low, torch::nn::functional::InterpolateFuncOptions()
-                   .size(std::vector<int64_t>{375, 500})
-                   .mode(torch::kBilinear)
-                   .align_corners(false));
+      auto img =
+          torch::nn::functional::interpolate(low, torch::nn::functional::InterpolateFuncOptions()
+                                                      .size(std::vector<int64_t>{375, 500})
+                                                      .mode(torch::kBilinear)
+                                                      .align_corners(false));
       img = ((img * 0.9 + torch::rand({1, 3, 375, 500}, gen) * 0.1) * 255).to(torch::kUInt8)[0];
       const std::string bytes = sfb::data::encode_jpeg(img, 90);
       const std::string rel = "n00000000/" + std::to_string(i) + ".JPEG";
-      std::ofstream(d / rel, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      std::ofstream(d / rel, std::ios::binary)
+          .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
       labels << rel << " 0\n";
     }
     return d;
-  }();
-  return dir;
+  }()};
+  return tmp.dir;
 }
 
 void BM_ImageNetDecodeTransform(benchmark::State& state) {
@@ -55,12 +66,16 @@ void BM_ImageNetDecodeTransform(benchmark::State& state) {
     benchmark::DoNotOptimize(b.images.data_ptr());
     state.SetIterationTime(sfb::bench::max_over_ranks(sw.seconds()));
   }
-  state.counters["images_per_s_per_rank"] =
-      benchmark::Counter(static_cast<double>(kImages), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["images_per_s_per_rank"] = benchmark::Counter(
+      static_cast<double>(kImages), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["decoder_threads"] = static_cast<double>(state.range(0));
   state.counters["ranks"] = sfb::bench::ctx().size();
 }
 
-BENCHMARK(BM_ImageNetDecodeTransform)->Arg(1)->Arg(4)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ImageNetDecodeTransform)
+    ->Arg(1)
+    ->Arg(4)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

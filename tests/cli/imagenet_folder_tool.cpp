@@ -1,5 +1,5 @@
-// Helper of the pack-imagenet CLI test: `write DIR N` writes N generated JPEGs of assorted sizes and
-// DIR/labels.txt (4 classes); `check DIR PACKED` exits 0 when PACKED holds exactly the folder's
+// Helper of the pack-imagenet CLI test: `write DIR N` writes N generated JPEGs of assorted sizes
+// and DIR/labels.txt (4 classes); `check DIR PACKED` exits 0 when PACKED holds exactly the folder's
 // transformed images (uint8) and labels, 1 otherwise.
 #include <torch/torch.h>
 

@@ -1,6 +1,7 @@
 // pack_imagenet under mpirun: every rank decodes its share and writes it collectively; the packed
-// file read back with ImageNetH5 equals the folder's transformed images quantized to uint8, byte for
-// byte, for chunk sizes that leave ranks with partial and empty rounds. Also HDF5 masks over it.
+// file read back with ImageNetH5 equals the folder's transformed images quantized to uint8, byte
+// for byte, for chunk sizes that leave ranks with partial and empty rounds. Also HDF5 masks over
+// it.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <torch/torch.h>
@@ -55,7 +56,8 @@ TEST(PackImageNet, RoundTripIsByteIdenticalForEveryChunkSize) {
     EXPECT_TRUE(torch::equal(packed.get_u8(all), expect)) << "chunk " << chunk;
     // Non-contiguous and repeated indices, float view and labels.
     const auto b = packed.get({5, 2, 3, 3});
-    EXPECT_TRUE(torch::equal(b.images, expect.index_select(0, torch::tensor({5, 2, 3, 3})).to(torch::kFloat32) / 255.0));
+    EXPECT_TRUE(torch::equal(
+        b.images, expect.index_select(0, torch::tensor({5, 2, 3, 3})).to(torch::kFloat32) / 255.0));
     for (int64_t k = 0; k < 4; ++k) {
       EXPECT_EQ(b.labels[k].item<int64_t>(), folder.label(b.index[k].item<int64_t>()));
     }
@@ -79,7 +81,8 @@ TEST(PackImageNet, DecodeErrorOnOneRankFailsEveryRankAndLeavesNoOutput) {
     data::pack_imagenet(ctx(), folder, out, {2});
     ADD_FAILURE() << "no error for a truncated image";
   } catch (const AgreedError& e) {
-    EXPECT_NE(std::string(e.what()).find(folder.path(n - 1).string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(folder.path(n - 1).string()), std::string::npos)
+        << e.what();
     EXPECT_EQ(e.exit_code(), ExitCode::kBadInput);
   }
   EXPECT_FALSE(fs::exists(out));
@@ -93,7 +96,9 @@ void write_masks_h5(const fs::path& file, const torch::Tensor& masks) {
   std::vector<hsize_t> dims(masks.sizes().begin(), masks.sizes().end());
   hid_t s = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
   hid_t d = H5Dcreate2(f, "/masks", H5T_NATIVE_UINT8, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  ASSERT_GE(H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, masks.contiguous().data_ptr()), 0);
+  ASSERT_GE(
+      H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, masks.contiguous().data_ptr()),
+      0);
   H5Dclose(d);
   H5Sclose(s);
   H5Fclose(f);
@@ -107,7 +112,8 @@ TEST(PackImageNet, Hdf5MasksOverPackedData) {
   data::pack_imagenet(ctx(), folder, packed_path, {2});
   auto packed = std::make_shared<data::ImageNetH5>(packed_path);
   auto masks = torch::zeros({n, 224, 224}, torch::kUInt8);
-  for (int64_t i = 0; i < n; ++i) masks[i].narrow(0, 10 * i, 20).narrow(1, 5, 30).fill_(static_cast<uint8_t>(i + 1));
+  for (int64_t i = 0; i < n; ++i)
+    masks[i].narrow(0, 10 * i, 20).narrow(1, 5, 30).fill_(static_cast<uint8_t>(i + 1));
   // One file per rank and version (a file still open in a MaskedDataset cannot be truncated).
   auto mine = dir / ("masks_" + std::to_string(ctx().rank()) + "_a.h5");
   write_masks_h5(mine, masks);
@@ -140,7 +146,8 @@ TEST(PackImageNet, Hdf5MasksOverPackedData) {
   }
   mine = dir / ("masks_" + std::to_string(ctx().rank()) + "_d.h5");
   write_masks_h5(mine, torch::ones({n + 1, 224, 224}, torch::kUInt8));
-  EXPECT_THROW(data::MaskedDataset(packed, {data::MaskSource::Kind::kHdf5, mine, false}), DataError);
+  EXPECT_THROW(data::MaskedDataset(packed, {data::MaskSource::Kind::kHdf5, mine, false}),
+               DataError);
   ctx().host_comm().barrier();
   if (ctx().rank() == 0) fs::remove_all(dir);
 }

@@ -53,7 +53,8 @@ TEST_F(ImageNetFolderTest, LabelFileGivesSamplesInOrderAndBatchesMatchDecodePlus
   ASSERT_EQ(b.images.sizes(), (std::vector<int64_t>{4, 3, 224, 224}));
   EXPECT_EQ(b.labels.sizes(), (std::vector<int64_t>{4}));
   for (size_t k = 0; k < idx.size(); ++k) {
-    EXPECT_EQ(b.labels[static_cast<int64_t>(k)].item<int64_t>(), samples_[static_cast<size_t>(idx[k])].label);
+    EXPECT_EQ(b.labels[static_cast<int64_t>(k)].item<int64_t>(),
+              samples_[static_cast<size_t>(idx[k])].label);
     EXPECT_EQ(b.index[static_cast<int64_t>(k)].item<int64_t>(), idx[k]);
     const auto expect = data::apply_eval_transform(
         data::decode_jpeg_file(dir_ / "images" / samples_[static_cast<size_t>(idx[k])].rel), {});

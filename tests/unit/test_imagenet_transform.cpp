@@ -89,12 +89,14 @@ for line in open(d + "/sizes.txt"):
     list << i << " " << sizes[i].first << " " << sizes[i].second << "\n";
   }
   list.close();
-  const std::string cmd = "'" + python + "' '" + (dir / "ref.py").string() + "' '" + dir.string() + "'";
+  const std::string cmd =
+      "'" + python + "' '" + (dir / "ref.py").string() + "' '" + dir.string() + "'";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   for (size_t i = 0; i < sizes.size(); ++i) {
     std::ifstream in(dir / ("out_" + std::to_string(i) + ".raw"), std::ios::binary);
     auto ref = torch::empty({3, 224, 224}, torch::kFloat32);
-    in.read(reinterpret_cast<char*>(ref.data_ptr<float>()), static_cast<std::streamsize>(ref.numel() * 4));
+    in.read(reinterpret_cast<char*>(ref.data_ptr<float>()),
+            static_cast<std::streamsize>(ref.numel() * 4));
     ASSERT_TRUE(in) << "reference output " << i << " is short";
     const auto out = data::apply_eval_transform(inputs[i], data::EvalTransform{});
     EXPECT_LE((out - ref).abs().max().item<float>(), 1e-5f)
@@ -114,7 +116,8 @@ TEST(EvalTransform, NearestGeometryMovesMaskWithImage) {
   // -> ~136..204 of 341 -> minus left 58 -> 78..146.
   EXPECT_EQ(m[0][86][112].item<float>(), 1.0f);
   EXPECT_EQ(m[0][10][10].item<float>(), 0.0f);
-  const auto img = data::apply_eval_transform(mask.expand({3, 375, 500}) * 255, data::EvalTransform{});
+  const auto img =
+      data::apply_eval_transform(mask.expand({3, 375, 500}) * 255, data::EvalTransform{});
   // Where the mask is 1 well inside the block, the image is 1 too.
   EXPECT_NEAR(img[0][86][112].item<float>(), 1.0f, 1e-6);
   const float area = m.sum().item<float>();

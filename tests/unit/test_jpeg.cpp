@@ -28,10 +28,12 @@ TEST(Jpeg, RoundTripRgbIsClose) {
 }
 
 TEST(Jpeg, GrayscaleBecomesThreeEqualChannels) {
-  auto gray = torch::arange(0, 64 * 80, torch::kInt32).remainder(256).to(torch::kUInt8).view({1, 64, 80});
+  auto gray =
+      torch::arange(0, 64 * 80, torch::kInt32).remainder(256).to(torch::kUInt8).view({1, 64, 80});
   gray = gray.div(4, "floor").to(torch::kUInt8) + 40;  // smooth ramp
   const auto bytes = data::encode_jpeg(gray, 100);
-  const auto dec = data::decode_jpeg(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "g");
+  const auto dec =
+      data::decode_jpeg(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "g");
   ASSERT_EQ(dec.sizes(), (std::vector<int64_t>{3, 64, 80}));
   EXPECT_TRUE(torch::equal(dec[0], dec[1]));
   EXPECT_TRUE(torch::equal(dec[0], dec[2]));
@@ -46,7 +48,8 @@ TEST(Jpeg, CmykAdobeIsConvertedToRgb) {
   cmyk[2].fill_(50);
   cmyk[3].fill_(255);
   const auto bytes = data::encode_jpeg(cmyk, 100);
-  const auto dec = data::decode_jpeg(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "c");
+  const auto dec =
+      data::decode_jpeg(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "c");
   ASSERT_EQ(dec.sizes(), (std::vector<int64_t>{3, 32, 32}));
   const auto mean = dec.to(torch::kFloat32).mean({1, 2});
   EXPECT_NEAR(mean[0].item<float>(), 200, 2);
@@ -55,7 +58,8 @@ TEST(Jpeg, CmykAdobeIsConvertedToRgb) {
   // Half the key halves every channel.
   cmyk[3].fill_(128);
   const auto bytes2 = data::encode_jpeg(cmyk, 100);
-  const auto dec2 = data::decode_jpeg(reinterpret_cast<const uint8_t*>(bytes2.data()), bytes2.size(), "c2");
+  const auto dec2 =
+      data::decode_jpeg(reinterpret_cast<const uint8_t*>(bytes2.data()), bytes2.size(), "c2");
   EXPECT_NEAR(dec2[0].to(torch::kFloat32).mean().item<float>(), 200.0 * 128 / 255, 2);
 }
 

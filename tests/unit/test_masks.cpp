@@ -23,7 +23,10 @@ class TinyDataset : public data::Dataset {
     data::Batch b;
     b.index = torch::tensor(indices, torch::kInt64);
     b.labels = b.index.remainder(2);
-    b.images = (b.index.to(torch::kFloat32) / 100).view({-1, 1, 1, 1}).expand({-1, 3, 32, 32}).contiguous();
+    b.images = (b.index.to(torch::kFloat32) / 100)
+                   .view({-1, 1, 1, 1})
+                   .expand({-1, 3, 32, 32})
+                   .contiguous();
     return b;
   }
   std::string spec() const override { return "tiny"; }
@@ -51,8 +54,10 @@ TEST(PngMask, BinarizesAnyNonZeroPixel) {
   const auto r = data::read_png_mask(dir / "m.png");
   EXPECT_TRUE(torch::equal(r, (m > 0).to(torch::kUInt8)));
   write_bytes(dir / "bad.png", "not a png");
-  EXPECT_NE(error_of([&] { data::read_png_mask(dir / "bad.png"); }).find("bad.png"), std::string::npos);
-  EXPECT_NE(error_of([&] { data::read_png_mask(dir / "none.png"); }).find("none.png"), std::string::npos);
+  EXPECT_NE(error_of([&] { data::read_png_mask(dir / "bad.png"); }).find("bad.png"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { data::read_png_mask(dir / "none.png"); }).find("none.png"),
+            std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -92,7 +97,9 @@ TEST(MaskedDataset, PngByPathFollowsTheImageGeometry) {
   auto msg = error_of([&] { md.get({1}); });
   EXPECT_NE(msg.find(bad.string()), std::string::npos) << msg;
   EXPECT_NE(msg.find("10x12"), std::string::npos) << msg;
-  EXPECT_NE(msg.find(std::to_string(samples[1].h) + "x" + std::to_string(samples[1].w)), std::string::npos) << msg;
+  EXPECT_NE(msg.find(std::to_string(samples[1].h) + "x" + std::to_string(samples[1].w)),
+            std::string::npos)
+      << msg;
 
   // Foreground only in a corner that the center crop removes: empty after the crop.
   auto corner = torch::zeros({samples[1].h, samples[1].w}, torch::kUInt8);
@@ -134,8 +141,10 @@ TEST(MaskedDataset, PngByIndexOverOutputSizedDataset) {
   EXPECT_NE(msg.find("31x32"), std::string::npos) << msg;
   EXPECT_NE(msg.find("32x32"), std::string::npos) << msg;
   // Naming by path needs an ImageNetFolder base.
-  EXPECT_THROW(data::MaskedDataset(base, {data::MaskSource::Kind::kPngFolder, dir, false}), DataError);
-  EXPECT_THROW(data::MaskedDataset(base, {data::MaskSource::Kind::kPngFolder, dir / "x", true}), DataError);
+  EXPECT_THROW(data::MaskedDataset(base, {data::MaskSource::Kind::kPngFolder, dir, false}),
+               DataError);
+  EXPECT_THROW(data::MaskedDataset(base, {data::MaskSource::Kind::kPngFolder, dir / "x", true}),
+               DataError);
   fs::remove_all(dir);
 }
 

@@ -137,16 +137,17 @@ void ImageNetFolder::scan_class_folders() {
   }
   std::sort(classes.begin(), classes.end());
   if (static_cast<int64_t>(classes.size()) > options_.num_classes) {
-    throw DataError("ImageNet folder '" + dir_.string() + "' has " +
-                    std::to_string(classes.size()) + " class folders, more than num_classes = " +
-                    std::to_string(options_.num_classes));
+    throw DataError(
+        "ImageNet folder '" + dir_.string() + "' has " + std::to_string(classes.size()) +
+        " class folders, more than num_classes = " + std::to_string(options_.num_classes));
   }
   identity_ = "class-folders";
   for (size_t c = 0; c < classes.size(); ++c) {
     identity_ += "\n" + classes[c];
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(dir_ / classes[c])) {
-      if (e.is_regular_file() && is_jpeg_name(e.path())) names.push_back(e.path().filename().string());
+      if (e.is_regular_file() && is_jpeg_name(e.path()))
+        names.push_back(e.path().filename().string());
     }
     std::sort(names.begin(), names.end());
     for (const auto& n : names) {
@@ -194,10 +195,10 @@ Batch ImageNetFolder::get(const std::vector<int64_t>& indices) const {
   b.labels = torch::empty({n}, torch::kInt64);
   b.index = torch::tensor(indices, torch::kInt64);
   auto* lab = b.labels.data_ptr<int64_t>();
-  for (int64_t k = 0; k < n; ++k) lab[k] = labels_[static_cast<size_t>(indices[static_cast<size_t>(k)])];
-  parallel_for(n, options_.threads, [&](int64_t k) {
-    b.images[k].copy_(transformed(indices[static_cast<size_t>(k)]));
-  });
+  for (int64_t k = 0; k < n; ++k)
+    lab[k] = labels_[static_cast<size_t>(indices[static_cast<size_t>(k)])];
+  parallel_for(n, options_.threads,
+               [&](int64_t k) { b.images[k].copy_(transformed(indices[static_cast<size_t>(k)])); });
   return b;
 }
 

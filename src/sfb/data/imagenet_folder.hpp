@@ -26,8 +26,9 @@ struct ImageNetFolderOptions {
 ///
 /// Two layouts:
 ///  - With a label file: one sample per non-blank line, `relative/path.JPEG <label>` (path relative
-///    to the folder, may contain spaces; the label is the last whitespace-separated field, a decimal
-///    integer in [0, num_classes)). Lines starting with `#` are comments. Sample i is the i-th line.
+///    to the folder, may contain spaces; the label is the last whitespace-separated field, a
+///    decimal integer in [0, num_classes)). Lines starting with `#` are comments. Sample i is the
+///    i-th line.
 ///  - Without: `DIR/<wnid>/<file>` for every .jpeg/.jpg file (any case); classes are the sorted
 ///    names of the sub-folders (label = position in that list), samples sorted by (wnid, file).
 ///

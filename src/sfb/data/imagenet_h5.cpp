@@ -70,15 +70,16 @@ ImageNetH5::ImageNetH5(const fs::path& file) : file_(file) {
   labels_ = h5::read_dataset(f, "/labels");
   if (labels_.scalar_type() != torch::kInt64 || labels_.dim() != 1 || labels_.size(0) != n_) {
     throw DataError(name + ": /labels must be int64 [" + std::to_string(n_) + "], got " +
-                    std::to_string(labels_.dim()) + "-d " + std::string(c10::toString(labels_.scalar_type())));
+                    std::to_string(labels_.dim()) + "-d " +
+                    std::string(c10::toString(labels_.scalar_type())));
   }
   if (n_ > 0) {
     const int64_t lo = labels_.min().item<int64_t>();
     const int64_t hi = labels_.max().item<int64_t>();
     if (lo < 0 || hi >= num_classes_) {
       const auto bad = ((labels_ < 0) | (labels_ >= num_classes_)).nonzero()[0][0].item<int64_t>();
-      throw DataError(name + ": /labels[" + std::to_string(bad) + "] = " +
-                      std::to_string(labels_[bad].item<int64_t>()) + " is outside [0, " +
+      throw DataError(name + ": /labels[" + std::to_string(bad) +
+                      "] = " + std::to_string(labels_[bad].item<int64_t>()) + " is outside [0, " +
                       std::to_string(num_classes_) + ")");
     }
   }
@@ -97,7 +98,8 @@ torch::Tensor ImageNetH5::get_u8(const std::vector<int64_t>& indices) const {
   // One hyperslab read per run of consecutive indices.
   for (int64_t k = 0; k < b;) {
     int64_t run = 1;
-    while (k + run < b && indices[static_cast<size_t>(k + run)] == indices[static_cast<size_t>(k)] + run) {
+    while (k + run < b &&
+           indices[static_cast<size_t>(k + run)] == indices[static_cast<size_t>(k)] + run) {
       ++run;
     }
     auto slab = io::per_sample_slab(n_, indices[static_cast<size_t>(k)], run, {3, height_, width_});
@@ -112,8 +114,8 @@ Batch ImageNetH5::get(const std::vector<int64_t>& indices) const {
   Batch batch;
   batch.images = get_u8(indices).to(torch::kFloat32).div_(255.0);
   batch.index = torch::tensor(indices, torch::kInt64);
-  batch.labels = indices.empty() ? torch::empty({0}, torch::kInt64)
-                                 : labels_.index_select(0, batch.index);
+  batch.labels =
+      indices.empty() ? torch::empty({0}, torch::kInt64) : labels_.index_select(0, batch.index);
   return batch;
 }
 
@@ -159,8 +161,10 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
         }
       }
       if (!ours) {
-        throw IoError("output '" + out.string() + "' exists and is not a packed ImageNet file; "
-                      "refusing to overwrite it", ExitCode::kBadInput);
+        throw IoError("output '" + out.string() +
+                          "' exists and is not a packed ImageNet file; "
+                          "refusing to overwrite it",
+                      ExitCode::kBadInput);
       }
     }
   });
@@ -177,10 +181,11 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
                    "resize=" + std::to_string(t.resize) + " crop=" + std::to_string(t.crop) +
                        " bilinear antialias; uint8 = round(x * 255)");
   }
-  auto images = h5::create_dataset(file.get(), "/images", torch::kUInt8,
-                                   {static_cast<uint64_t>(n), 3, static_cast<uint64_t>(side),
-                                    static_cast<uint64_t>(side)});
-  auto labels = h5::create_dataset(file.get(), "/labels", torch::kInt64, {static_cast<uint64_t>(n)});
+  auto images = h5::create_dataset(
+      file.get(), "/images", torch::kUInt8,
+      {static_cast<uint64_t>(n), 3, static_cast<uint64_t>(side), static_cast<uint64_t>(side)});
+  auto labels =
+      h5::create_dataset(file.get(), "/labels", torch::kInt64, {static_cast<uint64_t>(n)});
   const Range mine = balanced_range(n, ctx.size(), ctx.rank());
   // Every rank makes the same number of collective writes: as many as the largest share needs.
   const int64_t largest = balanced_range(n, ctx.size(), 0).count;
@@ -198,12 +203,14 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
       auto slab = io::per_sample_slab(n, mine.begin + begin, rows, trailing);
       h5::write_slab(images.get(), slab, pixels, true);
       if (ctx.rank() == 0) {
-        log::info("pack-imagenet: " + std::to_string(std::min(largest, (r + 1) * options.chunk_rows)) +
-                  " / " + std::to_string(largest) + " rows per rank");
+        log::info(
+            "pack-imagenet: " + std::to_string(std::min(largest, (r + 1) * options.chunk_rows)) +
+            " / " + std::to_string(largest) + " rows per rank");
       }
     }
     std::vector<int64_t> my_labels(static_cast<size_t>(mine.count));
-    for (int64_t k = 0; k < mine.count; ++k) my_labels[static_cast<size_t>(k)] = folder.label(mine.begin + k);
+    for (int64_t k = 0; k < mine.count; ++k)
+      my_labels[static_cast<size_t>(k)] = folder.label(mine.begin + k);
     auto lab = torch::tensor(my_labels, torch::kInt64);
     h5::write_slab(labels.get(), io::per_sample_slab(n, mine.begin, mine.count, {}), lab, true);
   } catch (const AgreedError&) {
@@ -235,8 +242,8 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
     std::error_code ec;
     fs::rename(partial, out, ec);
     if (ec) {
-      throw IoError("cannot rename '" + partial.string() + "' to '" + out.string() + "': " +
-                    ec.message());
+      throw IoError("cannot rename '" + partial.string() + "' to '" + out.string() +
+                    "': " + ec.message());
     }
   });
 }

@@ -64,11 +64,11 @@ struct PackOptions {
 
 /// The `[pack]` config section of `sfbench pack-imagenet`.
 struct PackConfig {
-  std::string data;             ///< "imagenet-folder:DIR" (--data)
-  std::string labels;           ///< label file (--labels); empty = DIR/<wnid>/<file> layout
-  int64_t num_classes = 1000;   ///< labels must lie in [0, num_classes)
-  int64_t threads = 4;          ///< decoder threads per rank
-  int64_t chunk_rows = 64;      ///< rows per rank per collective write (memory bound)
+  std::string data;            ///< "imagenet-folder:DIR" (--data)
+  std::string labels;          ///< label file (--labels); empty = DIR/<wnid>/<file> layout
+  int64_t num_classes = 1000;  ///< labels must lie in [0, num_classes)
+  int64_t threads = 4;         ///< decoder threads per rank
+  int64_t chunk_rows = 64;     ///< rows per rank per collective write (memory bound)
   /// Registers pack.data, pack.labels, pack.num_classes, pack.threads, pack.chunk_rows.
   void register_keys(ConfigSchema& schema);
 };
@@ -77,8 +77,8 @@ struct PackConfig {
 /// samples (core/partition.hpp) with the folder's decoder threads, in chunks of chunk_rows rows,
 /// and writes each chunk collectively with MPI-IO, so memory stays at one chunk per rank. The file
 /// is written as `out.partial` and renamed to `out` once complete. An existing `out` is replaced
-/// only when it is a packed ImageNet file (else IoError, exit code 2). Collective; a decode error on
-/// any rank becomes an AgreedError on every rank (naming the image), and `out` is untouched.
+/// only when it is a packed ImageNet file (else IoError, exit code 2). Collective; a decode error
+/// on any rank becomes an AgreedError on every rank (naming the image), and `out` is untouched.
 void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const std::filesystem::path& out,
                    const PackOptions& options);
 

@@ -26,10 +26,10 @@ struct EvalGeometry {
 /// size is smaller than the crop (torchvision would pad; ImageNet images never need it).
 EvalGeometry eval_geometry(const ImageSize& size, const EvalTransform& t);
 
-/// Applies EvalTransform to `image` ([C, H, W] uint8 or float32 in [0, 1], CPU): converts to float32
-/// in [0, 1] (uint8 / 255), resizes with bilinear interpolation and antialiasing (align_corners =
-/// false, as torchvision's Resize on tensors), and center-crops. Returns [C, crop, crop] float32 in
-/// [0, 1], contiguous.
+/// Applies EvalTransform to `image` ([C, H, W] uint8 or float32 in [0, 1], CPU): converts to
+/// float32 in [0, 1] (uint8 / 255), resizes with bilinear interpolation and antialiasing
+/// (align_corners = false, as torchvision's Resize on tensors), and center-crops. Returns [C, crop,
+/// crop] float32 in [0, 1], contiguous.
 torch::Tensor apply_eval_transform(const torch::Tensor& image, const EvalTransform& t);
 
 /// Applies the same geometry to a mask ([1, H, W] or [H, W], any dtype, CPU) with nearest-neighbour

@@ -49,9 +49,9 @@ std::string read_all(const std::filesystem::path& file) {
 
 // Decodes into `out` (already sized by the header) or returns false with err->message set.
 // Kept free of C++ objects with destructors because of the longjmp.
-bool decode_into(jpeg_decompress_struct* cinfo, ErrorManager* err, const uint8_t* data,
-                 size_t size, std::vector<uint8_t>* pixels, int* height, int* width,
-                 int* components, bool* cmyk_inverted, bool header_only) {
+bool decode_into(jpeg_decompress_struct* cinfo, ErrorManager* err, const uint8_t* data, size_t size,
+                 std::vector<uint8_t>* pixels, int* height, int* width, int* components,
+                 bool* cmyk_inverted, bool header_only) {
   cinfo->err = jpeg_std_error(&err->pub);
   err->pub.error_exit = on_error;
   err->pub.emit_message = on_message;
@@ -180,9 +180,9 @@ std::string encode_jpeg(const torch::Tensor& image, int quality) {
   ErrorManager err;
   unsigned char* buf = nullptr;
   unsigned long size = 0;
-  const bool ok = encode_into(&cinfo, &err, hwc.data_ptr<uint8_t>(), static_cast<int>(image.size(1)),
-                              static_cast<int>(image.size(2)), static_cast<int>(image.size(0)),
-                              quality, &buf, &size);
+  const bool ok = encode_into(&cinfo, &err, hwc.data_ptr<uint8_t>(),
+                              static_cast<int>(image.size(1)), static_cast<int>(image.size(2)),
+                              static_cast<int>(image.size(0)), quality, &buf, &size);
   std::string bytes = ok && buf ? std::string(reinterpret_cast<const char*>(buf), size) : "";
   std::free(buf);
   if (!ok) throw DataError(std::string("cannot encode JPEG: ") + err.message);

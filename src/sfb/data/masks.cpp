@@ -41,7 +41,8 @@ torch::Tensor read_png_mask(const fs::path& file) {
 }
 
 void write_png_gray(const fs::path& file, const torch::Tensor& mask) {
-  SFB_ASSERT(mask.dim() == 2 && mask.scalar_type() == torch::kUInt8, "write_png_gray: [H, W] uint8");
+  SFB_ASSERT(mask.dim() == 2 && mask.scalar_type() == torch::kUInt8,
+             "write_png_gray: [H, W] uint8");
   auto m = mask.cpu().contiguous();
   png_image image{};
   image.version = PNG_IMAGE_VERSION;
@@ -63,7 +64,8 @@ MaskedDataset::MaskedDataset(std::shared_ptr<const Dataset> base, MaskSource sou
       throw DataError("mask folder '" + source_.path.string() + "' does not exist");
     }
     if (!source_.by_index && folder_ == nullptr) {
-      throw DataError("masks in '" + source_.path.string() + "' are named by image path, which "
+      throw DataError("masks in '" + source_.path.string() +
+                      "' are named by image path, which "
                       "needs an imagenet-folder dataset; name them <index>.png instead");
     }
     return;
@@ -79,17 +81,21 @@ MaskedDataset::MaskedDataset(std::shared_ptr<const Dataset> base, MaskSource sou
   masks_ = h5::open_object(h5_.get(), "/masks");
   const auto info = h5::dataset_info(masks_.get());
   if (info.dtype != "uint8" || info.dims.size() != 3) {
-    throw DataError("mask file '" + source_.path.string() + "': /masks is " + info.dtype + " with " +
-                    std::to_string(info.dims.size()) + " dims, expected uint8 [N, H, W]");
+    throw DataError("mask file '" + source_.path.string() + "': /masks is " + info.dtype +
+                    " with " + std::to_string(info.dims.size()) +
+                    " dims, expected uint8 [N, H, W]");
   }
   if (static_cast<int64_t>(info.dims[0]) != base_->size()) {
-    throw DataError("mask file '" + source_.path.string() + "' has " + std::to_string(info.dims[0]) +
-                    " masks for " + std::to_string(base_->size()) + " samples");
+    throw DataError("mask file '" + source_.path.string() + "' has " +
+                    std::to_string(info.dims[0]) + " masks for " + std::to_string(base_->size()) +
+                    " samples");
   }
-  if (static_cast<int64_t>(info.dims[1]) != shape[1] || static_cast<int64_t>(info.dims[2]) != shape[2]) {
-    throw DataError("mask file '" + source_.path.string() + "': masks are " +
-                    size_text(static_cast<int64_t>(info.dims[1]), static_cast<int64_t>(info.dims[2])) +
-                    ", images are " + size_text(shape[1], shape[2]));
+  if (static_cast<int64_t>(info.dims[1]) != shape[1] ||
+      static_cast<int64_t>(info.dims[2]) != shape[2]) {
+    throw DataError(
+        "mask file '" + source_.path.string() + "': masks are " +
+        size_text(static_cast<int64_t>(info.dims[1]), static_cast<int64_t>(info.dims[2])) +
+        ", images are " + size_text(shape[1], shape[2]));
   }
 }
 
@@ -149,15 +155,17 @@ torch::Tensor MaskedDataset::mask(int64_t i) const {
 Batch MaskedDataset::get(const std::vector<int64_t>& indices) const {
   Batch b = base_->get(indices);
   const auto shape = base_->image_shape();
-  b.masks = torch::empty({static_cast<int64_t>(indices.size()), 1, shape[1], shape[2]},
-                         torch::kFloat32);
+  b.masks =
+      torch::empty({static_cast<int64_t>(indices.size()), 1, shape[1], shape[2]}, torch::kFloat32);
   const int64_t threads = folder_ != nullptr ? folder_->options().threads : 1;
   parallel_for(static_cast<int64_t>(indices.size()), threads,
                [&](int64_t k) { b.masks[k].copy_(mask(indices[static_cast<size_t>(k)])); });
   return b;
 }
 
-std::string MaskedDataset::spec() const { return base_->spec() + "+masks:" + source_.path.string(); }
+std::string MaskedDataset::spec() const {
+  return base_->spec() + "+masks:" + source_.path.string();
+}
 
 std::string MaskedDataset::fingerprint() const {
   std::ostringstream os;
