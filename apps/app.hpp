@@ -9,6 +9,7 @@
 #include "comm/context.hpp"
 #include "comm/sweep.hpp"
 #include "core/config.hpp"
+#include "data/imagenet_h5.hpp"
 #include "io/results_file.hpp"
 
 namespace sfb::app {
@@ -22,6 +23,7 @@ struct Invocation {
   std::map<std::string, std::string> flags;
   CommonConfig common;
   comm::SweepOptions commbench;
+  data::PackConfig pack;  ///< [pack] section of pack-imagenet
   ConfigSchema schema;  ///< binds every key above
   std::vector<std::string> files;  ///< positional files (validate)
 };
@@ -46,5 +48,6 @@ io::RunInfo run_info(const Invocation& inv, const std::string& subcommand);
 Command register_info(CLI::App& app, Invocation& inv);
 Command register_validate(CLI::App& app, Invocation& inv);
 Command register_commbench(CLI::App& app, Invocation& inv);
+Command register_pack_imagenet(CLI::App& app, Invocation& inv);
 
 }  // namespace sfb::app

@@ -14,6 +14,7 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   for (int i = 0; i < argc; ++i) inv.command_line += (i ? " " : "") + std::string(argv[i]);
   inv.common.register_keys(inv.schema);
   inv.commbench.register_keys(inv.schema);
+  inv.pack.register_keys(inv.schema);
 
   CLI::App app{"sfbench: interpretation-based robustness benchmarks for image classifiers"};
   app.set_version_flag("--version", std::string("sfbench ") + sfb::version() + " (" +
@@ -30,7 +31,8 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   add_flag_for_key(&app, inv, "--threads", "threads", "intra-op threads per rank");
 
   std::vector<Command> commands{register_info(app, inv), register_validate(app, inv),
-                                register_commbench(app, inv)};
+                                register_commbench(app, inv),
+                                register_pack_imagenet(app, inv)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

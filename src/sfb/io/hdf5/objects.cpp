@@ -261,6 +261,24 @@ torch::Tensor read_dataset(hid_t file, const std::string& path) {
   return out;
 }
 
+void read_slab(hid_t dset, const Hyperslab& slab, torch::Tensor& out) {
+  SFB_ASSERT(out.is_contiguous() && out.device().is_cpu(), "read_slab needs a contiguous CPU tensor");
+  uint64_t elems = 1;
+  for (auto c : slab.count) elems *= c;
+  SFB_ASSERT(static_cast<uint64_t>(out.numel()) == elems, "read_slab: tensor size != slab size");
+  if (elems == 0) return;
+  Handle fspace(SFB_H5_CHECK(H5Dget_space(dset)), H5Sclose);
+  std::vector<hsize_t> start(slab.start.begin(), slab.start.end());
+  std::vector<hsize_t> count(slab.count.begin(), slab.count.end());
+  if (!count.empty()) {
+    SFB_H5_CHECK(H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr,
+                                     count.data(), nullptr));
+  }
+  Handle mspace = simple_space(slab.count);
+  SFB_H5_CHECK(H5Dread(dset, native_type(out.scalar_type()), mspace.get(), fspace.get(),
+                       H5P_DEFAULT, out.data_ptr()));
+}
+
 void visit_datasets(hid_t file, const std::function<void(const std::string&)>& fn) {
   std::vector<std::string> paths;
   auto cb = [](hid_t, const char* name, const H5O_info_t* info, void* data) -> herr_t {

@@ -60,6 +60,10 @@ struct DatasetInfo {
 DatasetInfo dataset_info(hid_t dset);
 /// Reads a whole dataset into a CPU tensor of the matching dtype.
 torch::Tensor read_dataset(hid_t file, const std::string& path);
+/// Independent read of the hyperslab `slab` of `dset` into `out` (contiguous CPU tensor of
+/// `slab.count` elements; its dtype picks the memory type, HDF5 converts). A slab with a zero count
+/// reads nothing. Not collective; HDF5 is not thread-safe, so callers serialize concurrent reads.
+void read_slab(hid_t dset, const Hyperslab& slab, torch::Tensor& out);
 /// Calls `fn(path)` for every dataset in the file (absolute paths, depth-first, sorted by name).
 void visit_datasets(hid_t file, const std::function<void(const std::string&)>& fn);
 /// Flushes all buffers of `file` to storage. Collective in parallel files.

@@ -1,0 +1,251 @@
+#include "data/imagenet_h5.hpp"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <sstream>
+#include <variant>
+
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "core/log.hpp"
+#include "core/partition.hpp"
+#include "io/hdf5/objects.hpp"
+#include "io/hyperslab.hpp"
+
+namespace sfb::data {
+namespace fs = std::filesystem;
+namespace h5 = io::h5;
+
+namespace {
+
+int64_t int_attr(hid_t obj, const std::string& key, const fs::path& file) {
+  if (!h5::has_attr(obj, key)) {
+    throw DataError("packed ImageNet '" + file.string() + "' lacks attribute '" + key + "'");
+  }
+  const auto v = h5::read_attr(obj, key);
+  if (const auto* i = std::get_if<int64_t>(&v)) return *i;
+  throw DataError("packed ImageNet '" + file.string() + "': attribute '" + key +
+                  "' is not an integer");
+}
+
+std::string dims_text(const std::vector<uint64_t>& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+ImageNetH5::ImageNetH5(const fs::path& file) : file_(file) {
+  try {
+    h5_ = h5::open_readonly(file_);
+  } catch (const Error& e) {
+    throw DataError(std::string("packed ImageNet: ") + e.what());
+  }
+  const hid_t f = h5_.get();
+  const std::string name = "packed ImageNet '" + file_.string() + "'";
+  if (!h5::exists(f, "/images") || !h5::exists(f, "/labels")) {
+    throw DataError(name + " lacks /images or /labels");
+  }
+  if (int_attr(f, "sfbench_packed_imagenet", file_) != kPackedImageNetVersion) {
+    throw DataError(name + " has layout version " +
+                    std::to_string(int_attr(f, "sfbench_packed_imagenet", file_)) +
+                    ", this sfbench reads " + std::to_string(kPackedImageNetVersion));
+  }
+  num_classes_ = int_attr(f, "num_classes", file_);
+  if (h5::has_attr(f, "source_fingerprint")) {
+    const auto v = h5::read_attr(f, "source_fingerprint");
+    if (const auto* s = std::get_if<std::string>(&v)) source_fingerprint_ = *s;
+  }
+  images_ = h5::open_object(f, "/images");
+  const auto info = h5::dataset_info(images_.get());
+  if (info.dtype != "uint8" || info.dims.size() != 4 || info.dims[1] != 3) {
+    throw DataError(name + ": /images is " + info.dtype + " " + dims_text(info.dims) +
+                    ", expected uint8 [N,3,H,W]");
+  }
+  n_ = static_cast<int64_t>(info.dims[0]);
+  height_ = static_cast<int64_t>(info.dims[2]);
+  width_ = static_cast<int64_t>(info.dims[3]);
+  labels_ = h5::read_dataset(f, "/labels");
+  if (labels_.scalar_type() != torch::kInt64 || labels_.dim() != 1 || labels_.size(0) != n_) {
+    throw DataError(name + ": /labels must be int64 [" + std::to_string(n_) + "], got " +
+                    std::to_string(labels_.dim()) + "-d " +
+                    std::string(c10::toString(labels_.scalar_type())));
+  }
+  if (n_ > 0) {
+    const int64_t lo = labels_.min().item<int64_t>();
+    const int64_t hi = labels_.max().item<int64_t>();
+    if (lo < 0 || hi >= num_classes_) {
+      const auto bad = ((labels_ < 0) | (labels_ >= num_classes_)).nonzero()[0][0].item<int64_t>();
+      throw DataError(name + ": /labels[" + std::to_string(bad) +
+                      "] = " + std::to_string(labels_[bad].item<int64_t>()) + " is outside [0, " +
+                      std::to_string(num_classes_) + ")");
+    }
+  }
+}
+
+torch::Tensor ImageNetH5::get_u8(const std::vector<int64_t>& indices) const {
+  for (int64_t i : indices) {
+    if (i < 0 || i >= n_) {
+      throw DataError("packed ImageNet '" + file_.string() + "': sample index " +
+                      std::to_string(i) + " is outside [0, " + std::to_string(n_) + ")");
+    }
+  }
+  const auto b = static_cast<int64_t>(indices.size());
+  auto out = torch::empty({b, 3, height_, width_}, torch::kUInt8);
+  std::lock_guard<std::mutex> lock(mu_);
+  // One hyperslab read per run of consecutive indices.
+  for (int64_t k = 0; k < b;) {
+    int64_t run = 1;
+    while (k + run < b &&
+           indices[static_cast<size_t>(k + run)] == indices[static_cast<size_t>(k)] + run) {
+      ++run;
+    }
+    auto slab = io::per_sample_slab(n_, indices[static_cast<size_t>(k)], run, {3, height_, width_});
+    auto dst = out.narrow(0, k, run);
+    h5::read_slab(images_.get(), slab, dst);
+    k += run;
+  }
+  return out;
+}
+
+Batch ImageNetH5::get(const std::vector<int64_t>& indices) const {
+  Batch batch;
+  batch.images = get_u8(indices).to(torch::kFloat32).div_(255.0);
+  batch.index = torch::tensor(indices, torch::kInt64);
+  batch.labels =
+      indices.empty() ? torch::empty({0}, torch::kInt64) : labels_.index_select(0, batch.index);
+  return batch;
+}
+
+std::string ImageNetH5::spec() const { return "imagenet-h5:" + file_.string(); }
+
+std::string ImageNetH5::fingerprint() const {
+  std::ostringstream os;
+  os << "sfbench imagenet-h5 v" << kPackedImageNetVersion << "\n"
+     << n_ << " " << height_ << " " << width_ << " " << num_classes_ << "\n"
+     << source_fingerprint_ << "\n";
+  return sha256_hex(os.str());
+}
+
+void PackConfig::register_keys(ConfigSchema& s) {
+  s.add("pack.data", &data, "dataset to pack: imagenet-folder:DIR");
+  s.add("pack.labels", &labels, "label file of the folder (empty = DIR/<wnid>/<file> layout)");
+  s.add_int("pack.num_classes", &num_classes, "labels must lie in [0, num_classes)", 1, 1000000);
+  s.add_int("pack.threads", &threads, "JPEG decoder threads per rank", 1, 256);
+  s.add_int("pack.chunk_rows", &chunk_rows, "rows per rank per collective write", 1, 1 << 20);
+}
+
+void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& out,
+                   const PackOptions& options) {
+  if (options.chunk_rows < 1) throw ConfigError("pack chunk_rows must be >= 1");
+  const fs::path partial = out.string() + ".partial";
+  const int64_t n = folder.size();
+  const int64_t side = folder.options().transform.crop;
+  const std::vector<int64_t> trailing{3, side, side};
+  h5::Handle file;
+  ctx.agree([&] {
+    const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
+    if (!fs::is_directory(dir)) {
+      throw IoError("output directory '" + dir.string() + "' does not exist", ExitCode::kBadInput);
+    }
+    std::error_code ec;
+    if (fs::exists(out, ec)) {
+      bool ours = false;
+      if (fs::is_regular_file(out, ec) && h5::is_hdf5(out)) {
+        try {
+          ours = h5::has_attr(h5::open_readonly(out).get(), "sfbench_packed_imagenet");
+        } catch (const Error&) {
+          ours = false;
+        }
+      }
+      if (!ours) {
+        throw IoError("output '" + out.string() +
+                          "' exists and is not a packed ImageNet file; "
+                          "refusing to overwrite it",
+                      ExitCode::kBadInput);
+      }
+    }
+  });
+  ctx.agree([&] { file = h5::create_parallel(partial, ctx.mpi_comm()); });
+  const std::string source = folder.spec();
+  const std::string fp = folder.fingerprint();
+  {
+    const auto& t = folder.options().transform;
+    h5::write_attr(file.get(), "sfbench_packed_imagenet", kPackedImageNetVersion);
+    h5::write_attr(file.get(), "num_classes", folder.num_classes());
+    h5::write_attr(file.get(), "source", source);
+    h5::write_attr(file.get(), "source_fingerprint", fp);
+    h5::write_attr(file.get(), "transform",
+                   "resize=" + std::to_string(t.resize) + " crop=" + std::to_string(t.crop) +
+                       " bilinear antialias; uint8 = round(x * 255)");
+  }
+  auto images = h5::create_dataset(
+      file.get(), "/images", torch::kUInt8,
+      {static_cast<uint64_t>(n), 3, static_cast<uint64_t>(side), static_cast<uint64_t>(side)});
+  auto labels =
+      h5::create_dataset(file.get(), "/labels", torch::kInt64, {static_cast<uint64_t>(n)});
+  const Range mine = balanced_range(n, ctx.size(), ctx.rank());
+  // Every rank makes the same number of collective writes: as many as the largest share needs.
+  const int64_t largest = balanced_range(n, ctx.size(), 0).count;
+  const int64_t rounds = (largest + options.chunk_rows - 1) / options.chunk_rows;
+  try {
+    for (int64_t r = 0; r < rounds; ++r) {
+      const int64_t begin = std::min(mine.count, r * options.chunk_rows);
+      const int64_t rows = std::min(options.chunk_rows, mine.count - begin);
+      torch::Tensor pixels;
+      ctx.agree([&] {
+        std::vector<int64_t> idx(static_cast<size_t>(rows));
+        for (int64_t k = 0; k < rows; ++k) idx[static_cast<size_t>(k)] = mine.begin + begin + k;
+        pixels = quantize_u8(folder.get(idx).images).contiguous();
+      });
+      auto slab = io::per_sample_slab(n, mine.begin + begin, rows, trailing);
+      h5::write_slab(images.get(), slab, pixels, true);
+      if (ctx.rank() == 0) {
+        log::info(
+            "pack-imagenet: " + std::to_string(std::min(largest, (r + 1) * options.chunk_rows)) +
+            " / " + std::to_string(largest) + " rows per rank");
+      }
+    }
+    std::vector<int64_t> my_labels(static_cast<size_t>(mine.count));
+    for (int64_t k = 0; k < mine.count; ++k)
+      my_labels[static_cast<size_t>(k)] = folder.label(mine.begin + k);
+    auto lab = torch::tensor(my_labels, torch::kInt64);
+    h5::write_slab(labels.get(), io::per_sample_slab(n, mine.begin, mine.count, {}), lab, true);
+  } catch (const AgreedError&) {
+    // Every rank holds the same error, so every rank can close the file collectively; the
+    // .partial file is removed and `out` is untouched.
+    images.reset();
+    labels.reset();
+    file.reset();
+    if (ctx.rank() == 0) {
+      std::error_code ec;
+      fs::remove(partial, ec);
+    }
+    throw;
+  } catch (...) {
+    // Other ranks may be gone after an error of this rank alone, so no collective close is
+    // attempted: the .partial file is left, `out` untouched.
+    images.release();
+    labels.release();
+    file.release();
+    throw;
+  }
+  images.reset();
+  labels.reset();
+  h5::flush(file.get());
+  file.reset();  // collective close
+  ctx.host_comm().barrier();
+  ctx.agree([&] {
+    if (ctx.rank() != 0) return;
+    std::error_code ec;
+    fs::rename(partial, out, ec);
+    if (ec) {
+      throw IoError("cannot rename '" + partial.string() + "' to '" + out.string() +
+                    "': " + ec.message());
+    }
+  });
+}
+
+}  // namespace sfb::data
