@@ -47,15 +47,15 @@ void BM_SyntheticShapes(benchmark::State& state) {
 class TempCifar {
  public:
   TempCifar() {
-    dir_ = fs::temp_directory_path() /
-           ("sfb_bench_cifar_" + std::to_string(::getpid()) + "_" +
-            std::to_string(sfb::bench::ctx().rank()));
+    dir_ = fs::temp_directory_path() / ("sfb_bench_cifar_" + std::to_string(::getpid()) + "_" +
+                                        std::to_string(sfb::bench::ctx().rank()));
     fs::create_directories(dir_);
     std::ofstream out(dir_ / "test_batch.bin", std::ios::binary);
     std::vector<char> rec(3073);
     for (int64_t r = 0; r < kCifarRecords; ++r) {
       rec[0] = static_cast<char>(r % 10);
-      for (size_t p = 1; p < rec.size(); ++p) rec[p] = static_cast<char>((r * 7 + static_cast<int64_t>(p)) % 256);
+      for (size_t p = 1; p < rec.size(); ++p)
+        rec[p] = static_cast<char>((r * 7 + static_cast<int64_t>(p)) % 256);
       out.write(rec.data(), static_cast<std::streamsize>(rec.size()));
     }
   }
@@ -79,7 +79,11 @@ void BM_CifarRead(benchmark::State& state) {
   run(state, ds);
 }
 
-BENCHMARK(BM_SyntheticShapes)->Args({256, 32})->Args({64, 64})->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SyntheticShapes)
+    ->Args({256, 32})
+    ->Args({64, 64})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CifarRead)->Arg(256)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

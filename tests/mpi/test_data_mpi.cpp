@@ -17,8 +17,8 @@ namespace {
 
 std::string bytes_sha(const torch::Tensor& t) {
   auto c = t.contiguous();
-  return sha256_hex(std::string_view(static_cast<const char*>(c.data_ptr()),
-                                     static_cast<size_t>(c.nbytes())));
+  return sha256_hex(
+      std::string_view(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.nbytes())));
 }
 
 TEST(SyntheticShapesMpi, EveryRankRendersIdenticalBytes) {
@@ -44,7 +44,8 @@ TEST(SyntheticShapesMpi, EveryRankRendersIdenticalBytes) {
                                       bytes_sha(torch::cat(labels)));
   const auto all = comm::allgather_strings(ctx().host_comm(), mine);
   ASSERT_EQ(static_cast<int>(all.size()), ctx().size());
-  for (int r = 0; r < ctx().size(); ++r) EXPECT_EQ(all[static_cast<size_t>(r)], all[0]) << "rank " << r;
+  for (int r = 0; r < ctx().size(); ++r)
+    EXPECT_EQ(all[static_cast<size_t>(r)], all[0]) << "rank " << r;
   // The fingerprint agrees too.
   const auto fps = comm::allgather_strings(ctx().host_comm(), ds.fingerprint());
   for (const auto& fp : fps) EXPECT_EQ(fp, fps[0]);
@@ -64,7 +65,8 @@ TEST(SamplersMpi, ShardsCoverOnceAndPermutationsAgree) {
     const auto perm = train.permutation(3);
     const std::string perm_sha = sha256_hex(std::string_view(
         reinterpret_cast<const char*>(perm.data()), perm.size() * sizeof(int64_t)));
-    for (const auto& s : comm::allgather_strings(ctx().host_comm(), perm_sha)) EXPECT_EQ(s, perm_sha);
+    for (const auto& s : comm::allgather_strings(ctx().host_comm(), perm_sha))
+      EXPECT_EQ(s, perm_sha);
     auto steps = torch::tensor({train.steps_per_epoch()}, torch::kInt64);
     auto gathered = ctx().host_comm().allgather(steps);
     EXPECT_TRUE(gathered.eq(train.steps_per_epoch()).all().item<bool>());

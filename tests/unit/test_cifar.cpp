@@ -109,7 +109,8 @@ TEST_F(CifarTest, Cifar10TrainReadsEveryRecordInFileOrder) {
     auto flat = b.images[static_cast<int64_t>(k)].reshape({-1});
     const float* v = flat.data_ptr<float>();
     for (int64_t p = 0; p < kPixels; p += 97) {
-      ASSERT_FLOAT_EQ(v[p], static_cast<float>(pixel_byte(file, rec, p)) / 255.0f) << idx[k] << " " << p;
+      ASSERT_FLOAT_EQ(v[p], static_cast<float>(pixel_byte(file, rec, p)) / 255.0f)
+          << idx[k] << " " << p;
     }
     // Plane order: channel 1 (green) starts at byte 1024 of the pixel block.
     EXPECT_FLOAT_EQ(b.images[static_cast<int64_t>(k)][1][0][0].item<float>(),

@@ -1,6 +1,6 @@
 // synthetic-shapes is learnable from shape but not from colour: a small CNN trained for a fixed
-// number of steps on 2 threads beats chance by far on held-out test samples, while a nearest-centroid
-// classifier on per-channel mean colours stays near chance.
+// number of steps on 2 threads beats chance by far on held-out test samples, while a
+// nearest-centroid classifier on per-channel mean colours stays near chance.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

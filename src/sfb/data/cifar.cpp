@@ -16,7 +16,9 @@ namespace {
 
 constexpr int64_t kPixels = 3 * 32 * 32;
 
-const char* kind_name(CifarKind kind) { return kind == CifarKind::kCifar10 ? "cifar10" : "cifar100"; }
+const char* kind_name(CifarKind kind) {
+  return kind == CifarKind::kCifar10 ? "cifar10" : "cifar100";
+}
 
 int64_t official_records(CifarKind kind, Split split) {
   if (kind == CifarKind::kCifar10) return 10000;
@@ -51,7 +53,8 @@ CifarDataset::CifarDataset(const fs::path& dir, const CifarOptions& opts) : dir_
   const int64_t expected = opts_.records_per_file > 0 ? opts_.records_per_file
                                                       : official_records(opts_.kind, opts_.split);
   for (const auto& name : file_names(opts_.kind, opts_.split)) files_.push_back(dir_ / name);
-  // Check that every file is there before reading any of them (cheap, and names all that is missing).
+  // Check that every file is there before reading any of them (cheap, and names all that is
+  // missing).
   std::string missing;
   for (const auto& f : files_) {
     if (!fs::is_regular_file(f, ec)) missing += (missing.empty() ? "'" : ", '") + f.string() + "'";
@@ -70,7 +73,8 @@ void CifarDataset::load_file(const fs::path& file, int64_t expected_records) {
   const int64_t rec = record_size();
   std::error_code ec;
   const auto size = static_cast<int64_t>(fs::file_size(file, ec));
-  if (ec) throw DataError(fmt::format("{}: cannot stat '{}': {}", kind, file.string(), ec.message()));
+  if (ec)
+    throw DataError(fmt::format("{}: cannot stat '{}': {}", kind, file.string(), ec.message()));
   if (size % rec != 0) {
     const int64_t last = size / rec * rec;
     throw DataError(fmt::format(
@@ -79,8 +83,8 @@ void CifarDataset::load_file(const fs::path& file, int64_t expected_records) {
         kind, file.string(), size, rec, last, size / rec, size - last));
   }
   if (size / rec != expected_records) {
-    throw DataError(fmt::format("{}: '{}' holds {} records ({} bytes), expected {} ({} bytes)", kind,
-                                file.string(), size / rec, size, expected_records,
+    throw DataError(fmt::format("{}: '{}' holds {} records ({} bytes), expected {} ({} bytes)",
+                                kind, file.string(), size / rec, size, expected_records,
                                 expected_records * rec));
   }
   std::vector<unsigned char> bytes(static_cast<size_t>(size));
@@ -103,8 +107,9 @@ void CifarDataset::load_file(const fs::path& file, int64_t expected_records) {
       label = bytes[static_cast<size_t>(off + 1)];
     }
     if (label >= classes) {
-      throw DataError(fmt::format("{}: '{}' record {} at byte offset {}: label {} is not below {} classes",
-                                  kind, file.string(), r, off, label, classes));
+      throw DataError(
+          fmt::format("{}: '{}' record {} at byte offset {}: label {} is not below {} classes",
+                      kind, file.string(), r, off, label, classes));
     }
     labels_.push_back(label);
     where_.emplace_back(file_no, off + rec - kPixels);
@@ -116,8 +121,7 @@ Batch CifarDataset::get(const std::vector<int64_t>& indices) const {
   const int64_t n = size();
   for (int64_t i : indices) {
     if (i < 0 || i >= n) {
-      throw DataError(
-          fmt::format("{}: sample index {} outside [0, {})", spec(), i, n));
+      throw DataError(fmt::format("{}: sample index {} outside [0, {})", spec(), i, n));
     }
   }
   const auto b = static_cast<int64_t>(indices.size());

@@ -65,8 +65,8 @@ class CifarDataset : public Dataset {
   std::filesystem::path dir_;
   CifarOptions opts_;
   std::vector<std::filesystem::path> files_;
-  std::vector<std::vector<unsigned char>> bytes_;  // raw contents of each file
-  std::vector<int64_t> labels_;                    // label of every sample
+  std::vector<std::vector<unsigned char>> bytes_;   // raw contents of each file
+  std::vector<int64_t> labels_;                     // label of every sample
   std::vector<std::pair<int32_t, int64_t>> where_;  // sample -> (file, byte offset of pixels)
   mutable std::once_flag fingerprint_once_;
   mutable std::string fingerprint_;

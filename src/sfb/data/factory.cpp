@@ -36,15 +36,17 @@ std::unique_ptr<Dataset> open_synthetic(const std::string& arg, const DataOption
   if (!arg.empty()) {
     o.n = parse_count(arg);
     if (o.n < 0) {
-      throw ConfigError(fmt::format("data spec 'synthetic-shapes:{}': n must be a non-negative "
-                                    "integer; valid forms: {}",
-                                    arg, valid_forms()));
+      throw ConfigError(
+          fmt::format("data spec 'synthetic-shapes:{}': n must be a non-negative "
+                      "integer; valid forms: {}",
+                      arg, valid_forms()));
     }
   }
   return std::make_unique<SyntheticShapes>(o);
 }
 
-std::unique_ptr<Dataset> open_cifar(CifarKind kind, const std::string& arg, const DataOptions& opts) {
+std::unique_ptr<Dataset> open_cifar(CifarKind kind, const std::string& arg,
+                                    const DataOptions& opts) {
   if (arg.empty()) {
     throw ConfigError(fmt::format("data spec '{}' needs a directory; valid forms: {}",
                                   kind == CifarKind::kCifar10 ? "cifar10" : "cifar100",
@@ -74,9 +76,13 @@ const std::vector<DatasetKind>& dataset_kinds() {
   static const std::vector<DatasetKind> kinds = {
       {"synthetic-shapes", "synthetic-shapes[:n]", open_synthetic},
       {"cifar10", "cifar10:DIR",
-       [](const std::string& a, const DataOptions& o) { return open_cifar(CifarKind::kCifar10, a, o); }},
+       [](const std::string& a, const DataOptions& o) {
+         return open_cifar(CifarKind::kCifar10, a, o);
+       }},
       {"cifar100", "cifar100:DIR",
-       [](const std::string& a, const DataOptions& o) { return open_cifar(CifarKind::kCifar100, a, o); }},
+       [](const std::string& a, const DataOptions& o) {
+         return open_cifar(CifarKind::kCifar100, a, o);
+       }},
   };
   return kinds;
 }
@@ -88,8 +94,7 @@ std::unique_ptr<Dataset> make_dataset(const std::string& spec, const DataOptions
   for (const auto& k : dataset_kinds()) {
     if (k.kind == kind) return apply_subset(k.open(arg, opts), opts.subset);
   }
-  throw ConfigError(
-      fmt::format("unknown data spec '{}'; valid forms: {}", spec, valid_forms()));
+  throw ConfigError(fmt::format("unknown data spec '{}'; valid forms: {}", spec, valid_forms()));
 }
 
 Split parse_split(const std::string& s) {

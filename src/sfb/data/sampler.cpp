@@ -28,9 +28,7 @@ ShardSampler::ShardSampler(int64_t n, int world, int rank, int64_t batch_size)
   shard_ = balanced_range(n, world, rank);
 }
 
-int64_t ShardSampler::num_batches() const {
-  return (shard_.count + batch_size_ - 1) / batch_size_;
-}
+int64_t ShardSampler::num_batches() const { return (shard_.count + batch_size_ - 1) / batch_size_; }
 
 std::vector<int64_t> ShardSampler::batch(int64_t b) const {
   if (b < 0 || b >= num_batches()) {
@@ -65,7 +63,8 @@ std::vector<int64_t> TrainSampler::permutation(int64_t epoch) const {
 
 std::vector<int64_t> TrainSampler::batch(int64_t epoch, int64_t step) const {
   if (step < 0 || step >= steps_per_epoch()) {
-    throw ConfigError(fmt::format("TrainSampler: step {} outside [0, {})", step, steps_per_epoch()));
+    throw ConfigError(
+        fmt::format("TrainSampler: step {} outside [0, {})", step, steps_per_epoch()));
   }
   const auto perm = permutation(epoch);
   const int64_t begin = (step * world_ + rank_) * batch_size_;

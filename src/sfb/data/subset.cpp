@@ -31,7 +31,8 @@ std::unique_ptr<SubsetDataset> SubsetDataset::first(std::unique_ptr<Dataset> bas
   }
   std::vector<int64_t> idx(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = i;
-  return std::make_unique<SubsetDataset>(std::move(base), std::move(idx), fmt::format("first:{}", n));
+  return std::make_unique<SubsetDataset>(std::move(base), std::move(idx),
+                                         fmt::format("first:{}", n));
 }
 
 std::unique_ptr<SubsetDataset> SubsetDataset::from_file(std::unique_ptr<Dataset> base,
@@ -67,8 +68,7 @@ std::unique_ptr<SubsetDataset> SubsetDataset::from_file(std::unique_ptr<Dataset>
     idx.push_back(static_cast<int64_t>(v));
   }
   if (in.bad()) throw DataError(fmt::format("subset: read error in '{}'", file.string()));
-  return std::make_unique<SubsetDataset>(std::move(base), std::move(idx),
-                                         "file:" + file.string());
+  return std::make_unique<SubsetDataset>(std::move(base), std::move(idx), "file:" + file.string());
 }
 
 SubsetDataset::SubsetDataset(std::unique_ptr<Dataset> base, std::vector<int64_t> indices,
@@ -85,8 +85,8 @@ SubsetDataset::SubsetDataset(std::unique_ptr<Dataset> base, std::vector<int64_t>
     }
     const auto [it, fresh] = seen.emplace(v, p);
     if (!fresh) {
-      throw DataError(fmt::format("subset {}: entry {} = {} duplicates entry {}", origin_, p, v,
-                                  it->second));
+      throw DataError(
+          fmt::format("subset {}: entry {} = {} duplicates entry {}", origin_, p, v, it->second));
     }
   }
 }
@@ -102,7 +102,8 @@ Batch SubsetDataset::get(const std::vector<int64_t>& positions) const {
     orig.push_back(indices_[static_cast<size_t>(p)]);
   }
   Batch b = base_->get(orig);
-  b.index = torch::tensor(positions, torch::kInt64).reshape({static_cast<int64_t>(positions.size())});
+  b.index =
+      torch::tensor(positions, torch::kInt64).reshape({static_cast<int64_t>(positions.size())});
   return b;
 }
 

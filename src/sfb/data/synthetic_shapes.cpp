@@ -30,8 +30,8 @@ constexpr int kColourAttempts = 32;
 constexpr double kPi = 3.14159265358979323846;
 
 const char* const kShapeNames[SyntheticShapes::kMaxClasses] = {
-    "disk", "square", "triangle", "plus", "ring", "star", "horizontal-bars", "vertical-bars",
-    "diamond", "crescent"};
+    "disk", "square",          "triangle",      "plus",    "ring",
+    "star", "horizontal-bars", "vertical-bars", "diamond", "crescent"};
 
 uint64_t split_key(Split s) { return s == Split::kTrain ? 0 : 1; }
 const char* split_text(Split s) { return s == Split::kTrain ? "train" : "test"; }
@@ -228,7 +228,8 @@ void SyntheticShapes::render(int64_t index, float* image, float* mask) const {
         float t = 0.5f;
         if (opts_.textured) {
           const double xx = static_cast<double>(x), yy = static_cast<double>(y);
-          t = static_cast<float>(0.5 + 0.25 * std::sin(tex.fx[0] * xx + tex.fy[0] * yy + tex.phase[0]) +
+          t = static_cast<float>(0.5 +
+                                 0.25 * std::sin(tex.fx[0] * xx + tex.fy[0] * yy + tex.phase[0]) +
                                  0.25 * std::sin(tex.fx[1] * xx + tex.fy[1] * yy + tex.phase[1]));
         }
         for (int c = 0; c < 3; ++c) {
