@@ -1,0 +1,106 @@
+// ShardSampler and TrainSampler coverage over n in 0..50 and 1..7 ranks (all ranks simulated in
+// one process).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/error.hpp"
+#include "data/sampler.hpp"
+
+namespace sfb::data {
+namespace {
+
+TEST(ShardSampler, EveryIndexExactlyOnceContiguousAndBalanced) {
+  for (int64_t n = 0; n <= 50; ++n) {
+    for (int world = 1; world <= 7; ++world) {
+      for (int64_t bs : {1, 3, 8, 64}) {
+        std::vector<int> hits(static_cast<size_t>(n), 0);
+        int64_t next = 0, min_count = n, max_count = 0;
+        for (int r = 0; r < world; ++r) {
+          ShardSampler s(n, world, r, bs);
+          int64_t count = 0;
+          ASSERT_EQ(s.num_batches(), (s.shard().count + bs - 1) / bs);
+          for (int64_t b = 0; b < s.num_batches(); ++b) {
+            const auto idx = s.batch(b);
+            ASSERT_FALSE(idx.empty());
+            ASSERT_LE(static_cast<int64_t>(idx.size()), bs);
+            if (b + 1 < s.num_batches()) {
+              ASSERT_EQ(static_cast<int64_t>(idx.size()), bs);
+            }
+            for (int64_t i : idx) {
+              ASSERT_EQ(i, next) << "n=" << n << " world=" << world << " rank=" << r;
+              ++next;
+              ++hits[static_cast<size_t>(i)];
+              ++count;
+            }
+          }
+          min_count = std::min(min_count, count);
+          max_count = std::max(max_count, count);
+        }
+        ASSERT_EQ(next, n);
+        for (int h : hits) ASSERT_EQ(h, 1);
+        ASSERT_LE(max_count - min_count, 1) << "n=" << n << " world=" << world;
+      }
+    }
+  }
+  EXPECT_THROW(ShardSampler(5, 2, 0, 4).batch(2), ConfigError);
+  EXPECT_THROW(ShardSampler(5, 2, 2, 4), ConfigError);
+  EXPECT_THROW(ShardSampler(5, 2, 0, 0), ConfigError);
+  EXPECT_THROW(ShardSampler(-1, 2, 0, 1), ConfigError);
+}
+
+TEST(TrainSampler, SharedPermutationDisjointSharesEqualSteps) {
+  for (int64_t n = 0; n <= 50; ++n) {
+    for (int world = 1; world <= 7; ++world) {
+      for (int64_t bs : {1, 2, 5}) {
+        for (int64_t epoch : {0, 1}) {
+          const TrainSampler r0(n, world, 0, bs, 1234);
+          const auto perm = r0.permutation(epoch);
+          ASSERT_EQ(static_cast<int64_t>(perm.size()), n);
+          auto sorted = perm;
+          std::sort(sorted.begin(), sorted.end());
+          for (int64_t i = 0; i < n; ++i) ASSERT_EQ(sorted[static_cast<size_t>(i)], i);
+          const int64_t steps = n / (world * bs);
+          std::set<int64_t> seen;
+          for (int r = 0; r < world; ++r) {
+            const TrainSampler s(n, world, r, bs, 1234);
+            ASSERT_EQ(s.permutation(epoch), perm) << "rank " << r << " has another permutation";
+            ASSERT_EQ(s.steps_per_epoch(), steps);
+            ASSERT_EQ(s.dropped_per_epoch(), n - steps * world * bs);
+            const auto batches = s.epoch_batches(epoch);
+            ASSERT_EQ(static_cast<int64_t>(batches.size()), steps);
+            for (int64_t st = 0; st < steps; ++st) {
+              const auto& b = batches[static_cast<size_t>(st)];
+              ASSERT_EQ(static_cast<int64_t>(b.size()), bs);
+              ASSERT_EQ(b, s.batch(epoch, st));
+              for (size_t k = 0; k < b.size(); ++k) {
+                // Step st's global minibatch is perm[st*W*B, (st+1)*W*B); rank r holds slice r.
+                ASSERT_EQ(b[k], perm[static_cast<size_t>((st * world + r) * bs) + k]);
+                ASSERT_TRUE(seen.insert(b[k]).second) << "index " << b[k] << " on two ranks";
+              }
+            }
+          }
+          // Exactly the first steps*W*B entries of the permutation are used.
+          ASSERT_EQ(static_cast<int64_t>(seen.size()), steps * world * bs);
+        }
+      }
+    }
+  }
+}
+
+TEST(TrainSampler, EpochsAndSeedsChangeThePermutation) {
+  const TrainSampler a(1000, 2, 0, 10, 7), b(1000, 2, 0, 10, 8);
+  EXPECT_NE(a.permutation(0), a.permutation(1));
+  EXPECT_NE(a.permutation(0), b.permutation(0));
+  EXPECT_EQ(a.permutation(3), TrainSampler(1000, 4, 3, 5, 7).permutation(3));
+  // A shuffle, not the identity, and every index is eventually drawn in some epoch.
+  const auto p = a.permutation(0);
+  int64_t fixed = 0;
+  for (int64_t i = 0; i < 1000; ++i) fixed += p[static_cast<size_t>(i)] == i;
+  EXPECT_LT(fixed, 10);
+  EXPECT_THROW(a.batch(0, a.steps_per_epoch()), ConfigError);
+}
+
+}  // namespace
+}  // namespace sfb::data
