@@ -10,6 +10,7 @@
 #include "comm/sweep.hpp"
 #include "core/config.hpp"
 #include "data/imagenet_h5.hpp"
+#include "inputs.hpp"
 #include "io/results_file.hpp"
 
 namespace sfb::app {
@@ -23,6 +24,7 @@ struct Invocation {
   std::map<std::string, std::string> flags;
   CommonConfig common;
   comm::SweepOptions commbench;
+  InputConfig inputs;     ///< data, model, split, subset, [imagenet]
   data::PackConfig pack;  ///< [pack] section of pack-imagenet
   ConfigSchema schema;  ///< binds every key above
   std::vector<std::string> files;  ///< positional files (validate)

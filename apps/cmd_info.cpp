@@ -7,8 +7,38 @@
 #include "app.hpp"
 #include "build_config.hpp"
 #include "io/hdf5/h5.hpp"
+#include "models/native_model.hpp"
 
 namespace sfb::app {
+namespace {
+
+// With --data and/or --model: open them on every rank (agreed errors, exit 2 for bad specs or
+// files) and describe them, with their SHA-256 fingerprints, under "dataset" and "model".
+void describe_inputs(Context& ctx, Invocation& inv, nlohmann::json& out) {
+  const auto& in = inv.inputs;
+  if (in.data.empty() && in.model.empty()) return;
+  const auto seed = static_cast<uint64_t>(inv.common.seed);
+  std::unique_ptr<data::Dataset> ds;
+  models::ModelOptions mo = models::cifar10_options();
+  mo.seed = seed;
+  if (!in.data.empty()) {
+    ds = open_dataset(ctx, in, seed);
+    mo = model_options_for(*ds, in, seed);
+    out["dataset"] = {{"spec", ds->spec()}, {"split", in.split}, {"n", ds->size()},
+                      {"num_classes", ds->num_classes()}, {"image_shape", ds->image_shape()},
+                      {"masks", ds->has_masks()}, {"sha256", ds->fingerprint()}};
+  }
+  if (!in.model.empty()) {
+    auto m = open_model(ctx, in, mo);
+    int64_t params = 0;
+    for (const auto& t : m->parameters()) params += t.numel();
+    out["model"] = {{"spec", m->name()}, {"arch", m->arch()}, {"num_features", m->num_features()},
+                    {"num_classes", m->num_classes()}, {"parameters", params},
+                    {"layers", m->layer_names()}, {"sha256", m->fingerprint()}};
+  }
+}
+
+}  // namespace
 
 Command register_info(CLI::App& app, Invocation& /*inv*/) {
   auto* sub = app.add_subcommand("info", "show versions, hosts, and each rank's device and communicator");
@@ -19,6 +49,7 @@ Command register_info(CLI::App& app, Invocation& /*inv*/) {
             nlohmann::json p = ctx.provenance().to_json();
             p["hdf5"] = io::h5::library_version();
             p["communicator"] = ctx.comm().name();
+            describe_inputs(ctx, inv2, p);
             if (ctx.rank() != 0) return 0;
             if (*json) {
               std::cout << p.dump(2) << "\n";
@@ -37,6 +68,13 @@ Command register_info(CLI::App& app, Invocation& /*inv*/) {
             std::cout << fmt::format("  {:<10} {}\n", "world", ctx.size());
             std::cout << "# ranks\n";
             for (const auto& d : p["devices"]) std::cout << "  " << d.get<std::string>() << "\n";
+            for (const char* k : {"dataset", "model"}) {
+              if (!p.contains(k)) continue;
+              std::cout << "# " << k << "\n";
+              for (auto& [key, v] : p[k].items()) {
+                std::cout << fmt::format("  {:<14} {}\n", key, v.is_string() ? v.get<std::string>() : v.dump());
+              }
+            }
             return 0;
           }};
 }

@@ -14,6 +14,7 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   for (int i = 0; i < argc; ++i) inv.command_line += (i ? " " : "") + std::string(argv[i]);
   inv.common.register_keys(inv.schema);
   inv.commbench.register_keys(inv.schema);
+  inv.inputs.register_keys(inv.schema);
   inv.pack.register_keys(inv.schema);
 
   CLI::App app{"sfbench: interpretation-based robustness benchmarks for image classifiers"};
@@ -29,6 +30,10 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   add_flag_for_key(&app, inv, "--out", "out", "results file (.h5)");
   add_flag_for_key(&app, inv, "--log-level", "log_level", "trace|debug|info|warn|error|off");
   add_flag_for_key(&app, inv, "--threads", "threads", "intra-op threads per rank");
+  add_flag_for_key(&app, inv, "--data", "data", "synthetic-shapes[:n] | cifar10:DIR | cifar100:DIR | imagenet-folder:DIR | imagenet-h5:FILE");
+  add_flag_for_key(&app, inv, "--model", "model", "zoo:NAME[@FILE] | torchscript:FILE | checkpoint:FILE");
+  add_flag_for_key(&app, inv, "--split", "split", "train|test");
+  add_flag_for_key(&app, inv, "--subset", "subset", "N | first:N | file:PATH");
 
   std::vector<Command> commands{register_info(app, inv), register_validate(app, inv),
                                 register_commbench(app, inv),

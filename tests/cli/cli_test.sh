@@ -98,6 +98,49 @@ PY
     grep -q "hdf5" "$dir/out" && grep -q "seed" "$dir/out" || fail "schema violations not named: $(cat "$dir/out")"
     expect_exit 2 "$sfb" validate "$dir/nonexistent.h5"
     grep -q "no such file" "$dir/out" || fail "missing file not named" ;;
+  inputs)
+    expect_exit 0 $mpi -np 2 "$sfb" info --json --data synthetic-shapes:50 --model zoo:cnn-small
+    python3 - "$dir/out" <<'PY' || fail "info --json lacks the dataset/model description"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["dataset"]["n"] == 50 and d["dataset"]["num_classes"] == 10 and d["dataset"]["masks"]
+assert len(d["dataset"]["sha256"]) == 64 and len(d["model"]["sha256"]) == 64
+assert d["model"]["num_features"] == 128 and d["model"]["layers"][-1] == "features"
+PY
+    cp "$dir/out" "$dir/np2.json"
+    expect_exit 0 "$sfb" info --json --data synthetic-shapes:50 --model zoo:cnn-small
+    python3 - "$dir/out" "$dir/np2.json" <<'PY' || fail "fingerprints depend on the number of ranks"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert a["dataset"]["sha256"] == b["dataset"]["sha256"] and a["model"]["sha256"] == b["model"]["sha256"]
+PY
+    expect_exit 2 $mpi -np 2 "$sfb" info --data cifar11:/x
+    once "valid forms: synthetic-shapes"
+    expect_exit 2 $mpi -np 2 "$sfb" info --data cifar10:"$dir/nowhere"
+    once "nowhere"
+    expect_exit 2 $mpi -np 2 "$sfb" info --model zoo:resnet-5
+    once "zoo names: cnn-small"
+    expect_exit 2 "$sfb" info --data synthetic-shapes:10 --split validation
+    once "not one of train|test"
+    if [ -x "${SFB_PYTHON:-}" ]; then
+      # torch.jit.script reads the class's source, so the script must live in a file.
+      cat >"$dir/nohead.py" <<'PY'
+import sys, torch
+class NoHead(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+    def forward(self, x):
+        return self.fc(self.features(x))
+    @torch.jit.export
+    def features(self, x):
+        return x.mean(dim=(2, 3))
+torch.jit.script(NoHead()).save(sys.argv[1])
+PY
+      "$SFB_PYTHON" "$dir/nohead.py" "$dir/nohead.pt" || fail "could not script the test module"
+      expect_exit 2 $mpi -np 2 "$sfb" info --data synthetic-shapes:10 --model torchscript:"$dir/nohead.pt"
+      once "missing method(s) head"
+    fi ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 echo "cli $case_name: 1 passed, 0 failed"

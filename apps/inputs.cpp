@@ -1,0 +1,57 @@
+#include "inputs.hpp"
+
+#include "models/factory.hpp"
+
+namespace sfb::app {
+
+void InputConfig::register_keys(ConfigSchema& s) {
+  s.add("data", &data, "dataset spec: synthetic-shapes[:n] | cifar10:DIR | cifar100:DIR | "
+                       "imagenet-folder:DIR | imagenet-h5:FILE");
+  s.add("model", &model, "model spec: zoo:NAME[@FILE] | torchscript:FILE | checkpoint:FILE");
+  s.add("split", &split, "dataset split", {"train", "test"});
+  s.add("subset", &subset, "samples to use: empty (all), N, first:N or file:PATH");
+  s.add("imagenet.labels", &imagenet_labels, "label file of an imagenet-folder dataset");
+  s.add_int("imagenet.num_classes", &imagenet_num_classes, "classes of ImageNet data", 1, 1000000);
+  s.add_int("imagenet.decode_threads", &decode_threads, "JPEG decoder threads per rank", 1, 256);
+}
+
+std::unique_ptr<data::Dataset> open_dataset(Context& ctx, const InputConfig& in, uint64_t seed) {
+  std::unique_ptr<data::Dataset> ds;
+  ctx.agree([&] {
+    if (in.data.empty()) throw ConfigError("no dataset given (--data or config key 'data')");
+    data::DataOptions o;
+    o.split = data::parse_split(in.split);
+    o.seed = seed;
+    o.subset = in.subset;
+    o.imagenet_labels = in.imagenet_labels;
+    o.imagenet_num_classes = in.imagenet_num_classes;
+    o.decode_threads = in.decode_threads;
+    ds = data::make_dataset(in.data, o);
+  });
+  return ds;
+}
+
+models::ModelOptions model_options_for(const data::Dataset& ds, const InputConfig& in,
+                                       uint64_t seed) {
+  models::ModelOptions o = in.data.rfind("imagenet", 0) == 0   ? models::imagenet_options()
+                           : in.data.rfind("cifar100", 0) == 0 ? models::cifar100_options()
+                                                               : models::cifar10_options();
+  o.num_classes = ds.num_classes();
+  o.image_shape = ds.image_shape();
+  o.seed = seed;
+  return o;
+}
+
+std::shared_ptr<models::Classifier> open_model(Context& ctx, const InputConfig& in,
+                                               const models::ModelOptions& options) {
+  std::shared_ptr<models::Classifier> m;
+  ctx.agree([&] {
+    if (in.model.empty()) throw ConfigError("no model given (--model or config key 'model')");
+    m = models::make_model(in.model, options);
+    m->to(ctx.device());
+    m->train(false);
+  });
+  return m;
+}
+
+}  // namespace sfb::app
