@@ -13,8 +13,8 @@ out=runs/quickstart
 mkdir -p "$out"
 sfbench=build/sfbench
 
-echo "== sfbench info: versions, hosts, each rank's device and communicator"
-"${mpirun[@]}" "$sfbench" info
+echo "== sfbench info: versions, hosts, each rank's device and communicator, the built-in data and a zoo model"
+"${mpirun[@]}" "$sfbench" info --data synthetic-shapes:10000 --model zoo:cnn-small
 echo
 echo "== sfbench commbench: all-reduce sweep over the ranks (results in $out/commbench.h5)"
 "${mpirun[@]}" "$sfbench" commbench --config configs/quickstart.toml --out "$out/commbench.h5"
