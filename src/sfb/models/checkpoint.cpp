@@ -58,8 +58,8 @@ CheckpointInfo read_info(torch::serialize::InputArchive& archive,
     ModelOptions& o = info.options;
     o.num_classes = read_value(archive, "num_classes", file).toInt();
     o.image_shape = read_value(archive, "image_shape", file).toIntVector();
-    o.mean = read_value(archive, "mean", file).toDoubleVector();
-    o.std = read_value(archive, "std", file).toDoubleVector();
+    o.mean = read_value(archive, "mean", file).to<std::vector<double>>();
+    o.std = read_value(archive, "std", file).to<std::vector<double>>();
     o.activation = read_value(archive, "activation", file).toStringRef();
     o.seed = static_cast<uint64_t>(read_value(archive, "seed", file).toInt());
     return info;

@@ -51,8 +51,9 @@ struct Block : torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
 };
 
-/// Pre-activation basic block: act(BN(x)) feeds both the 1×1 projection shortcut (when the shape
-/// changes) and conv3×3 -> BN -> act -> conv3×3; identity shortcut on the raw x otherwise.
+/// Pre-activation basic block, shared by PreActResNet-18 and the Wide ResNets: act(BN(x)) feeds
+/// both the 1×1 projection shortcut (when the shape changes) and conv3×3 -> BN -> act -> conv3×3;
+/// identity shortcut on the raw x otherwise.
 struct PreActBlock : Block {
   PreActBlock(int64_t in, int64_t out, int64_t stride, ActivationPtr act) : act_(std::move(act)) {
     bn1_ = register_module("bn1", BatchNorm2d(in));
@@ -140,27 +141,6 @@ class PreActResNet18 : public PreActNet {
   }
 };
 
-/// Wide ResNet basic block (pre-activation). When the shape changes, act(BN(x)) feeds both paths
-/// and the shortcut is a 1×1 projection; otherwise the shortcut is the raw x.
-struct WideBlock : Block {
-  WideBlock(int64_t in, int64_t out, int64_t stride, ActivationPtr act) : act_(std::move(act)) {
-    bn1_ = register_module("bn1", BatchNorm2d(in));
-    conv1_ = register_module("conv1", conv3x3(in, out, stride));
-    bn2_ = register_module("bn2", BatchNorm2d(out));
-    conv2_ = register_module("conv2", conv3x3(out, out));
-    if (stride != 1 || in != out) shortcut_ = register_module("shortcut", conv1x1(in, out, stride));
-  }
-  torch::Tensor forward(const torch::Tensor& x) override {
-    const torch::Tensor pre = (*act_)(bn1_->forward(x));
-    torch::Tensor h = conv1_->forward(pre);
-    h = conv2_->forward((*act_)(bn2_->forward(h)));
-    return (shortcut_ ? shortcut_->forward(pre) : x) + h;
-  }
-  ActivationPtr act_;
-  BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
-  Conv2d conv1_{nullptr}, conv2_{nullptr}, shortcut_{nullptr};
-};
-
 class WideResNet : public PreActNet {
  public:
   WideResNet(const ModelOptions& o, int64_t depth, int64_t widen)
@@ -173,7 +153,7 @@ class WideResNet : public PreActNet {
     for (int s = 0; s < 3; ++s) {
       const int64_t out = (16 << s) * widen;
       add_stage("block" + std::to_string(s + 1), n, strides[s], [&](int64_t stride, bool first) {
-        return std::make_shared<WideBlock>(first ? in : out, out, stride, activation());
+        return std::make_shared<PreActBlock>(first ? in : out, out, stride, activation());
       });
       in = out;
     }
