@@ -13,28 +13,29 @@ namespace sfb::app {
 namespace {
 
 // With --data and/or --model: open them on every rank (agreed errors, exit 2 for bad specs or
-// files) and describe them, with their SHA-256 fingerprints, under "dataset" and "model".
+// files) and describe them, with their SHA-256 fingerprints, under "dataset" and "model"; with
+// --out, also record them (and the provenance) in a results file.
 void describe_inputs(Context& ctx, Invocation& inv, nlohmann::json& out) {
   const auto& in = inv.inputs;
   if (in.data.empty() && in.model.empty()) return;
   const auto seed = static_cast<uint64_t>(inv.common.seed);
   std::unique_ptr<data::Dataset> ds;
+  std::shared_ptr<models::Classifier> model;
   models::ModelOptions mo = models::cifar10_options();
   mo.seed = seed;
   if (!in.data.empty()) {
     ds = open_dataset(ctx, in, seed);
     mo = model_options_for(*ds, in, seed);
-    out["dataset"] = {{"spec", ds->spec()}, {"split", in.split}, {"n", ds->size()},
-                      {"num_classes", ds->num_classes()}, {"image_shape", ds->image_shape()},
-                      {"masks", ds->has_masks()}, {"sha256", ds->fingerprint()}};
+    out["dataset"] = describe_dataset(*ds, in);
   }
   if (!in.model.empty()) {
-    auto m = open_model(ctx, in, mo);
-    int64_t params = 0;
-    for (const auto& t : m->parameters()) params += t.numel();
-    out["model"] = {{"spec", m->name()}, {"arch", m->arch()}, {"num_features", m->num_features()},
-                    {"num_classes", m->num_classes()}, {"parameters", params},
-                    {"layers", m->layer_names()}, {"sha256", m->fingerprint()}};
+    model = open_model(ctx, in, mo);
+    out["model"] = describe_model(*model);
+  }
+  if (!inv.common.out.empty()) {
+    io::ResultsFile rf(ctx, inv.common.out, run_info(inv, "info"));
+    record_inputs(rf, in, ds.get(), model.get());
+    rf.finish();
   }
 }
 

@@ -54,4 +54,48 @@ std::shared_ptr<models::Classifier> open_model(Context& ctx, const InputConfig& 
   return m;
 }
 
+nlohmann::json describe_dataset(const data::Dataset& ds, const InputConfig& in) {
+  return {{"spec", ds.spec()},          {"split", in.split},
+          {"n", ds.size()},             {"num_classes", ds.num_classes()},
+          {"image_shape", ds.image_shape()}, {"masks", ds.has_masks()},
+          {"sha256", ds.fingerprint()}};
+}
+
+nlohmann::json describe_model(models::Classifier& model) {
+  int64_t params = 0;
+  for (const auto& t : model.parameters()) params += t.numel();
+  return {{"spec", model.name()},
+          {"arch", model.arch()},
+          {"num_classes", model.num_classes()},
+          {"num_features", model.num_features()},
+          {"parameters", params},
+          {"layers", model.layer_names()},
+          {"sha256", model.fingerprint()}};
+}
+
+void record_inputs(io::ResultsFile& rf, const InputConfig& in, const data::Dataset* ds,
+                   models::Classifier* model) {
+  if (ds) {
+    const auto d = describe_dataset(*ds, in);
+    rf.set_attr("/dataset", "spec", d["spec"].get<std::string>());
+    rf.set_attr("/dataset", "split", in.split);
+    rf.set_attr("/dataset", "n", ds->size());
+    rf.set_attr("/dataset", "num_classes", ds->num_classes());
+    rf.set_attr("/dataset", "image_shape", ds->image_shape());
+    rf.set_attr("/dataset", "masks", static_cast<int64_t>(ds->has_masks()));
+    rf.set_attr("/dataset", "sha256", d["sha256"].get<std::string>());
+    rf.summary()["dataset"] = d;
+  }
+  if (model) {
+    const auto m = describe_model(*model);
+    rf.set_attr("/model", "spec", model->name());
+    rf.set_attr("/model", "arch", model->arch());
+    rf.set_attr("/model", "num_classes", model->num_classes());
+    rf.set_attr("/model", "num_features", model->num_features());
+    rf.set_attr("/model", "parameters", m["parameters"].get<int64_t>());
+    rf.set_attr("/model", "sha256", m["sha256"].get<std::string>());
+    rf.summary()["model"] = m;
+  }
+}
+
 }  // namespace sfb::app

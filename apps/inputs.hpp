@@ -6,6 +6,7 @@
 #include "core/config.hpp"
 #include "data/dataset.hpp"
 #include "data/factory.hpp"
+#include "io/results_file.hpp"
 #include "models/classifier.hpp"
 #include "models/native_model.hpp"
 
@@ -39,5 +40,16 @@ models::ModelOptions model_options_for(const data::Dataset& ds, const InputConfi
 /// an AgreedError with exit code 2.
 std::shared_ptr<models::Classifier> open_model(Context& ctx, const InputConfig& in,
                                                const models::ModelOptions& options);
+
+/// Writes the /dataset and /model groups of the results contract (DESIGN.md): spec, split, n,
+/// num_classes, image_shape, masks, sha256 / spec, arch, num_classes, num_features, parameters,
+/// sha256; and the same objects under "dataset" and "model" in the summary. Either pointer may be
+/// null. Collective.
+void record_inputs(io::ResultsFile& rf, const InputConfig& in, const data::Dataset* ds,
+                   models::Classifier* model);
+
+/// The description record_inputs() writes, as JSON objects (for tables and --json output).
+nlohmann::json describe_dataset(const data::Dataset& ds, const InputConfig& in);
+nlohmann::json describe_model(models::Classifier& model);
 
 }  // namespace sfb::app

@@ -114,6 +114,13 @@ import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
 assert a["dataset"]["sha256"] == b["dataset"]["sha256"] and a["model"]["sha256"] == b["model"]["sha256"]
 PY
+    expect_exit 0 $mpi -np 2 "$sfb" info --data synthetic-shapes:50 --model zoo:cnn-small --out "$dir/card.h5"
+    expect_exit 0 "$sfb" validate "$dir/card.h5" "$dir/card.json"
+    sha=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dataset"]["sha256"])' "$dir/np2.json")
+    h5dump -a /dataset/sha256 "$dir/card.h5" | grep -q "$sha" || fail "/dataset/sha256 not recorded"
+    h5dump -a /model/num_features "$dir/card.h5" | grep -q "(0): 128" || fail "/model not recorded"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["model"]["arch"]=="cnn-small"' "$dir/card.json" \
+      || fail "summary lacks the model"
     expect_exit 2 $mpi -np 2 "$sfb" info --data cifar11:/x
     once "valid forms: synthetic-shapes"
     expect_exit 2 $mpi -np 2 "$sfb" info --data cifar10:"$dir/nowhere"
