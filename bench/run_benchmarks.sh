@@ -9,7 +9,7 @@ build=${SFB_BUILD_DIR:-$repo/build}
 np=${1:-2}
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 mkdir -p "$repo/bench/results"
-for b in bench_allreduce bench_hdf5_write; do
+for b in bench_allreduce bench_hdf5_write bench_data bench_imagenet; do
   out="$repo/bench/results/${b#bench_}_np${np}.json"
   mpirun --oversubscribe -np "$np" "$build/bench/$b" --benchmark_repetitions=5 \
     --benchmark_report_aggregates_only=true --benchmark_out="$out" --benchmark_out_format=json \
