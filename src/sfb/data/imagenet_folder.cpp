@@ -14,6 +14,7 @@
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "data/detail/text.hpp"
 
 namespace sfb::data {
 namespace fs = std::filesystem;
@@ -25,13 +26,6 @@ bool is_jpeg_name(const fs::path& p) {
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return ext == ".jpeg" || ext == ".jpg";
-}
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
 }
 
 }  // namespace
@@ -94,14 +88,14 @@ void ImageNetFolder::load_label_file() {
   int64_t line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
-    const std::string t = trim(line);
+    const std::string t = detail::trim(line);
     if (t.empty() || t[0] == '#') continue;
     const std::string where = "label file '" + lf.string() + "' line " + std::to_string(line_no);
     const auto sep = t.find_last_of(" \t");
     if (sep == std::string::npos) {
       throw DataError(where + ": expected '<relative path> <label>', got '" + t + "'");
     }
-    const std::string rel = trim(t.substr(0, sep));
+    const std::string rel = detail::trim(t.substr(0, sep));
     const std::string lab = t.substr(sep + 1);
     int64_t label = 0;
     size_t used = 0;

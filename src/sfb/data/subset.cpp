@@ -10,19 +10,9 @@
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "data/detail/text.hpp"
 
 namespace sfb::data {
-namespace {
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
-
-}  // namespace
-
 std::unique_ptr<SubsetDataset> SubsetDataset::first(std::unique_ptr<Dataset> base, int64_t n) {
   if (!base) throw Error("SubsetDataset::first: null dataset");
   if (n < 0 || n > base->size()) {
@@ -47,7 +37,7 @@ std::unique_ptr<SubsetDataset> SubsetDataset::from_file(std::unique_ptr<Dataset>
   int64_t line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
-    const std::string t = trim(line);
+    const std::string t = detail::trim(line);
     if (t.empty() || t[0] == '#') continue;
     errno = 0;
     char* end = nullptr;
