@@ -84,12 +84,7 @@ void ImageNetFolder::load_label_file() {
   std::ifstream in(lf);
   if (!in) throw DataError("cannot open ImageNet label file '" + lf.string() + "'");
   identity_ = "label-file " + sha256_file(lf);
-  std::string line;
-  int64_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    const std::string t = detail::trim(line);
-    if (t.empty() || t[0] == '#') continue;
+  detail::for_each_content_line(in, [&](int64_t line_no, const std::string& t) {
     const std::string where = "label file '" + lf.string() + "' line " + std::to_string(line_no);
     const auto sep = t.find_last_of(" \t");
     if (sep == std::string::npos) {
@@ -120,7 +115,7 @@ void ImageNetFolder::load_label_file() {
     files_.push_back(rel);
     labels_.push_back(label);
     sizes_.push_back(bytes);
-  }
+  });
   if (in.bad()) throw DataError("cannot read ImageNet label file '" + lf.string() + "'");
 }
 

@@ -10,6 +10,7 @@
 #include "core/hash.hpp"
 #include "core/log.hpp"
 #include "core/partition.hpp"
+#include "core/progress.hpp"
 #include "io/hdf5/objects.hpp"
 #include "io/hyperslab.hpp"
 
@@ -190,6 +191,8 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
   // Every rank makes the same number of collective writes: as many as the largest share needs.
   const int64_t largest = balanced_range(n, ctx.size(), 0).count;
   const int64_t rounds = (largest + options.chunk_rows - 1) / options.chunk_rows;
+  // Rank 0's share is the largest; its rows/s and ETA stand for the job.
+  Progress progress("pack-imagenet rows", largest, ctx.rank() == 0);
   try {
     for (int64_t r = 0; r < rounds; ++r) {
       const int64_t begin = std::min(mine.count, r * options.chunk_rows);
@@ -202,12 +205,9 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
       });
       auto slab = io::per_sample_slab(n, mine.begin + begin, rows, trailing);
       h5::write_slab(images.get(), slab, pixels, true);
-      if (ctx.rank() == 0) {
-        log::info(
-            "pack-imagenet: " + std::to_string(std::min(largest, (r + 1) * options.chunk_rows)) +
-            " / " + std::to_string(largest) + " rows per rank");
-      }
+      progress.advance(rows);
     }
+    progress.finish();
     std::vector<int64_t> my_labels(static_cast<size_t>(mine.count));
     for (int64_t k = 0; k < mine.count; ++k)
       my_labels[static_cast<size_t>(k)] = folder.label(mine.begin + k);

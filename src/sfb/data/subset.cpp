@@ -33,12 +33,7 @@ std::unique_ptr<SubsetDataset> SubsetDataset::from_file(std::unique_ptr<Dataset>
   const int64_t n = base->size();
   std::vector<int64_t> idx;
   std::unordered_map<int64_t, int64_t> first_line;  // index -> line it first appeared on
-  std::string line;
-  int64_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    const std::string t = detail::trim(line);
-    if (t.empty() || t[0] == '#') continue;
+  detail::for_each_content_line(in, [&](int64_t line_no, const std::string& t) {
     errno = 0;
     char* end = nullptr;
     const long long v = std::strtoll(t.c_str(), &end, 10);
@@ -56,7 +51,7 @@ std::unique_ptr<SubsetDataset> SubsetDataset::from_file(std::unique_ptr<Dataset>
                                   file.string(), line_no, v, it->second));
     }
     idx.push_back(static_cast<int64_t>(v));
-  }
+  });
   if (in.bad()) throw DataError(fmt::format("subset: read error in '{}'", file.string()));
   return std::make_unique<SubsetDataset>(std::move(base), std::move(idx), "file:" + file.string());
 }
