@@ -12,6 +12,7 @@
 #include "data/imagenet_h5.hpp"
 #include "inputs.hpp"
 #include "io/results_file.hpp"
+#include "shapley/sf_stage.hpp"
 
 namespace sfb::app {
 
@@ -26,6 +27,7 @@ struct Invocation {
   comm::SweepOptions commbench;
   InputConfig inputs;     ///< data, model, split, subset, [imagenet]
   data::PackConfig pack;  ///< [pack] section of pack-imagenet
+  shapley::SfConfig sf;   ///< [sf] section (sf, eval)
   ConfigSchema schema;  ///< binds every key above
   std::vector<std::string> files;  ///< positional files (validate)
 };
@@ -51,5 +53,6 @@ Command register_info(CLI::App& app, Invocation& inv);
 Command register_validate(CLI::App& app, Invocation& inv);
 Command register_commbench(CLI::App& app, Invocation& inv);
 Command register_pack_imagenet(CLI::App& app, Invocation& inv);
+Command register_sf(CLI::App& app, Invocation& inv);
 
 }  // namespace sfb::app

@@ -16,6 +16,7 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   inv.commbench.register_keys(inv.schema);
   inv.inputs.register_keys(inv.schema);
   inv.pack.register_keys(inv.schema);
+  inv.sf.register_keys(inv.schema);
 
   CLI::App app{"sfbench: interpretation-based robustness benchmarks for image classifiers"};
   app.set_version_flag("--version", std::string("sfbench ") + sfb::version() + " (" +
@@ -30,6 +31,7 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   add_flag_for_key(&app, inv, "--out", "out", "results file (.h5)");
   add_flag_for_key(&app, inv, "--log-level", "log_level", "trace|debug|info|warn|error|off");
   add_flag_for_key(&app, inv, "--threads", "threads", "intra-op threads per rank");
+  add_flag_for_key(&app, inv, "--batch-size", "batch_size", "samples per batch on each rank");
   add_flag_for_key(&app, inv, "--data", "data", "synthetic-shapes[:n] | cifar10:DIR | cifar100:DIR | imagenet-folder:DIR | imagenet-h5:FILE");
   add_flag_for_key(&app, inv, "--model", "model", "zoo:NAME[@FILE] | torchscript:FILE | checkpoint:FILE");
   add_flag_for_key(&app, inv, "--split", "split", "train|test");
@@ -37,7 +39,7 @@ int run(sfb::Context& ctx, int argc, char** argv) {
 
   std::vector<Command> commands{register_info(app, inv), register_validate(app, inv),
                                 register_commbench(app, inv),
-                                register_pack_imagenet(app, inv)};
+                                register_pack_imagenet(app, inv), register_sf(app, inv)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -353,6 +353,7 @@ void CommonConfig::register_keys(ConfigSchema& s) {
   s.add("log_level", &log_level, "log level", {"trace", "debug", "info", "warn", "error", "off"});
   s.add("log_all_ranks", &log_all_ranks, "log from every rank at the chosen level");
   s.add_int("threads", &threads, "intra-op threads per rank (0 = cores / local ranks)", 0, 4096);
+  s.add_int("batch_size", &batch_size, "samples per batch on each rank", 1, 1 << 20);
 }
 
 }  // namespace sfb

@@ -77,6 +77,7 @@ struct CommonConfig {
   std::string log_level = "info";
   bool log_all_ranks = false;    ///< info-level logs from every rank, not only rank 0
   int64_t threads = 0;           ///< intra-op threads per rank; 0 = cores of the node / local ranks
+  int64_t batch_size = 256;      ///< samples per batch on each rank (evaluation stages)
   /// Registers the keys above in `schema`.
   void register_keys(ConfigSchema& schema);
 };

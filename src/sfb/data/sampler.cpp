@@ -8,7 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
-#include "data/detail/counter_rng.hpp"
+#include "core/counter_rng.hpp"
 
 namespace sfb::data {
 namespace {
@@ -53,7 +53,7 @@ int64_t TrainSampler::dropped_per_epoch() const { return n_ % (world_ * batch_si
 std::vector<int64_t> TrainSampler::permutation(int64_t epoch) const {
   std::vector<int64_t> perm(static_cast<size_t>(n_));
   std::iota(perm.begin(), perm.end(), 0);
-  detail::CounterRng rng(derive_seed(seed_, {static_cast<uint64_t>(epoch)}));
+  CounterRng rng(derive_seed(seed_, {static_cast<uint64_t>(epoch)}));
   for (int64_t i = n_ - 1; i > 0; --i) {
     const auto j = static_cast<size_t>(rng.below(static_cast<uint64_t>(i + 1)));
     std::swap(perm[static_cast<size_t>(i)], perm[j]);

@@ -11,12 +11,12 @@
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/rng.hpp"
-#include "data/detail/counter_rng.hpp"
+#include "core/counter_rng.hpp"
 
 namespace sfb::data {
 namespace {
 
-using detail::CounterRng;
+using sfb::CounterRng;
 
 constexpr uint64_t kGeneratorKey = 0x5346425348415045ULL;  // "SFBSHAPE"
 constexpr uint64_t kParamStream = 0;

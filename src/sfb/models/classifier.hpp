@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,13 @@ class Classifier {
   virtual void train(bool on) = 0;
   /// Moves the model to `device`.
   virtual void to(const torch::Device& device) = 0;
+  /// Casts every floating-point parameter and buffer to `dtype` (kFloat32 or kFloat64); inputs
+  /// must then be passed in that dtype. Used for float64 reference evaluations.
+  virtual void to_dtype(torch::ScalarType dtype) = 0;
+  /// When head(a) is exactly the affine map a·Wᵀ + b, the pair (W [C, k], b [C]) as they are used
+  /// (same device and dtype; part of the model, not copies); std::nullopt otherwise. Lets metrics
+  /// use closed forms (SPEC §2's linear-head fast path).
+  virtual std::optional<std::pair<torch::Tensor, torch::Tensor>> linear_head() { return std::nullopt; }
   /// Names of the layers whose outputs can be tapped, in forward order; the last is "features".
   virtual std::vector<std::string> layer_names() const = 0;
   /// forward(x) that also returns the outputs of the layers named in `names` (in that order) in

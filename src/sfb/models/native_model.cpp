@@ -96,6 +96,13 @@ void NativeModel::to(const torch::Device& device) {
   torch::nn::Module::to(device);
 }
 
+void NativeModel::to_dtype(torch::ScalarType dtype) {
+  if (dtype != torch::kFloat32 && dtype != torch::kFloat64) {
+    throw ConfigError("model " + name_ + ": dtype must be float32 or float64");
+  }
+  torch::nn::Module::to(dtype);
+}
+
 torch::Tensor NativeModel::forward_tapped(const torch::Tensor& x,
                                           const std::vector<std::string>& names,
                                           std::vector<torch::Tensor>& taps) {

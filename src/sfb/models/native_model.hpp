@@ -71,6 +71,11 @@ class NativeModel : public torch::nn::Module, public Classifier {
   std::vector<torch::Tensor> parameters() override;
   void train(bool on) override;
   void to(const torch::Device& device) override;
+  void to_dtype(torch::ScalarType dtype) override;
+  /// The head is the Linear "fc": its (weight [C, k], bias [C]).
+  std::optional<std::pair<torch::Tensor, torch::Tensor>> linear_head() override {
+    return std::make_pair(fc_->weight, fc_->bias);
+  }
   std::vector<std::string> layer_names() const override { return layer_names_; }
   /// Throws ConfigError listing layer_names() for an unknown name.
   torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,

@@ -42,6 +42,8 @@ class TorchScriptModel : public Classifier {
   std::vector<torch::Tensor> parameters() override;
   void train(bool on) override { module_.train(on); }
   void to(const torch::Device& device) override { module_.to(device); }
+  /// Casts the module's floating-point parameters and buffers (kFloat32 or kFloat64).
+  void to_dtype(torch::ScalarType dtype) override { module_.to(dtype); }
   /// {"features"}.
   std::vector<std::string> layer_names() const override { return {"features"}; }
   /// Only "features" can be tapped; ConfigError naming it for anything else.

@@ -1,7 +1,7 @@
 #pragma once
 #include <cstdint>
 
-namespace sfb::data::detail {
+namespace sfb {
 
 /// A small, fast pseudo-random stream (SplitMix64) whose output depends only on its 64-bit start
 /// state, so every rank and platform draws identical numbers from identical keys. Seed it with
@@ -40,4 +40,4 @@ class CounterRng {
   uint64_t state_;
 };
 
-}  // namespace sfb::data::detail
+}  // namespace sfb

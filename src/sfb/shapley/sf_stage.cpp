@@ -1,0 +1,151 @@
+#include "shapley/sf_stage.hpp"
+
+#include <torch/torch.h>
+
+#include <future>
+
+#include "core/error.hpp"
+#include "core/progress.hpp"
+#include "core/timer.hpp"
+
+namespace sfb::shapley {
+namespace {
+
+ProbeOptions probe_options(const SfConfig& cfg) {
+  ProbeOptions o;
+  o.layer = cfg.layer;
+  o.target = parse_target(cfg.target);
+  o.fast_path = cfg.fast_path;
+  return o;
+}
+
+torch::Tensor cat_or_empty(const std::vector<torch::Tensor>& parts, torch::ScalarType st) {
+  if (parts.empty()) return torch::empty({0}, st);
+  return torch::cat(parts);
+}
+
+/// The model converted for the stage: eval mode, cfg.dtype.
+models::Classifier& prepared(models::Classifier& model, const SfConfig& cfg) {
+  model.train(false);
+  model.to_dtype(sf_dtype(cfg));
+  return model;
+}
+
+}  // namespace
+
+void SfConfig::register_keys(ConfigSchema& s) {
+  s.add("sf.layer", &layer, "probed layer (a name from `sfbench info --model ...`; features = penultimate)");
+  s.add("sf.target", &target, "scalar decomposed over neurons", {"logit", "logprob", "prob", "pred-logit"});
+  s.add_int("sf.bootstrap", &bootstrap, "Poisson bootstrap replicates (0 = no CI)", 0, 100000);
+  s.add_float("sf.ci_level", &ci_level, "coverage of the bootstrap percentile interval", 0.5, 0.999);
+  s.add("sf.save_per_sample", &save_per_sample, "write /sf/per_sample [n, k] float32");
+  s.add("sf.dtype", &dtype, "precision of the model evaluation", {"float32", "float64"});
+  s.add("sf.fast_path", &fast_path, "closed form a*W[y] for a linear head (false = autograd)");
+}
+
+torch::ScalarType sf_dtype(const SfConfig& cfg) {
+  return cfg.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
+}
+
+SfStage::SfStage(models::Classifier& model, const SfConfig& cfg,
+                 const std::vector<int64_t>& image_shape, uint64_t seed, const torch::Device& device)
+    : cfg_(cfg),
+      dtype_(sf_dtype(cfg)),
+      device_(device),
+      probe_(prepared(model, cfg), probe_options(cfg), image_shape, dtype_, device),
+      acc_(probe_.num_neurons(), model.num_classes(), cfg.bootstrap, cfg.ci_level, seed, device) {}
+
+ProbeOutput SfStage::add(const data::Batch& batch) {
+  Stopwatch sw;
+  const torch::Tensor images = batch.images.to(device_, dtype_);
+  const torch::Tensor labels = batch.labels.to(device_);
+  ProbeOutput out = probe_.compute(images, labels, batch.index);
+  const torch::Tensor pred = out.logits.argmax(1);
+  acc_.add(out.c, labels, batch.index, pred.eq(labels));
+  index_.push_back(batch.index.to(torch::kCPU));
+  labels_.push_back(batch.labels.to(torch::kCPU));
+  preds_.push_back(pred.to(torch::kCPU));
+  if (cfg_.save_per_sample) per_sample_.push_back(out.c.to(torch::kCPU, torch::kFloat32));
+  seconds_ += sw.seconds();
+  return out;
+}
+
+void SfStage::run_shard(const data::Dataset& ds, const Range& shard, int64_t batch_size,
+                        bool show_progress) {
+  SFB_ASSERT(batch_size >= 1, "batch_size must be >= 1");
+  auto indices = [&](int64_t start) {
+    std::vector<int64_t> idx;
+    for (int64_t i = start; i < std::min(start + batch_size, shard.end()); ++i) idx.push_back(i);
+    return idx;
+  };
+  Progress progress("sf", shard.count, show_progress);
+  std::future<data::Batch> next;
+  if (shard.count > 0) next = std::async(std::launch::async, [&] { return ds.get(indices(shard.begin)); });
+  for (int64_t start = shard.begin; start < shard.end(); start += batch_size) {
+    data::Batch batch = next.get();
+    if (start + batch_size < shard.end()) {
+      const int64_t following = start + batch_size;
+      next = std::async(std::launch::async, [&, following] { return ds.get(indices(following)); });
+    }
+    add(batch);
+    progress.advance(batch.labels.size(0));
+  }
+  progress.finish();
+}
+
+torch::Tensor SfStage::index() const { return cat_or_empty(index_, torch::kInt64); }
+torch::Tensor SfStage::labels() const { return cat_or_empty(labels_, torch::kInt64); }
+torch::Tensor SfStage::preds() const { return cat_or_empty(preds_, torch::kInt64); }
+torch::Tensor SfStage::per_sample() const {
+  if (!cfg_.save_per_sample) return {};
+  if (per_sample_.empty()) return torch::empty({0, probe_.num_neurons()}, torch::kFloat32);
+  return torch::cat(per_sample_);
+}
+
+void write_sf(io::ResultsFile& rf, const SfStage& stage, const SfStatistics& s,
+              const std::string& split, double seconds) {
+  const torch::Tensor index = stage.index();
+  const int64_t offset = index.numel() > 0 ? index[0].item<int64_t>() : 0;
+  const torch::Tensor labels = stage.labels(), preds = stage.preds();
+  rf.write_per_sample("/samples/index", offset, index);
+  rf.write_per_sample("/samples/label", offset, labels);
+  rf.write_per_sample("/samples/pred", offset, preds);
+  rf.write_per_sample("/samples/correct", offset, preds.eq(labels).to(torch::kUInt8));
+  if (stage.config().save_per_sample) rf.write_per_sample("/sf/per_sample", offset, stage.per_sample());
+  rf.write_global("/sf/global_shapley", s.global_shapley);
+  rf.write_global("/sf/sorted", s.sorted);
+  rf.write_global("/sf/per_class", s.per_class);
+  rf.write_global("/sf/per_class_sf", s.per_class_sf);
+  rf.write_global("/sf/class_count", s.class_count);
+  rf.write_global("/sf/bootstrap_sf", s.bootstrap_sf);
+  rf.write_global("/sf/value", torch::tensor(s.sf, torch::kFloat64).reshape({}));
+  const auto& cfg = stage.config();
+  const std::string v = "/sf/value";
+  rf.set_attr(v, "ci_low", s.ci_low);
+  rf.set_attr(v, "ci_high", s.ci_high);
+  rf.set_attr(v, "ci_level", s.ci_level);
+  rf.set_attr(v, "bootstrap", cfg.bootstrap);
+  rf.set_attr(v, "bootstrap_se", s.bootstrap_se);
+  rf.set_attr(v, "target", cfg.target);
+  rf.set_attr(v, "layer", cfg.layer);
+  rf.set_attr(v, "split", split);
+  rf.set_attr(v, "n", s.n);
+  rf.set_attr(v, "k", s.k);
+  rf.set_attr(v, "dtype", cfg.dtype);
+  rf.set_attr(v, "fast_path", int64_t{stage.uses_fast_path() ? 1 : 0});
+  rf.set_attr(v, "accuracy", s.accuracy);
+  const double rate = seconds > 0 ? static_cast<double>(s.n) / seconds : 0.0;
+  rf.set_attr("/timing", "sf_seconds", seconds);
+  rf.set_attr("/timing", "sf_images_per_s", rate);
+  auto& sum = rf.summary();
+  sum["metrics"]["sf"] = {{"value", s.sf},           {"ci_low", s.ci_low},
+                          {"ci_high", s.ci_high},    {"ci_level", s.ci_level},
+                          {"bootstrap", cfg.bootstrap}, {"bootstrap_se", s.bootstrap_se},
+                          {"n", s.n},                {"k", s.k},
+                          {"accuracy", s.accuracy},  {"correct", s.correct},
+                          {"target", cfg.target},    {"layer", cfg.layer},
+                          {"split", split},          {"dtype", cfg.dtype}};
+  sum["timing"]["sf"] = {{"seconds", seconds}, {"items_per_s", rate}};
+}
+
+}  // namespace sfb::shapley
