@@ -93,6 +93,7 @@ SfStatistics SfAccumulator::reduce(comm::Communicator& comm) const {
   s.ci_high = replicates_ > 0 ? percentile_of_finite(s.bootstrap_sf, 1.0 - tail) : nan;
   const torch::Tensor finite = s.bootstrap_sf.index({torch::isfinite(s.bootstrap_sf)});
   s.bootstrap_se = finite.numel() >= 2 ? finite.std(/*unbiased=*/true).item<double>() : nan;
+  s.bootstrap_bias = finite.numel() >= 1 ? finite.mean().item<double>() - s.sf : nan;
   return s;
 }
 

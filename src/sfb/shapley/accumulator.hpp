@@ -24,6 +24,10 @@ struct SfStatistics {
   double ci_level = 0.95;        ///< coverage of [ci_low, ci_high]
   double ci_low = 0, ci_high = 0;  ///< percentile interval of bootstrap_sf (NaN when R = 0)
   double bootstrap_se = 0;       ///< standard deviation of the finite bootstrap_sf (NaN when R < 2)
+  /// mean(bootstrap_sf) − sf. SF is biased upward by sampling noise in C (noise adds variance
+  /// across neurons), and resampling adds that noise again, so for small n or nearly equal C_i the
+  /// percentile interval can sit above sf; a bias comparable to sf − ci_low says so.
+  double bootstrap_bias = 0;
 };
 
 /// SF of each row of `c`: [..., k] -> [...], the population standard deviation over the last axis

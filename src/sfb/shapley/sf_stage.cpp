@@ -126,6 +126,7 @@ void write_sf(io::ResultsFile& rf, const SfStage& stage, const SfStatistics& s,
   rf.set_attr(v, "ci_level", s.ci_level);
   rf.set_attr(v, "bootstrap", cfg.bootstrap);
   rf.set_attr(v, "bootstrap_se", s.bootstrap_se);
+  rf.set_attr(v, "bootstrap_bias", s.bootstrap_bias);
   rf.set_attr(v, "target", cfg.target);
   rf.set_attr(v, "layer", cfg.layer);
   rf.set_attr(v, "split", split);
@@ -141,6 +142,7 @@ void write_sf(io::ResultsFile& rf, const SfStage& stage, const SfStatistics& s,
   sum["metrics"]["sf"] = {{"value", s.sf},           {"ci_low", s.ci_low},
                           {"ci_high", s.ci_high},    {"ci_level", s.ci_level},
                           {"bootstrap", cfg.bootstrap}, {"bootstrap_se", s.bootstrap_se},
+                          {"bootstrap_bias", s.bootstrap_bias},
                           {"n", s.n},                {"k", s.k},
                           {"accuracy", s.accuracy},  {"correct", s.correct},
                           {"target", cfg.target},    {"layer", cfg.layer},
