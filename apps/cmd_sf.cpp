@@ -58,7 +58,10 @@ Command register_sf(CLI::App& app, Invocation& inv) {
             auto model = open_model(ctx, in, model_options_for(*ds, in, seed));
             std::unique_ptr<shapley::SfStage> stage;
             ctx.agree([&] {
-              if (ds->size() == 0) throw DataError("dataset " + ds->spec() + " has no samples (split " + in.split + ")");
+              if (ds->size() == 0) {
+                throw DataError(fmt::format("dataset {} has no samples (split {}{})", ds->spec(), in.split,
+                                            in.subset.empty() ? "" : ", subset '" + in.subset + "'"));
+              }
               if (ds->num_classes() > model->num_classes()) {
                 throw DataError(fmt::format("dataset {} has {} classes but model {} outputs {}", ds->spec(),
                                             ds->num_classes(), model->name(), model->num_classes()));

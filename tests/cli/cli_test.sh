@@ -148,6 +148,67 @@ PY
       expect_exit 2 $mpi -np 2 "$sfb" info --data synthetic-shapes:10 --model torchscript:"$dir/nohead.pt"
       once "missing method(s) head"
     fi ;;
+  sf)
+    expect_exit 0 $mpi -np 2 "$sfb" sf --data synthetic-shapes:40 --model zoo:cnn-small --batch-size 16 \
+      --bootstrap 50 --save-per-sample --out "$dir/sf.h5"
+    grep -q "^# sfbench sf: zoo:cnn-small" "$dir/out" || fail "no sf table"
+    expect_exit 0 "$sfb" validate "$dir/sf.h5" "$dir/sf.json"
+    "${SFB_PYTHON:-python3}" - "$dir/sf.h5" "$dir/sf.json" <<'PY' || fail "sf results incomplete"
+import json, sys
+import h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+s = json.load(open(sys.argv[2]))["metrics"]["sf"]
+assert f.attrs["complete"] == 1 and f.attrs["world_size"] == 2
+c, ps = f["/sf/global_shapley"][()], f["/sf/per_sample"][()]
+assert c.shape == (128,) and ps.shape == (40, 128) and f["/sf/per_class"].shape == (10, 128)
+assert np.allclose(ps.astype(np.float64).mean(0), c, rtol=1e-5, atol=1e-9), "C is not the mean of c"
+v = f["/sf/value"]
+assert abs(v[()] - c.std()) <= 1e-12 * max(1.0, abs(v[()])), "SF is not the population SD of C"
+assert v.attrs["n"] == 40 and v.attrs["bootstrap"] == 50 and v.attrs["split"] in (b"train", "train")
+assert v.attrs["ci_low"] < v.attrs["ci_high"] and s["value"] == v[()] and s["n"] == 40
+assert list(f["/samples/index"][()]) == list(range(40))
+assert (np.sort(c)[::-1] == f["/sf/sorted"][()]).all()
+PY
+    # Bad input: every case exits 2 with one clear message and leaves no complete-looking result.
+    expect_exit 2 $mpi -np 2 "$sfb" sf --data synthetic-shapes:20 --model zoo:cnn-small --layer conv9 --out "$dir/bad.h5"
+    once "has no layer 'conv9'; valid layers: block1, block2, block3, features"
+    expect_exit 2 $mpi -np 2 "$sfb" sf --data synthetic-shapes:20 --subset 0 --model zoo:cnn-small --out "$dir/bad.h5"
+    once "has no samples (split train, subset '0')"
+    expect_exit 2 "$sfb" sf --data synthetic-shapes:20 --model zoo:cnn-small --target margin
+    once "not one of logit|logprob|prob|pred-logit"
+    expect_exit 2 "$sfb" sf --model zoo:cnn-small
+    once "needs a dataset"
+    if [ -x "${SFB_PYTHON:-}" ]; then
+      # A 5-class model on 10-class data; and a model whose features are NaN for dark images.
+      cat >"$dir/models.py" <<'PY'
+import sys, torch
+class Net(torch.nn.Module):
+    def __init__(self, classes: int, nan_below: float):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, classes)
+        self.nan_below = nan_below
+    def forward(self, x):
+        return self.head(self.features(x))
+    @torch.jit.export
+    def features(self, x):
+        m = x.mean(dim=(2, 3))
+        return torch.sqrt(m - self.nan_below)
+    @torch.jit.export
+    def head(self, a):
+        return self.fc(a)
+torch.jit.script(Net(5, -1.0)).save(sys.argv[1])
+torch.jit.script(Net(10, float(sys.argv[3]))).save(sys.argv[2])
+PY
+      "$SFB_PYTHON" "$dir/models.py" "$dir/five.pt" "$dir/nan.pt" -1.0 || fail "could not script the test modules"
+      expect_exit 2 $mpi -np 2 "$sfb" sf --data synthetic-shapes:20 --model torchscript:"$dir/five.pt" --out "$dir/bad.h5"
+      once "has 10 classes but model torchscript:.*five.pt outputs 5"
+      # The loader's own probe batch is bright enough; pick a threshold that only some images cross.
+      "$SFB_PYTHON" "$dir/models.py" "$dir/five.pt" "$dir/nan.pt" 0.45 || fail "could not script the NaN module"
+      expect_exit 2 $mpi -np 2 "$sfb" sf --data synthetic-shapes:60 --model torchscript:"$dir/nan.pt" --out "$dir/bad.h5"
+      once "sample [0-9]*: the activation at layer 'features' is NaN or infinite"
+    fi
+    [ ! -e "$dir/bad.h5" ] || fail "a failed run left a complete-looking bad.h5"
+    expect_exit 0 "$sfb" validate "$dir/sf.h5" ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 echo "cli $case_name: 1 passed, 0 failed"
