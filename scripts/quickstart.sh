@@ -19,5 +19,9 @@ echo
 echo "== sfbench commbench: all-reduce sweep over the ranks (results in $out/commbench.h5)"
 "${mpirun[@]}" "$sfbench" commbench --config configs/quickstart.toml --out "$out/commbench.h5"
 echo
-echo "== sfbench validate: the results file and its summary against results_schema/"
-"$sfbench" validate "$out/commbench.h5" "$out/commbench.json"
+echo "== sfbench sf: SF robustness of zoo:cnn-small on the built-in training split (results in $out/sf.h5)"
+echo "   (the model is randomly initialised until training lands; the numbers show the pipeline, not a claim)"
+"${mpirun[@]}" "$sfbench" sf --config configs/quickstart.toml --out "$out/sf.h5"
+echo
+echo "== sfbench validate: the results files and their summaries against results_schema/"
+"$sfbench" validate "$out/commbench.h5" "$out/commbench.json" "$out/sf.h5" "$out/sf.json"
