@@ -98,11 +98,11 @@ TEST_P(ResultsFileTest, UnevenShardsReadBackElementByElement) {
     rf.write_per_sample("/sf/per_sample", mine.begin, mat.to(torch::kFloat32));
     rf.write_per_sample("/extra/f64", mine.begin, mat);
     rf.write_global("/sf/global_shapley", torch::arange(k, torch::kFloat64).mul(0.5));
-    rf.write_global("/sf/value", torch::tensor(3.5, torch::kFloat64));
-    rf.set_attr("/sf/value", "ci_low", 3.25);
-    rf.set_attr("/sf", "layer", std::string("features"));
-    rf.set_attr("/sf", "orders", std::vector<int64_t>{0, 1, 2});
-    rf.set_attr("/sf", "names", std::vector<std::string>{"a", "bc", ""});
+    rf.write_global("/check/value", torch::tensor(3.5, torch::kFloat64));
+    rf.set_attr("/check/value", "ci_low", 3.25);
+    rf.set_attr("/check", "layer", std::string("features"));
+    rf.set_attr("/check", "orders", std::vector<int64_t>{0, 1, 2});
+    rf.set_attr("/check", "names", std::vector<std::string>{"a", "bc", ""});
     rf.summary()["metrics"]["sf"] = 3.5;
     EXPECT_FALSE(fs::exists(out)) << "the final name must not exist before finish()";
     rf.finish();
@@ -130,7 +130,7 @@ TEST_P(ResultsFileTest, UnevenShardsReadBackElementByElement) {
     auto g = read_doubles(f, "/sf/global_shapley", &dims);
     ASSERT_EQ(g.size(), static_cast<size_t>(k));
     for (int64_t j = 0; j < k; ++j) EXPECT_EQ(g[j], 0.5 * j);
-    auto sc = read_doubles(f, "/sf/value", &dims);
+    auto sc = read_doubles(f, "/check/value", &dims);
     EXPECT_TRUE(dims.empty());
     ASSERT_EQ(sc.size(), 1u);
     EXPECT_EQ(sc[0], 3.5);
@@ -139,7 +139,7 @@ TEST_P(ResultsFileTest, UnevenShardsReadBackElementByElement) {
     EXPECT_EQ(read_int_attr(f, "seed"), 42);
     EXPECT_EQ(read_string_attr(f, "config_toml"), "seed = 42\n");
     EXPECT_EQ(read_string_attr(f, "config_sha256"), sha256_hex("seed = 42\n"));
-    hid_t sf = H5Gopen2(f, "/sf", H5P_DEFAULT);
+    hid_t sf = H5Gopen2(f, "/check", H5P_DEFAULT);
     EXPECT_EQ(read_string_attr(sf, "layer"), "features");
     H5Gclose(sf);
     hid_t prov = H5Gopen2(f, "/provenance", H5P_DEFAULT);
