@@ -17,7 +17,7 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
   mkdir -p "$build"
   log="$build/configure.log"
   cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_PREFIX_PATH="$torch_prefix" ${SFB_CMAKE_ARGS:-} >"$log" 2>&1 || {
+    -DCMAKE_PREFIX_PATH="$torch_prefix" -DSFB_PYTHON="$venv/bin/python" ${SFB_CMAKE_ARGS:-} >"$log" 2>&1 || {
     tail -n 40 "$log" >&2; echo "build: cmake configure failed (log: $log)" >&2; exit 1; }
 fi
 cmake --build "$build" -j "$jobs"
