@@ -1,0 +1,110 @@
+#include "attacks/common.hpp"
+
+#include <torch/torch.h>
+
+#include "core/counter_rng.hpp"
+#include "core/error.hpp"
+#include "core/rng.hpp"
+
+namespace sfb::attacks {
+
+Norm parse_norm(const std::string& name) {
+  if (name == "linf") return Norm::kLinf;
+  if (name == "l2") return Norm::kL2;
+  throw ConfigError("unknown threat model norm '" + name + "'; valid: linf, l2");
+}
+
+std::string norm_name(Norm n) { return n == Norm::kLinf ? "linf" : "l2"; }
+
+torch::Tensor keyed_uniform(uint64_t seed, uint64_t stream, const torch::Tensor& index,
+                            int64_t restart, at::IntArrayRef sample_shape) {
+  SFB_ASSERT(index.dim() == 1 && index.scalar_type() == torch::kInt64 && index.is_cpu(),
+             "keyed_uniform: index must be a 1-D int64 CPU tensor");
+  std::vector<int64_t> shape{index.size(0)};
+  shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
+  torch::Tensor out = torch::empty(shape, torch::kFloat32);
+  const int64_t per = out.numel() / std::max<int64_t>(1, index.size(0));
+  float* p = out.data_ptr<float>();
+  const auto ia = index.accessor<int64_t, 1>();
+  for (int64_t j = 0; j < index.size(0); ++j) {
+    CounterRng rng(derive_seed(seed, {stream, static_cast<uint64_t>(ia[j]),
+                                      static_cast<uint64_t>(restart)}));
+    for (int64_t e = 0; e < per; ++e) p[j * per + e] = rng.uniform_float();
+  }
+  return out;
+}
+
+torch::Tensor per_sample_norm(const torch::Tensor& d, Norm norm) {
+  const torch::Tensor flat = d.reshape({d.size(0), -1});
+  const torch::Tensor n = norm == Norm::kLinf ? flat.abs().amax(1) : flat.norm(2, 1);
+  return n.to(torch::kFloat32);
+}
+
+torch::Tensor project(const torch::Tensor& x_adv, const torch::Tensor& x, Norm norm, double eps) {
+  torch::Tensor d = x_adv - x;
+  if (norm == Norm::kLinf) {
+    d = d.clamp(-eps, eps);
+  } else {
+    const torch::Tensor n = d.reshape({d.size(0), -1}).norm(2, 1).clamp_min(1e-12);
+    std::vector<int64_t> view(static_cast<std::size_t>(d.dim()), 1);
+    view[0] = d.size(0);
+    d = d * (eps / n).clamp_max(1.0).view(view);
+  }
+  return (x + d).clamp(0.0, 1.0);
+}
+
+torch::Tensor ce_loss(const torch::Tensor& logits, const torch::Tensor& y) {
+  return torch::nn::functional::cross_entropy(
+      logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+}
+
+namespace {
+/// max_{j≠y} z_j: [B].
+torch::Tensor best_other(const torch::Tensor& logits, const torch::Tensor& y) {
+  const torch::Tensor mask = torch::nn::functional::one_hot(y, logits.size(1)).to(torch::kBool);
+  return logits.masked_fill(mask, -std::numeric_limits<double>::infinity()).amax(1);
+}
+}  // namespace
+
+torch::Tensor cw_margin_loss(const torch::Tensor& logits, const torch::Tensor& y) {
+  return best_other(logits, y) - logits.gather(1, y.unsqueeze(1)).squeeze(1);
+}
+
+torch::Tensor dlr_loss(const torch::Tensor& logits, const torch::Tensor& y) {
+  SFB_ASSERT(logits.size(1) >= 3, "DLR loss needs at least 3 classes");
+  const torch::Tensor sorted = std::get<0>(logits.sort(1, /*descending=*/true));
+  const torch::Tensor zy = logits.gather(1, y.unsqueeze(1)).squeeze(1);
+  const torch::Tensor denom = sorted.select(1, 0) - sorted.select(1, 2) + 1e-12;
+  return -(zy - best_other(logits, y)) / denom;
+}
+
+torch::Tensor dlr_targeted_loss(const torch::Tensor& logits, const torch::Tensor& y,
+                                const torch::Tensor& t) {
+  SFB_ASSERT(logits.size(1) >= 4, "targeted DLR loss needs at least 4 classes");
+  const torch::Tensor sorted = std::get<0>(logits.sort(1, /*descending=*/true));
+  const torch::Tensor zy = logits.gather(1, y.unsqueeze(1)).squeeze(1);
+  const torch::Tensor zt = logits.gather(1, t.unsqueeze(1)).squeeze(1);
+  const torch::Tensor denom =
+      sorted.select(1, 0) - 0.5 * (sorted.select(1, 2) + sorted.select(1, 3)) + 1e-12;
+  return -(zy - zt) / denom;
+}
+
+LossGrad loss_and_grad(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
+                       const LossFn& loss) {
+  torch::AutoGradMode on(true);
+  const torch::Tensor xr = x.detach().requires_grad_(true);
+  const torch::Tensor logits = model.forward(xr);
+  const torch::Tensor l = loss(logits, y);
+  LossGrad out;
+  out.grad = torch::autograd::grad({l.sum()}, {xr})[0];
+  out.logits = logits.detach();
+  out.loss = l.detach();
+  return out;
+}
+
+torch::Tensor predict(models::Classifier& model, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  return model.forward(x).argmax(1);
+}
+
+}  // namespace sfb::attacks
