@@ -12,6 +12,7 @@
 #include "data/imagenet_h5.hpp"
 #include "inputs.hpp"
 #include "io/results_file.hpp"
+#include "attacks/plan.hpp"
 #include "shapley/sf_stage.hpp"
 
 namespace sfb::app {
@@ -28,6 +29,7 @@ struct Invocation {
   InputConfig inputs;     ///< data, model, split, subset, [imagenet]
   data::PackConfig pack;  ///< [pack] section of pack-imagenet
   shapley::SfConfig sf;   ///< [sf] section (sf, eval)
+  attacks::AttackConfig attack;  ///< [attack] section (attack, eval)
   ConfigSchema schema;  ///< binds every key above
   std::vector<std::string> files;  ///< positional files (validate)
 };
@@ -54,5 +56,7 @@ Command register_validate(CLI::App& app, Invocation& inv);
 Command register_commbench(CLI::App& app, Invocation& inv);
 Command register_pack_imagenet(CLI::App& app, Invocation& inv);
 Command register_sf(CLI::App& app, Invocation& inv);
+Command register_attack(CLI::App& app, Invocation& inv);
+Command register_eval(CLI::App& app, Invocation& inv);
 
 }  // namespace sfb::app

@@ -17,6 +17,7 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   inv.inputs.register_keys(inv.schema);
   inv.pack.register_keys(inv.schema);
   inv.sf.register_keys(inv.schema);
+  inv.attack.register_keys(inv.schema);
 
   CLI::App app{"sfbench: interpretation-based robustness benchmarks for image classifiers"};
   app.set_version_flag("--version", std::string("sfbench ") + sfb::version() + " (" +
@@ -39,7 +40,8 @@ int run(sfb::Context& ctx, int argc, char** argv) {
 
   std::vector<Command> commands{register_info(app, inv), register_validate(app, inv),
                                 register_commbench(app, inv),
-                                register_pack_imagenet(app, inv), register_sf(app, inv)};
+                                register_pack_imagenet(app, inv), register_sf(app, inv),
+                                register_attack(app, inv), register_eval(app, inv)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,120 @@
+// Shared by `sfbench attack` and `sfbench eval`: clean pass, attack stages with checkpoints, table.
+#include "attack_driver.hpp"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <iostream>
+
+#include "attacks/checkpoint.hpp"
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "core/log.hpp"
+#include "core/timer.hpp"
+
+namespace sfb::app {
+
+CleanPass clean_pass(models::Classifier& model, const data::Dataset& ds, const Range& shard,
+                     int64_t batch_size, torch::ScalarType dtype, const torch::Device& device) {
+  std::vector<torch::Tensor> idx, lab, pred;
+  torch::NoGradGuard no_grad;
+  for (int64_t s = shard.begin; s < shard.end(); s += batch_size) {
+    std::vector<int64_t> ids;
+    for (int64_t i = s; i < std::min(s + batch_size, shard.end()); ++i) ids.push_back(i);
+    const data::Batch b = ds.get(ids);
+    const torch::Tensor logits = model.forward(b.images.to(device, dtype)).to(torch::kCPU);
+    const torch::Tensor bad = torch::logical_not(torch::isfinite(logits)).any(1);
+    if (bad.any().item<bool>()) {
+      const int64_t row = bad.nonzero()[0][0].item<int64_t>();
+      throw DataError(fmt::format("sample {}: the clean logits are NaN or infinite", b.index[row].item<int64_t>()));
+    }
+    const torch::Tensor out = (b.labels < 0).logical_or(b.labels >= model.num_classes());
+    if (out.any().item<bool>()) {
+      const int64_t row = out.nonzero()[0][0].item<int64_t>();
+      throw DataError(fmt::format("sample {}: label {} is outside the model's classes [0, {})",
+                                  b.index[row].item<int64_t>(), b.labels[row].item<int64_t>(), model.num_classes()));
+    }
+    idx.push_back(b.index);
+    lab.push_back(b.labels);
+    pred.push_back(logits.argmax(1));
+  }
+  auto cat = [](const std::vector<torch::Tensor>& v) { return v.empty() ? torch::empty({0}, torch::kInt64) : torch::cat(v); };
+  return {cat(idx), cat(lab), cat(pred)};
+}
+
+AttackRun run_attacks(Context& ctx, Invocation& inv, const data::Dataset& ds,
+                      models::Classifier& model, const Range& shard, const torch::Tensor& clean_correct,
+                      torch::ScalarType dtype, bool activation_diff) {
+  AttackRun run;
+  std::vector<attacks::AttackGroup> groups;
+  std::vector<std::string> notes;
+  ctx.agree([&] {
+    groups = attacks::plan_attacks(inv.attack, ds.image_shape(), model.num_classes(),
+                                   static_cast<uint64_t>(inv.common.seed), &notes);
+  });
+  for (const auto& n : notes) log::warn(n);
+  run.runner = std::make_unique<attacks::AttackRunner>(model, groups, shard, clean_correct, dtype,
+                                                       ctx.device(), activation_diff);
+  // The reference's check: two forward passes on the same batch must agree bit for bit.
+  int64_t nondet = 0;
+  ctx.agree([&] {
+    if (shard.count == 0) return;
+    std::vector<int64_t> ids;
+    for (int64_t i = shard.begin; i < std::min(shard.begin + 8, shard.end()); ++i) ids.push_back(i);
+    nondet = attacks::forward_is_deterministic(model, ds.get(ids).images.to(ctx.device(), dtype)) ? 0 : 1;
+  });
+  nondet = static_cast<int64_t>(comm::allreduce_scalar(ctx.host_comm(), static_cast<double>(nondet), comm::ReduceOp::kMax));
+  const bool checkpoints = !inv.common.out.empty();
+  const auto cp = checkpoints ? attacks::checkpoint_path(inv.common.out) : std::filesystem::path();
+  const std::string key = sha256_hex(inv.schema.to_toml() + ds.fingerprint() + model.fingerprint() +
+                                     std::to_string(static_cast<int>(dtype)));
+  if (checkpoints && inv.attack.resume) {
+    run.resumed_stages = attacks::load_checkpoint(ctx, cp, *run.runner, ds.size(), shard, key);
+    if (run.resumed_stages > 0) {
+      log::info(fmt::format("resuming from {}: {} of {} attack stages already done", cp.string(),
+                            run.resumed_stages, run.runner->num_stages()));
+    }
+  }
+  Stopwatch sw;
+  for (int64_t s = run.runner->stages_done(); s < run.runner->num_stages(); ++s) {
+    ctx.agree([&] { run.runner->run_stage(s, ds, inv.common.batch_size, ctx.rank() == 0); });
+    if (checkpoints) {
+      io::RunInfo info = run_info(inv, "attack-checkpoint");
+      attacks::write_checkpoint(ctx, cp, *run.runner, ds.size(), key, info);
+    }
+  }
+  run.seconds = comm::allreduce_scalar(ctx.host_comm(), sw.seconds(), comm::ReduceOp::kMax);
+  run.summaries = run.runner->reduce(ctx.comm(), ds.size(), nondet != 0);
+  return run;
+}
+
+void remove_checkpoint(Context& ctx, const Invocation& inv) {
+  if (inv.common.out.empty() || ctx.rank() != 0) return;
+  const auto cp = attacks::checkpoint_path(inv.common.out);
+  std::error_code ec;
+  std::filesystem::remove(cp, ec);
+  std::filesystem::remove(io::summary_path(cp), ec);
+}
+
+void print_attack_table(const Invocation& inv, const data::Dataset& ds, models::Classifier& model,
+                        const AttackRun& run) {
+  std::cout << fmt::format("# sfbench attacks: {} on {} (split {}){}\n", model.name(), ds.spec(),
+                           inv.inputs.split,
+                           run.resumed_stages > 0 ? fmt::format(", resumed after {} stages", run.resumed_stages) : "");
+  std::cout << fmt::format("#{:<28} {:>5} {:>9} {:>10} {:>8} {:>8}  {}\n", "attack", "norm", "eps",
+                           "clean_acc", "adv_acc", "dAcc", "flags");
+  const auto& groups = run.runner->groups();
+  for (std::size_t g = 0; g < run.summaries.size(); ++g) {
+    const auto& s = run.summaries[g];
+    const bool worst = g == groups.size();
+    std::string flags;
+    for (const auto& f : s.flags) flags += (flags.empty() ? "" : "; ") + f;
+    std::cout << fmt::format(" {:<28} {:>5} {:>9} {:>10.4f} {:>8.4f} {:>8.4f}  {}\n", s.label,
+                             worst ? "" : attacks::norm_name(groups[g].norm),
+                             worst ? "" : fmt::format("{:.5f}", groups[g].eps), s.clean_acc, s.adv_acc,
+                             s.accuracy_drop, flags.empty() ? "-" : flags);
+  }
+  std::cout << fmt::format("# {:.1f} s for the attack stages (max over ranks)\n", run.seconds);
+}
+
+}  // namespace sfb::app

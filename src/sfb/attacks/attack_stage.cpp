@@ -1,0 +1,240 @@
+#include "attacks/attack_stage.hpp"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "core/error.hpp"
+#include "core/progress.hpp"
+
+namespace sfb::attacks {
+
+AttackRunner::AttackRunner(models::Classifier& model, std::vector<AttackGroup> groups,
+                           const Range& shard, torch::Tensor clean_correct,
+                           torch::ScalarType dtype, const torch::Device& device,
+                           bool activation_diff)
+    : model_(model),
+      groups_(std::move(groups)),
+      shard_(shard),
+      clean_correct_(clean_correct.to(torch::kCPU, torch::kBool)),
+      dtype_(dtype),
+      device_(device),
+      act_diff_(activation_diff),
+      k_(model.num_features()) {
+  SFB_ASSERT(clean_correct_.numel() == shard.count, "clean_correct must have one entry per shard sample");
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    GroupLocal l;
+    l.robust = clean_correct_.clone();
+    l.norm = torch::zeros({shard.count}, torch::kFloat32);
+    l.act_diff = torch::zeros({k_}, torch::kFloat64);
+    local_.push_back(l);
+    for (std::size_t s = 0; s < groups_[g].stages.size(); ++s) {
+      order_.emplace_back(static_cast<int64_t>(g), static_cast<int64_t>(s));
+    }
+  }
+}
+
+int64_t AttackRunner::num_stages() const { return static_cast<int64_t>(order_.size()); }
+
+void AttackRunner::restore(int64_t done, const std::vector<GroupLocal>& state) {
+  SFB_ASSERT(state.size() == local_.size() && done >= 0 && done <= num_stages(), "bad resume state");
+  local_ = state;
+  done_ = done;
+}
+
+void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_size,
+                             bool show_progress) {
+  SFB_ASSERT(s == done_, "stages must run in order");
+  const auto [g, st] = order_[static_cast<std::size_t>(s)];
+  const AttackGroup& group = groups_[static_cast<std::size_t>(g)];
+  const StagePlan& plan = group.stages[static_cast<std::size_t>(st)];
+  GroupLocal& l = local_[static_cast<std::size_t>(g)];
+  const bool last = st + 1 == static_cast<int64_t>(group.stages.size());
+  const bool white_box_before = st > 0 && is_black_box(plan.attack);
+  auto attack = make_attack(plan.attack, plan.opts);
+  // Stage 0 attacks every correctly classified sample; later stages of a chain only survivors.
+  const torch::Tensor cand = (st == 0 ? clean_correct_ : l.robust).nonzero().flatten();
+  const int64_t total = cand.numel();
+  Progress progress(fmt::format("{} [{}]", group.label, plan.attack), total, show_progress);
+  auto robust = l.robust.accessor<bool, 1>();
+  auto norm = l.norm.accessor<float, 1>();
+  for (int64_t start = 0; start < total; start += batch_size) {
+    const torch::Tensor pos = cand.narrow(0, start, std::min(batch_size, total - start));
+    std::vector<int64_t> global(static_cast<std::size_t>(pos.numel()));
+    for (int64_t j = 0; j < pos.numel(); ++j) global[j] = shard_.begin + pos[j].item<int64_t>();
+    const data::Batch batch = ds.get(global);
+    const torch::Tensor x = batch.images.to(device_, dtype_);
+    const torch::Tensor y = batch.labels.to(device_);
+    AttackOutput out = attack->run(model_, x, y, batch.index);
+    const torch::Tensor rob = out.robust.to(torch::kCPU, torch::kBool);
+    const torch::Tensor nrm = out.norm.to(torch::kCPU, torch::kFloat32);
+    l.zero_grad += out.zero_grad;
+    l.nonfinite += out.nonfinite;
+    // Samples whose adversarial example is final: broken here, or survivors of the last stage.
+    std::vector<int64_t> final_rows;
+    for (int64_t j = 0; j < pos.numel(); ++j) {
+      const int64_t p = pos[j].item<int64_t>();
+      const bool r = rob[j].item<bool>();
+      robust[p] = r;
+      norm[p] = nrm[j].item<float>();
+      if (!r && white_box_before) ++l.black_box_breaks;
+      if (!r || last) final_rows.push_back(j);
+    }
+    if (act_diff_ && !final_rows.empty()) {
+      torch::NoGradGuard no_grad;
+      const torch::Tensor rows = torch::tensor(final_rows, torch::kInt64).to(device_);
+      const torch::Tensor d = (model_.features(out.x_adv.index_select(0, rows)) -
+                               model_.features(x.index_select(0, rows)))
+                                  .abs()
+                                  .to(torch::kFloat64)
+                                  .sum(0);
+      l.act_diff += d.to(torch::kCPU);
+      l.act_count += static_cast<int64_t>(final_rows.size());
+    }
+    progress.advance(pos.numel());
+  }
+  progress.finish();
+  if (last) l.stages_done = static_cast<int64_t>(group.stages.size());
+  ++done_;
+}
+
+torch::Tensor AttackRunner::worst_case() const {
+  torch::Tensor w = clean_correct_.clone();
+  for (const auto& l : local_) w = w.logical_and(l.robust);
+  return w;
+}
+
+bool forward_is_deterministic(models::Classifier& model, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  return torch::equal(model.forward(x), model.forward(x));
+}
+
+std::vector<GroupSummary> AttackRunner::reduce(comm::Communicator& comm, int64_t n,
+                                               bool nondeterministic) const {
+  // [clean_correct | per group: robust, zero_grad, nonfinite, black_box_breaks, act_count, act_diff k]
+  const int64_t per = 5 + k_;
+  const int64_t worst_at = 1 + per * static_cast<int64_t>(local_.size());
+  torch::Tensor flat = torch::zeros({worst_at + 1}, torch::kFloat64);
+  flat[0] = clean_correct_.sum().item<double>();
+  flat[worst_at] = worst_case().sum().item<double>();
+  for (std::size_t g = 0; g < local_.size(); ++g) {
+    const auto& l = local_[g];
+    torch::Tensor row = flat.narrow(0, 1 + per * static_cast<int64_t>(g), per);
+    row[0] = l.robust.sum().item<double>();
+    row[1] = static_cast<double>(l.zero_grad);
+    row[2] = static_cast<double>(l.nonfinite);
+    row[3] = static_cast<double>(l.black_box_breaks);
+    row[4] = static_cast<double>(l.act_count);
+    row.narrow(0, 5, k_).copy_(l.act_diff);
+  }
+  flat = flat.to(comm.device());
+  comm.allreduce(flat, comm::ReduceOp::kSum);
+  flat = flat.to(torch::kCPU);
+  const auto clean = static_cast<int64_t>(flat[0].item<double>());
+  std::vector<GroupSummary> out;
+  double white_box_min = std::numeric_limits<double>::infinity();
+  for (std::size_t g = 0; g < local_.size(); ++g) {
+    const torch::Tensor row = flat.narrow(0, 1 + per * static_cast<int64_t>(g), per);
+    GroupSummary s;
+    s.label = groups_[g].label;
+    s.spec = groups_[g].spec;
+    s.n = n;
+    s.clean_correct = clean;
+    s.robust = static_cast<int64_t>(row[0].item<double>());
+    s.zero_grad = static_cast<int64_t>(row[1].item<double>());
+    s.nonfinite = static_cast<int64_t>(row[2].item<double>());
+    s.black_box_breaks = static_cast<int64_t>(row[3].item<double>());
+    const double act_count = row[4].item<double>();
+    if (act_diff_ && act_count > 0) s.act_diff = row.narrow(0, 5, k_) / act_count;
+    s.clean_acc = n > 0 ? static_cast<double>(clean) / static_cast<double>(n) : 0.0;
+    s.adv_acc = n > 0 ? static_cast<double>(s.robust) / static_cast<double>(n) : 0.0;
+    s.accuracy_drop = clean > 0 ? 1.0 - s.adv_acc / s.clean_acc : std::numeric_limits<double>::quiet_NaN();
+    if (s.robust > clean) s.flags.push_back("robust accuracy above clean accuracy");
+    if (s.zero_grad > 0) s.flags.push_back(fmt::format("zero input gradient on {} samples", s.zero_grad));
+    if (s.nonfinite > 0) s.flags.push_back(fmt::format("NaN/inf logits on {} samples", s.nonfinite));
+    if (s.black_box_breaks > 0) {
+      s.flags.push_back(fmt::format("black-box stage broke {} samples every white-box stage missed", s.black_box_breaks));
+    }
+    if (nondeterministic) s.flags.push_back("non-deterministic forward pass");
+    const bool black = groups_[g].stages.size() == 1 && is_black_box(groups_[g].stages[0].attack);
+    if (!black) white_box_min = std::min(white_box_min, s.adv_acc);
+    out.push_back(std::move(s));
+  }
+  GroupSummary worst;
+  worst.label = "worst_case";
+  worst.spec = "all attacks";
+  worst.n = n;
+  worst.clean_correct = clean;
+  worst.robust = static_cast<int64_t>(flat[worst_at].item<double>());
+  worst.clean_acc = n > 0 ? static_cast<double>(clean) / static_cast<double>(n) : 0.0;
+  worst.adv_acc = n > 0 ? static_cast<double>(worst.robust) / static_cast<double>(n) : 0.0;
+  worst.accuracy_drop = clean > 0 ? 1.0 - worst.adv_acc / worst.clean_acc : std::numeric_limits<double>::quiet_NaN();
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    const bool black = groups_[g].stages.size() == 1 && is_black_box(groups_[g].stages[0].attack);
+    if (black && out[g].adv_acc < white_box_min) {
+      out[g].flags.push_back(fmt::format("black-box robust accuracy {:.4f} below the best white-box attack's {:.4f}",
+                                         out[g].adv_acc, white_box_min));
+    }
+  }
+  out.push_back(std::move(worst));
+  return out;
+}
+
+void write_attacks(io::ResultsFile& rf, const AttackRunner& runner,
+                   const std::vector<GroupSummary>& summaries, int64_t offset,
+                   const torch::Tensor& c_order, double seconds) {
+  auto& metrics = rf.summary()["metrics"]["attacks"];
+  SFB_ASSERT(summaries.size() == runner.groups().size() + 1, "summaries must end with the worst case");
+  for (std::size_t g = 0; g < runner.groups().size(); ++g) {
+    const auto& s = summaries[g];
+    const auto& group = runner.groups()[g];
+    const auto& l = runner.local()[g];
+    const std::string base = "/attacks/" + s.label;
+    rf.write_per_sample(base + "/robust", offset, l.robust.to(torch::kUInt8));
+    rf.write_per_sample(base + "/norm", offset, l.norm);
+    if (s.act_diff.defined()) {
+      rf.write_global(base + "/activation_diff", c_order.defined() ? s.act_diff.index_select(0, c_order) : s.act_diff);
+    }
+    std::string stages, flags;
+    for (const auto& st : group.stages) stages += (stages.empty() ? "" : ",") + st.attack;
+    for (const auto& f : s.flags) flags += (flags.empty() ? "" : "; ") + f;
+    const auto& o0 = group.stages.front().opts;
+    rf.set_attr(base, "spec", s.spec);
+    rf.set_attr(base, "stages", stages);
+    rf.set_attr(base, "norm", norm_name(group.norm));
+    rf.set_attr(base, "eps", group.eps);
+    rf.set_attr(base, "steps", o0.steps);
+    rf.set_attr(base, "restarts", o0.restarts);
+    rf.set_attr(base, "n", s.n);
+    rf.set_attr(base, "clean_acc", s.clean_acc);
+    rf.set_attr(base, "adv_acc", s.adv_acc);
+    rf.set_attr(base, "accuracy_drop", s.accuracy_drop);
+    rf.set_attr(base, "zero_grad_samples", s.zero_grad);
+    rf.set_attr(base, "nonfinite_samples", s.nonfinite);
+    rf.set_attr(base, "flags", flags.empty() ? std::string("none") : flags);
+    metrics[s.label] = {{"spec", s.spec},           {"stages", stages},
+                        {"norm", norm_name(group.norm)}, {"eps", group.eps},
+                        {"clean_acc", s.clean_acc}, {"adv_acc", s.adv_acc},
+                        {"accuracy_drop", s.accuracy_drop}, {"n", s.n},
+                        {"flags", s.flags}};
+  }
+  if (c_order.defined()) rf.write_global("/attacks/activation_diff_order", c_order);
+  const torch::Tensor worst = runner.worst_case();
+  rf.write_per_sample("/attacks/worst_case/robust", offset, worst.to(torch::kUInt8));
+  const auto& w = summaries.back();
+  rf.set_attr("/attacks/worst_case", "n", w.n);
+  rf.set_attr("/attacks/worst_case", "clean_acc", w.clean_acc);
+  rf.set_attr("/attacks/worst_case", "adv_acc", w.adv_acc);
+  rf.set_attr("/attacks/worst_case", "accuracy_drop", w.accuracy_drop);
+  metrics["worst_case"] = {{"clean_acc", w.clean_acc}, {"adv_acc", w.adv_acc},
+                           {"accuracy_drop", w.accuracy_drop}, {"n", w.n}};
+  rf.set_attr("/timing", "attacks_seconds", seconds);
+  rf.summary()["timing"]["attacks"] = {{"seconds", seconds},
+                                       {"items_per_s", seconds > 0 && !summaries.empty()
+                                                            ? static_cast<double>(summaries.front().n) / seconds
+                                                            : 0.0}};
+}
+
+}  // namespace sfb::attacks

@@ -1,0 +1,94 @@
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attacks/plan.hpp"
+#include "comm/communicator.hpp"
+#include "core/partition.hpp"
+#include "data/dataset.hpp"
+#include "io/results_file.hpp"
+#include "models/classifier.hpp"
+
+namespace sfb::attacks {
+
+/// One rank's per-sample results of one attack group, in shard order (CPU).
+struct GroupLocal {
+  torch::Tensor robust;  ///< [n_local] bool: survived every stage (false when clean is wrong)
+  torch::Tensor norm;    ///< [n_local] float32: ‖x_adv − x‖ of the breaking (or last) stage
+  int64_t zero_grad = 0, nonfinite = 0;
+  int64_t black_box_breaks = 0;  ///< samples a black-box stage broke after every white-box one failed
+  torch::Tensor act_diff;        ///< [k] float64 Σ |a(x_adv) − a(x)| over attacked samples
+  int64_t act_count = 0;
+  int64_t stages_done = 0;
+};
+
+/// The global numbers of one attack group (identical on every rank after reduce()).
+struct GroupSummary {
+  std::string label, spec;
+  int64_t n = 0, clean_correct = 0, robust = 0;
+  double clean_acc = 0, adv_acc = 0, accuracy_drop = 0;  ///< ΔAcc = 1 − adv/clean (SPEC §3)
+  int64_t zero_grad = 0, nonfinite = 0, black_box_breaks = 0;
+  torch::Tensor act_diff;  ///< [k] mean |a(x_adv) − a(x)| per neuron (undefined without features)
+  std::vector<std::string> flags;  ///< sanity flags (SPEC §3), empty when all is well
+};
+
+/// Runs a plan of attack groups over one rank's shard, stage by stage (every stage of every group
+/// walks the shard before the next starts), so a run can checkpoint after each stage and a chained
+/// stage (AutoAttack) only loads the samples still robust. Local except where noted.
+class AttackRunner {
+ public:
+  /// `clean_correct`: [n_local] bool, this rank's clean correctness in shard order. With
+  /// `activation_diff`, the mean |features(x_adv) − features(x)| per neuron is accumulated.
+  AttackRunner(models::Classifier& model, std::vector<AttackGroup> groups, const Range& shard,
+               torch::Tensor clean_correct, torch::ScalarType dtype, const torch::Device& device,
+               bool activation_diff);
+
+  /// Total stages over all groups (the checkpoint granularity), in run order.
+  int64_t num_stages() const;
+  /// Runs stage `s` (in [0, num_stages())) over the shard in batches of `batch_size`; not
+  /// collective, may throw on one rank (wrap in Context::agree()).
+  void run_stage(int64_t s, const data::Dataset& ds, int64_t batch_size, bool show_progress);
+  /// Marks stages [0, done) as finished with the given per-sample state (resume).
+  void restore(int64_t done, const std::vector<GroupLocal>& state);
+  /// Stages finished so far.
+  int64_t stages_done() const { return done_; }
+  const std::vector<AttackGroup>& groups() const { return groups_; }
+  const std::vector<GroupLocal>& local() const { return local_; }
+  /// Worst case over groups: [n_local] bool robust under every attack.
+  torch::Tensor worst_case() const;
+  /// Sums every group's counters over ranks (one all-reduce; collective) and derives accuracies,
+  /// ΔAcc and sanity flags: one summary per group, then one labelled "worst_case" (robust under
+  /// every group). `nondeterministic`: the forward-pass determinism check failed on some
+  /// rank (agreed by the caller).
+  std::vector<GroupSummary> reduce(comm::Communicator& comm, int64_t n, bool nondeterministic) const;
+
+ private:
+  models::Classifier& model_;
+  std::vector<AttackGroup> groups_;
+  Range shard_;
+  torch::Tensor clean_correct_;
+  torch::ScalarType dtype_;
+  torch::Device device_;
+  bool act_diff_;
+  int64_t k_ = 0;
+  std::vector<GroupLocal> local_;
+  std::vector<std::pair<int64_t, int64_t>> order_;  // stage s -> (group, stage in group)
+  int64_t done_ = 0;
+};
+
+/// True when two forward passes of the model on `x` give bitwise-identical logits.
+bool forward_is_deterministic(models::Classifier& model, const torch::Tensor& x);
+
+/// Writes /attacks/<label>/{robust, norm, activation_diff} with their attributes, the worst case
+/// /attacks/worst_case/robust, and metrics.attacks in the summary. `offset`: the shard's first
+/// global index. `c_order`: neuron ids ordered by descending global Shapley value C (or undefined
+/// for identity order). Collective.
+void write_attacks(io::ResultsFile& rf, const AttackRunner& runner,
+                   const std::vector<GroupSummary>& summaries, int64_t offset,
+                   const torch::Tensor& c_order, double seconds);
+
+}  // namespace sfb::attacks
