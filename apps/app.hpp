@@ -58,5 +58,6 @@ Command register_pack_imagenet(CLI::App& app, Invocation& inv);
 Command register_sf(CLI::App& app, Invocation& inv);
 Command register_attack(CLI::App& app, Invocation& inv);
 Command register_eval(CLI::App& app, Invocation& inv);
+Command register_compare(CLI::App& app, Invocation& inv);
 
 }  // namespace sfb::app

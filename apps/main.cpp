@@ -41,7 +41,8 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   std::vector<Command> commands{register_info(app, inv), register_validate(app, inv),
                                 register_commbench(app, inv),
                                 register_pack_imagenet(app, inv), register_sf(app, inv),
-                                register_attack(app, inv), register_eval(app, inv)};
+                                register_attack(app, inv), register_eval(app, inv),
+                                register_compare(app, inv)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,122 @@
+#include "io/compare.hpp"
+
+#include <set>
+
+#include "core/error.hpp"
+#include "io/hdf5/objects.hpp"
+#include "io/validate.hpp"
+
+namespace sfb::io {
+namespace {
+
+double attr_double(hid_t obj, const std::string& key) {
+  const auto v = h5::read_attr(obj, key);
+  if (const auto* d = std::get_if<double>(&v)) return *d;
+  if (const auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
+  throw IoError("attribute '" + key + "' is not a number", ExitCode::kBadInput);
+}
+
+std::string attr_string(hid_t obj, const std::string& key) {
+  if (!h5::has_attr(obj, key)) return "";
+  const auto v = h5::read_attr(obj, key);
+  const auto* s = std::get_if<std::string>(&v);
+  return s ? *s : "";
+}
+
+}  // namespace
+
+ModelRecord read_record(const std::filesystem::path& file) {
+  const auto rep = validate_results(file);
+  if (!rep.ok()) {
+    throw IoError("compare: " + file.string() + " is not a valid, complete sfbench results file: " +
+                      rep.problems.front(), ExitCode::kBadInput);
+  }
+  ModelRecord r;
+  r.file = file.string();
+  auto f = h5::open_readonly(file);
+  if (h5::exists(f.get(), "/model")) r.model = attr_string(h5::open_object(f.get(), "/model").get(), "spec");
+  if (h5::exists(f.get(), "/dataset")) {
+    auto d = h5::open_object(f.get(), "/dataset");
+    r.dataset = attr_string(d.get(), "spec");
+    r.split = attr_string(d.get(), "split");
+  }
+  if (h5::exists(f.get(), "/sf/value")) {
+    auto v = h5::open_object(f.get(), "/sf/value");
+    r.has_sf = true;
+    r.sf = h5::read_dataset(f.get(), "/sf/value").item<double>();
+    r.sf_ci_low = attr_double(v.get(), "ci_low");
+    r.sf_ci_high = attr_double(v.get(), "ci_high");
+    r.clean_acc = attr_double(v.get(), "accuracy");
+  }
+  std::set<std::string> labels;
+  h5::visit_datasets(f.get(), [&](const std::string& path) {
+    const std::string prefix = "/attacks/", suffix = "/robust";
+    if (path.rfind(prefix, 0) == 0 && path.size() > prefix.size() + suffix.size() &&
+        path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      labels.insert(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()));
+    }
+  });
+  for (const auto& l : labels) {
+    auto g = h5::open_object(f.get(), "/attacks/" + l);
+    if (!h5::has_attr(g.get(), "adv_acc")) continue;
+    r.adv_acc[l] = attr_double(g.get(), "adv_acc");
+    r.accuracy_drop[l] = attr_double(g.get(), "accuracy_drop");
+    r.clean_acc = attr_double(g.get(), "clean_acc");
+  }
+  if (r.model.empty()) r.model = file.stem().string();
+  return r;
+}
+
+std::vector<AttackCorrelation> correlate(const std::vector<ModelRecord>& records, uint64_t seed) {
+  std::set<std::string> labels;
+  for (const auto& r : records) {
+    for (const auto& [l, v] : r.adv_acc) labels.insert(l);
+  }
+  std::vector<AttackCorrelation> out;
+  for (const auto& l : labels) {
+    std::vector<double> sf, drop, adv;
+    for (const auto& r : records) {
+      if (!r.has_sf || r.adv_acc.count(l) == 0) continue;
+      sf.push_back(r.sf);
+      drop.push_back(r.accuracy_drop.at(l));
+      adv.push_back(r.adv_acc.at(l));
+    }
+    if (sf.size() < 3) continue;
+    AttackCorrelation c;
+    c.attack = l;
+    c.models = static_cast<int64_t>(sf.size());
+    c.rho_drop = correlation_test(sf, drop, spearman_rho, seed);
+    c.tau_drop = correlation_test(sf, drop, kendall_tau_b, seed);
+    c.rho_adv = correlation_test(sf, adv, spearman_rho, seed);
+    c.tau_adv = correlation_test(sf, adv, kendall_tau_b, seed);
+    out.push_back(c);
+  }
+  return out;
+}
+
+nlohmann::json compare_json(const std::vector<ModelRecord>& records,
+                            const std::vector<AttackCorrelation>& corr) {
+  auto test = [](const CorrelationTest& t) {
+    return nlohmann::json{{"value", t.value}, {"p_value", t.p_value}, {"ci_low", t.ci_low},
+                          {"ci_high", t.ci_high}, {"permutations", t.permutations}};
+  };
+  nlohmann::json j;
+  j["models"] = nlohmann::json::array();
+  for (const auto& r : records) {
+    nlohmann::json m{{"file", r.file}, {"model", r.model}, {"dataset", r.dataset}, {"split", r.split},
+                     {"clean_acc", r.clean_acc}, {"adv_acc", r.adv_acc}, {"accuracy_drop", r.accuracy_drop}};
+    if (r.has_sf) m["sf"] = {{"value", r.sf}, {"ci_low", r.sf_ci_low}, {"ci_high", r.sf_ci_high}};
+    j["models"].push_back(m);
+  }
+  j["correlations"] = nlohmann::json::array();
+  for (const auto& c : corr) {
+    j["correlations"].push_back({{"attack", c.attack}, {"models", c.models},
+                                 {"spearman_sf_vs_accuracy_drop", test(c.rho_drop)},
+                                 {"kendall_sf_vs_accuracy_drop", test(c.tau_drop)},
+                                 {"spearman_sf_vs_robust_acc", test(c.rho_adv)},
+                                 {"kendall_sf_vs_robust_acc", test(c.tau_adv)}});
+  }
+  return j;
+}
+
+}  // namespace sfb::io
