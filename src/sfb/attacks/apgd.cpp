@@ -14,10 +14,11 @@
 //   - checkpoints in the reference's integer form (detail::apgd_checkpoints; = the paper's
 //     ⌈p_j·N⌉ for N = 100). Condition 1 counts the increases f(x^(i+1)) > f(x^(i)) in the window
 //     and halves when count ≤ ρ·window (reference `<=`; the paper writes `<`). In the first window
-//     the reference compares f(x^(1)) with 0 (its loss history is zero-initialised and read at index
-//     −1), not with f(x^(0)); matched. Condition 2 (η unchanged at the previous checkpoint and best
-//     loss not improved since) cannot fire at the first checkpoint (reference: reduced_last = 1).
-//     Halved samples restart from their best point x_best with the gradient there; x_prev is kept.
+//     the reference compares f(x^(1)) with 0 (its loss history is zero-initialised and read at
+//     index −1), not with f(x^(0)); matched. Condition 2 (η unchanged at the previous checkpoint
+//     and best loss not improved since) cannot fire at the first checkpoint (reference:
+//     reduced_last = 1). Halved samples restart from their best point x_best with the gradient
+//     there; x_prev is kept.
 //   - best point: strict improvement f > f_best updates x_best; the start counts as iterate 0.
 //   - restarts: run only on samples still robust; APGD-T loops targets (outer) × restarts (inner),
 //     target k = the k-th highest non-true clean logit (reference: the (k+1)-th highest logit; the
@@ -26,10 +27,13 @@
 // Deviations (none changes which samples count as robust, except through the random draws):
 //   - randomness keyed by (seed, kStreamApgd, global index, restart key) instead of one torch
 //     generator for the batch; restart key = r for APGD-CE/DLR, k·restarts + r for APGD-T.
-//   - x_adv of a fooled sample is its FIRST misclassified iterate (reference: the last one); x_adv of
+//   - x_adv of a fooled sample is its FIRST misclassified iterate (reference: the last one); x_adv
+//   of
 //     a robust sample is its highest-loss point over all runs (reference: the clean x).
 //   - number of target classes capped at C − 1; losses compared in the model's dtype (reference:
 //     float32).
+#include "attacks/detail/apgd.hpp"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -42,7 +46,6 @@
 
 #include "attacks/attack.hpp"
 #include "attacks/common.hpp"
-#include "attacks/detail/apgd.hpp"
 #include "attacks/detail/factories.hpp"
 #include "core/error.hpp"
 
@@ -153,7 +156,8 @@ ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch:
   torch::Tensor x_prev = x_cur.clone();
   // The reference's loss history starts at zero: the first window's first comparison is with 0.
   torch::Tensor loss_prev = torch::zeros_like(r.loss_best);
-  torch::Tensor increases = torch::zeros({b}, torch::TensorOptions(torch::kInt64).device(x.device()));
+  torch::Tensor increases =
+      torch::zeros({b}, torch::TensorOptions(torch::kInt64).device(x.device()));
   torch::Tensor reduced_last = torch::ones({b}, increases.options().dtype(torch::kBool));
   torch::Tensor best_last = r.loss_best.clone();
 
@@ -173,7 +177,8 @@ ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch:
     torch::NoGradGuard no_grad;
     r.nonfinite = r.nonfinite.logical_or(finite_rows(lg.logits).logical_not());
 
-    const torch::Tensor newly_fooled = (lg.logits.argmax(1) != y).logical_and(r.fooled.logical_not());
+    const torch::Tensor newly_fooled =
+        (lg.logits.argmax(1) != y).logical_and(r.fooled.logical_not());
     r.x_fooled = torch::where(per_sample(newly_fooled, x_new), x_new, r.x_fooled);
     r.fooled = r.fooled.logical_or(newly_fooled);
 
@@ -249,6 +254,13 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
   }
   const torch::Tensor index_cpu = index.to(torch::kCPU, torch::kInt64);
   const torch::Tensor xd = x.detach();
+  if (x.size(0) == 0) {
+    AttackOutput empty;
+    empty.x_adv = xd.clone();
+    empty.robust = torch::zeros({0}, y.options().dtype(torch::kBool));
+    empty.norm = torch::zeros({0}, x.options().dtype(torch::kFloat32));
+    return empty;
+  }
 
   torch::Tensor clean_logits;
   {
@@ -305,8 +317,9 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
       const torch::Tensor better = res.fooled.logical_not().logical_and(res.loss_best > kept);
       const torch::Tensor take = res.fooled.logical_or(better);
       // res.x_fooled is already res.x_best where the run did not fool.
-      x_out.index_copy_(0, idx, torch::where(detail::per_sample(take, xs), res.x_fooled,
-                                             x_out.index_select(0, idx)));
+      x_out.index_copy_(
+          0, idx,
+          torch::where(detail::per_sample(take, xs), res.x_fooled, x_out.index_select(0, idx)));
       loss_kept.index_copy_(0, idx, torch::where(better, res.loss_best, kept));
       robust.index_copy_(0, idx, res.fooled.logical_not());
       nonfinite.index_copy_(0, idx, nonfinite.index_select(0, idx).logical_or(res.nonfinite));

@@ -37,8 +37,8 @@ struct ApgdRun {
   torch::Tensor x_fooled;   ///< [B, C, H, W] the first misclassified iterate; x_best where none
   torch::Tensor step_size;  ///< [B] the final η
   std::vector<torch::Tensor> halved;  ///< one [B] bool per checkpoint: η halved there
-  torch::Tensor zero_grad;  ///< [B] bool: the loss gradient at the start was exactly zero
-  torch::Tensor nonfinite;  ///< [B] bool: some iterate's logits were NaN or infinite
+  torch::Tensor zero_grad;            ///< [B] bool: the loss gradient at the start was exactly zero
+  torch::Tensor nonfinite;            ///< [B] bool: some iterate's logits were NaN or infinite
 };
 
 /// One APGD run (the reference's attack_single_run for linf/l2): n_iter iterations from x_start
