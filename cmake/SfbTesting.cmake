@@ -6,7 +6,10 @@ function(sfb_add_test name)
   add_executable(${name} ${A_SOURCES})
   sfb_target_defaults(${name})
   target_link_libraries(${name} PRIVATE ${A_LIBS} GTest::gtest GTest::gtest_main)
-  gtest_discover_tests(${name} PROPERTIES ENVIRONMENT "${SFB_TEST_ENV}" LABELS unit
+  # gtest_discover_tests splits PROPERTIES values at semicolons: escape the list's separators so
+  # every variable of SFB_TEST_ENV (OMP_NUM_THREADS=1 included) reaches the tests.
+  string(REPLACE ";" "\\;" _env "${SFB_TEST_ENV}")
+  gtest_discover_tests(${name} PROPERTIES ENVIRONMENT "${_env}" LABELS unit
                        DISCOVERY_TIMEOUT 60)
 endfunction()
 

@@ -18,6 +18,9 @@ struct Entry {
 const std::vector<Entry>& table() {
   static const std::vector<Entry> t{
       // attacks: one line each, in the order `sfbench attack --help` lists them
+      {"apgd-ce", detail::make_apgd_ce},
+      {"apgd-dlr", detail::make_apgd_dlr},
+      {"apgd-t", detail::make_apgd_t},
   };
   return t;
 }

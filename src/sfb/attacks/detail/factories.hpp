@@ -5,4 +5,12 @@
 
 // Factory of each attack file, collected by registry.cpp. One line per attack file.
 namespace sfb::attacks::detail {
+/// APGD (apgd.cpp): "apgd-ce" (CE loss), "apgd-dlr" (DLR loss), "apgd-t" (targeted DLR over
+/// min(o.targets, C − 1) target classes). Read o.norm, eps, steps, restarts, rho, seed (and targets
+/// for apgd-t); ConfigError for eps ≤ 0, steps < 1, restarts < 1, rho outside (0, 1], targets < 1.
+std::unique_ptr<Attack> make_apgd_ce(const AttackOptions& o);
+/// "apgd-dlr": APGD on the untargeted DLR loss (C ≥ 3).
+std::unique_ptr<Attack> make_apgd_dlr(const AttackOptions& o);
+/// "apgd-t": APGD on the targeted DLR loss, targets = the top non-true clean logits (C ≥ 4).
+std::unique_ptr<Attack> make_apgd_t(const AttackOptions& o);
 }  // namespace sfb::attacks::detail
