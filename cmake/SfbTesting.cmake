@@ -3,13 +3,12 @@
 # sfb_add_test(<name> SOURCES ... LIBS ...): a gtest binary whose tests ctest discovers.
 function(sfb_add_test name)
   cmake_parse_arguments(A "" "" "SOURCES;LIBS" ${ARGN})
-  add_executable(${name} ${A_SOURCES})
+  add_executable(${name} ${A_SOURCES} ${CMAKE_SOURCE_DIR}/tests/unit/unit_main.cpp)
   sfb_target_defaults(${name})
-  target_link_libraries(${name} PRIVATE ${A_LIBS} GTest::gtest GTest::gtest_main)
-  # gtest_discover_tests splits PROPERTIES values at semicolons: escape the list's separators so
-  # every variable of SFB_TEST_ENV (OMP_NUM_THREADS=1 included) reaches the tests.
-  string(REPLACE ";" "\\;" _env "${SFB_TEST_ENV}")
-  gtest_discover_tests(${name} PROPERTIES ENVIRONMENT "${_env}" LABELS unit
+  target_link_libraries(${name} PRIVATE ${A_LIBS} GTest::gtest)
+  # gtest_discover_tests (CMake 3.25) passes only the first entry of a list-valued ENVIRONMENT
+  # property, so the unit tests' shared main sets one intra-op thread and the same variables.
+  gtest_discover_tests(${name} PROPERTIES LABELS unit
                        DISCOVERY_TIMEOUT 60)
 endfunction()
 
