@@ -52,8 +52,8 @@ constexpr double kBeta1 = 0.9;
 constexpr double kBeta2 = 0.999;
 constexpr double kAdamEps = 1e-8;
 constexpr double kTanhShrink = 1.0 - 1e-6;  ///< keeps atanh finite at pixel values 0 and 1
-constexpr double kNoUpperBound = 1e10;     ///< the reference's initial upper bound on c
-constexpr double kAbortFactor = 0.9999;    ///< the reference's abort_early improvement factor
+constexpr double kNoUpperBound = 1e10;      ///< the reference's initial upper bound on c
+constexpr double kAbortFactor = 0.9999;     ///< the reference's abort_early improvement factor
 
 /// The configuration, validated.
 struct CwConfig {
@@ -187,7 +187,8 @@ AttackOutput CwL2Attack::run(models::Classifier& model, const torch::Tensor& x,
   out.x_adv.index_copy_(0, rows, best_x);
   const torch::Tensor dist = per_sample_norm(best_x - xa, Norm::kL2);
   out.norm.index_copy_(
-      0, rows, torch::where(found, dist, torch::full_like(dist, std::numeric_limits<float>::infinity())));
+      0, rows,
+      torch::where(found, dist, torch::full_like(dist, std::numeric_limits<float>::infinity())));
   out.robust.index_copy_(0, rows, found.logical_not());
   nonfinite.index_copy_(0, rows, nonfinite.index_select(0, rows) | nf);
   out.nonfinite = nonfinite.sum().item<int64_t>();

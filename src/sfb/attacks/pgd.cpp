@@ -39,9 +39,7 @@ torch::Tensor nonfinite_rows(const torch::Tensor& logits) {
   return logits.isfinite().reshape({logits.size(0), -1}).all(1).logical_not();
 }
 
-torch::Tensor zero_rows(const torch::Tensor& g) {
-  return g.reshape({g.size(0), -1}).eq(0).all(1);
-}
+torch::Tensor zero_rows(const torch::Tensor& g) { return g.reshape({g.size(0), -1}).eq(0).all(1); }
 
 torch::Tensor finite_or_zero(const torch::Tensor& g) {
   return torch::where(g.isfinite(), g, torch::zeros_like(g));
@@ -57,8 +55,7 @@ void check_common(const char* attack, const AttackOptions& o) {
     throw ConfigError("attack " + a + ": steps must be >= 1, got " + std::to_string(o.steps));
   }
   if (o.restarts < 1) {
-    throw ConfigError("attack " + a + ": restarts must be >= 1, got " +
-                      std::to_string(o.restarts));
+    throw ConfigError("attack " + a + ": restarts must be >= 1, got " + std::to_string(o.restarts));
   }
 }
 
@@ -91,9 +88,9 @@ torch::Tensor random_start(const torch::Tensor& xa, const torch::Tensor& ia, int
     const torch::Tensor u1 = 1.0 - u.slice(1, 0, pairs);  // (0, 1]: log is finite
     const torch::Tensor u2 = u.slice(1, pairs, 2 * pairs);
     const torch::Tensor rad = (-2.0 * u1.log()).sqrt();
-    const torch::Tensor z = torch::cat({rad * torch::cos(kTwoPi * u2),
-                                        rad * torch::sin(kTwoPi * u2)}, 1)
-                                .slice(1, 0, d);
+    const torch::Tensor z =
+        torch::cat({rad * torch::cos(kTwoPi * u2), rad * torch::sin(kTwoPi * u2)}, 1)
+            .slice(1, 0, d);
     const torch::Tensor radius = cfg.eps * u.select(1, 2 * pairs).pow(1.0 / static_cast<double>(d));
     delta = z * (radius / z.norm(2, 1).clamp_min(1e-300)).unsqueeze(1);
     std::vector<int64_t> shape{rows};
@@ -155,8 +152,7 @@ AttackOutput run_pgd(models::Classifier& model, const torch::Tensor& x, const to
       const LossGrad lg = loss_and_grad(model, cur, ya, loss);
       nf |= nonfinite_rows(lg.logits);
       if (r == 0 && s == 0) zero.index_copy_(0, active, zero_rows(lg.grad));
-      cur = project(ascent_step(cur, finite_or_zero(lg.grad), cfg), xa, cfg.norm, cfg.eps)
-                .detach();
+      cur = project(ascent_step(cur, finite_or_zero(lg.grad), cfg), xa, cfg.norm, cfg.eps).detach();
     }
     torch::Tensor logits;
     {

@@ -15,13 +15,13 @@ namespace sfb::attacks::detail {
 /// What one PGD run does; validated by the factories (positive steps/restarts, eps >= 0).
 struct PgdConfig {
   Norm norm = Norm::kLinf;
-  double eps = 8.0 / 255;         ///< radius of the ball around x
-  double step_size = 2.0 / 255;   ///< α: linf step α·sign(g); l2 step α·g/‖g‖₂
-  int64_t steps = 10;             ///< gradient steps per restart
-  int64_t restarts = 1;           ///< restarts; each runs only on samples not yet fooled
-  bool random_start = true;       ///< start uniformly inside the ball (keyed by kStreamPgd)
-  bool cw_loss = false;           ///< maximize the CW margin instead of the cross-entropy
-  uint64_t seed = 0;              ///< key of the random start
+  double eps = 8.0 / 255;        ///< radius of the ball around x
+  double step_size = 2.0 / 255;  ///< α: linf step α·sign(g); l2 step α·g/‖g‖₂
+  int64_t steps = 10;            ///< gradient steps per restart
+  int64_t restarts = 1;          ///< restarts; each runs only on samples not yet fooled
+  bool random_start = true;      ///< start uniformly inside the ball (keyed by kStreamPgd)
+  bool cw_loss = false;          ///< maximize the CW margin instead of the cross-entropy
+  uint64_t seed = 0;             ///< key of the random start
 };
 
 /// Runs PGD on a batch (see pgd.cpp for the exact rules). x: [B, C, H, W] in [0, 1] in the
