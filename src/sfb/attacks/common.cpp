@@ -96,7 +96,13 @@ LossGrad loss_and_grad(models::Classifier& model, const torch::Tensor& x, const 
   const torch::Tensor logits = model.forward(xr);
   const torch::Tensor l = loss(logits, y);
   LossGrad out;
-  out.grad = torch::autograd::grad({l.sum()}, {xr})[0];
+  // A model whose logits ignore x has no gradient path: report zeros (the zero-gradient flag).
+  torch::Tensor g;
+  if (l.requires_grad()) {
+    g = torch::autograd::grad({l.sum()}, {xr}, {}, /*retain_graph=*/false, /*create_graph=*/false,
+                              /*allow_unused=*/true)[0];
+  }
+  out.grad = g.defined() ? g : torch::zeros_like(xr);
   out.logits = logits.detach();
   out.loss = l.detach();
   return out;

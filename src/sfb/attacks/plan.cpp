@@ -88,7 +88,7 @@ AttackOptions spec_defaults(const std::string& name, Norm norm, double eps) {
   if (name == "apgd-dlr" || name == "apgd-t") o.loss = "dlr";
   if (name == "cw-l2") {
     o.norm = Norm::kL2;
-    o.steps = 100;
+    o.steps = 1000;  // Adam steps per c, with a per-sample early abort (Carlini's code: up to 10000)
     o.binary_steps = 9;
     o.initial_const = 1e-3;
     o.learning_rate = 1e-2;

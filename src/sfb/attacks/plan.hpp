@@ -44,7 +44,7 @@ double default_eps(Norm norm, const std::vector<int64_t>& image_shape);
 
 /// The options SPEC §3 gives the attack `name` under `norm` and `eps` (PGD 10 steps α 2/255 or
 /// ε/4; cw-linf 30 steps α 0.8/255 with the CW loss; APGD 100 iterations ρ 0.75; APGD-T/FAB-T
-/// 9 targets; Square 5000 queries p_init 0.8; CW-L2 9 binary steps × 100 Adam steps).
+/// 9 targets; Square 5000 queries p_init 0.8; CW-L2 9 binary steps × up to 1000 Adam steps).
 AttackOptions spec_defaults(const std::string& name, Norm norm, double eps);
 
 /// Parses cfg.list into groups with SPEC defaults, key overrides and fixed per-stage seeds

@@ -5,6 +5,14 @@
 
 // Factory of each attack file, collected by registry.cpp. One line per attack file.
 namespace sfb::attacks::detail {
+/// fgsm.cpp: "fgsm".
+std::unique_ptr<Attack> make_fgsm(const AttackOptions& opts);
+/// pgd.cpp: "pgd" (linf/l2, loss ce|cw).
+std::unique_ptr<Attack> make_pgd(const AttackOptions& opts);
+/// pgd.cpp: "cw-linf" (PGD with the CW margin loss, linf only).
+std::unique_ptr<Attack> make_cw_linf(const AttackOptions& opts);
+/// cw_l2.cpp: "cw-l2" (Carlini–Wagner L2, minimal perturbation).
+std::unique_ptr<Attack> make_cw_l2(const AttackOptions& opts);
 /// APGD (apgd.cpp): "apgd-ce" (CE loss), "apgd-dlr" (DLR loss), "apgd-t" (targeted DLR over
 /// min(o.targets, C − 1) target classes). Read o.norm, eps, steps, restarts, rho, seed (and targets
 /// for apgd-t); ConfigError for eps ≤ 0, steps < 1, restarts < 1, rho outside (0, 1], targets < 1.
