@@ -18,6 +18,8 @@ struct Entry {
 const std::vector<Entry>& table() {
   static const std::vector<Entry> t{
       // attacks: one line each, in the order `sfbench attack --help` lists them
+      {"fab-t", detail::make_fab_t},
+      {"square", detail::make_square},
   };
   return t;
 }
