@@ -79,9 +79,46 @@ class ConvNet : public TestNet {
   explicit ConvNet(int64_t classes) {
     classes_ = classes;
     torch::manual_seed(5);
-    conv_ = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).padding(1)));
+    conv_ =
+        register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).padding(1)));
     fc_ = register_module("fc", torch::nn::Linear(8 * 4, classes));
     to_dtype(torch::kFloat64);
+  }
+  torch::Tensor features(const torch::Tensor& x) override {
+    return torch::adaptive_avg_pool2d(torch::relu(conv_->forward(x)), {2, 2}).flatten(1) * 4.0;
+  }
+  torch::Tensor head(const torch::Tensor& a) override { return fc_->forward(a); }
+  int64_t num_features() const override { return 32; }
+
+ private:
+  torch::nn::Conv2d conv_{nullptr};
+  torch::nn::Linear fc_{nullptr};
+};
+
+/// offset + scale · sin(freq · k + phase) over the flat index k (float64, then float32): the
+/// closed-form weights and inputs shared with fab_reference_values.py.
+torch::Tensor fill(at::IntArrayRef shape, double freq, double phase, double scale,
+                   double offset = 0.0) {
+  int64_t n = 1;
+  for (const int64_t s : shape) n *= s;
+  const torch::Tensor k = torch::arange(n, torch::kFloat64);
+  return (offset + scale * torch::sin(freq * k + phase)).to(torch::kFloat32).reshape(shape);
+}
+
+/// fab_reference_values.py's FormulaNet, float32: conv 3->8 (3x3, pad 1), ReLU, 2x2 average
+/// pool, x4, Linear 32->4, weights from fill().
+class FormulaNet : public TestNet {
+ public:
+  FormulaNet() {
+    classes_ = 4;
+    conv_ =
+        register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).padding(1)));
+    fc_ = register_module("fc", torch::nn::Linear(32, 4));
+    torch::NoGradGuard ng;
+    conv_->weight.copy_(fill({8, 3, 3, 3}, 0.7, 0.1, 0.3));
+    conv_->bias.copy_(fill({8}, 1.1, 0.3, 0.05));
+    fc_->weight.copy_(fill({4, 32}, 3.3, 0.1, 0.5));
+    fc_->bias.copy_(fill({4}, 2.3, 0.0, 0.1));
   }
   torch::Tensor features(const torch::Tensor& x) override {
     return torch::adaptive_avg_pool2d(torch::relu(conv_->forward(x)), {2, 2}).flatten(1) * 4.0;
@@ -120,7 +157,8 @@ torch::Tensor closed_form(LinearNet& m, const Data& d, Norm norm) {
     for (int64_t t = 0; t < m.num_classes(); ++t) {
       if (t == y) continue;
       const torch::Tensor dw = a[y] - a[t];
-      const double q = norm == Norm::kLinf ? dw.abs().sum().item<double>() : dw.norm().item<double>();
+      const double q =
+          norm == Norm::kLinf ? dw.abs().sum().item<double>() : dw.norm().item<double>();
       const double dist = (z[j][y] - z[j][t]).item<double>() / q;
       best[j] = std::min(best[j].item<double>(), dist);
     }
@@ -148,8 +186,8 @@ TEST(SquareSchedule, RescaledToFiveThousandQueries) {
   // it ↦ int(it / 5000 · 10000) = 2·it: the breakpoints fall at it = 5, 25, 100, 250, 500, ...
   const double p0 = 0.8;
   const std::vector<std::pair<int64_t, double>> expect{
-      {0, 1},    {5, 1},     {6, 2},     {25, 2},     {26, 4},     {100, 4},    {101, 8},
-      {250, 8},  {251, 16},  {500, 16},  {501, 32},   {1000, 32},  {1001, 64},  {2000, 64},
+      {0, 1},      {5, 1},      {6, 2},      {25, 2},     {26, 4},     {100, 4},   {101, 8},
+      {250, 8},    {251, 16},   {500, 16},   {501, 32},   {1000, 32},  {1001, 64}, {2000, 64},
       {2001, 128}, {3000, 128}, {3001, 256}, {4000, 256}, {4001, 512}, {4999, 512}};
   for (const auto& [it, div] : expect) EXPECT_DOUBLE_EQ(square_p(p0, it, 5000), p0 / div) << it;
   // Another n: int(it · 10000 / 1000) = 10·it.
@@ -211,8 +249,8 @@ TEST(FabProjection, MatchesBruteForceLinfAndL2) {
   const torch::Tensor shift = torch::linspace(-20, 20, n, torch::kFloat64);
   const torch::Tensor b = (w * t).sum(1) + shift;
   for (Norm norm : {Norm::kLinf, Norm::kL2}) {
-    const torch::Tensor got = norm == Norm::kLinf ? detail::fab_project_linf(t, w, b)
-                                                  : detail::fab_project_l2(t, w, b);
+    const torch::Tensor got =
+        norm == Norm::kLinf ? detail::fab_project_linf(t, w, b) : detail::fab_project_l2(t, w, b);
     const torch::Tensor want = brute_force(t, w, b, norm);
     EXPECT_TRUE(torch::allclose(got, want, 1e-9, 1e-9)) << norm_name(norm) << "\n"
                                                         << (got - want).abs().amax(1);
@@ -249,6 +287,49 @@ TEST(FabT, FindsTheClosedFormMinimumOnALinearModel) {
     EXPECT_FALSE(out.robust.any().item<bool>()) << norm_name(norm);
     EXPECT_LE(ratio.index({ok}).max().item<double>(), 1.05) << norm_name(norm) << ratio;
     EXPECT_GE(ratio.index({ok}).min().item<double>(), 1 - 1e-6) << norm_name(norm) << ratio;
+  }
+}
+
+TEST(FabT, MatchesTheReferenceImplementation) {
+  // Norms of the perturbations the reference FAB-T (fra31/auto-attack FABAttack_PT: 3 targets,
+  // 1 restart, 20 iterations, eps = 100) returns on FormulaNet in float64; produced by
+  // fab_reference_values.py. FAB-T without restarts is deterministic, so the runs agree up to
+  // rounding.
+  const double ref_linf[] = {0.001830381391, 0.01101968363,  0.01060771666,  0.01520426956,
+                             0.02431507889,  0.03504142345,  0.009955076031, 0.001503979966,
+                             0.002547815981, 0.005620278814, 0.001615581989, 0.01074963173};
+  const double ref_l2[] = {0.02077462263, 0.1215454747,  0.1049795696,  0.1565482094,
+                           0.2380953273,  0.330436961,   0.1070480089,  0.01614933422,
+                           0.02739028778, 0.06049871004, 0.01910707894, 0.120677087};
+  FormulaNet m;
+  m.train(false);
+  m.to_dtype(torch::kFloat64);
+  Data d;
+  d.x = fill({12, 3, 8, 8}, 0.913, 0.2, 0.45, 0.5).to(torch::kFloat64);
+  d.y = predict(m, d.x);
+  d.index = torch::arange(12, torch::kInt64);
+  EXPECT_TRUE(
+      torch::equal(d.y, torch::tensor({3, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 0}, torch::kInt64)));
+  for (Norm norm : {Norm::kLinf, Norm::kL2}) {
+    AttackOptions o;
+    o.norm = norm;
+    o.eps = 100;
+    o.steps = 20;
+    o.targets = 3;
+    const AttackOutput out = attack("fab-t", o, m, d);
+    const double* ref = norm == Norm::kLinf ? ref_linf : ref_l2;
+    // out.norm is float32: compare at float32 resolution.
+    for (int64_t j = 0; j < 12; ++j) {
+      EXPECT_NEAR(out.norm[j].item<double>(), ref[j], 1e-6 * ref[j]) << norm_name(norm) << " " << j;
+    }
+    // The ε check: with ε between the found norms, exactly the samples above ε stay robust (one
+    // target: at ε = 100 every sample was broken by its first target already).
+    o.eps = norm == Norm::kLinf ? 0.01 : 0.1;
+    o.targets = 1;
+    const AttackOutput cut = attack("fab-t", o, m, d);
+    for (int64_t j = 0; j < 12; ++j) {
+      EXPECT_EQ(cut.robust[j].item<bool>(), ref[j] > o.eps) << norm_name(norm) << " " << j;
+    }
   }
 }
 
@@ -341,7 +422,8 @@ void expect_batch_independent(const std::string& name, const AttackOptions& o,
   torch::Tensor robust = torch::empty_like(d.y, torch::kBool);
   for (auto [start, len] : {std::pair<int64_t, int64_t>{0, 5}, {5, 7}}) {
     const torch::Tensor sel = perm.narrow(0, start, len);
-    const Data part{d.x.index_select(0, sel), d.y.index_select(0, sel), d.index.index_select(0, sel)};
+    const Data part{d.x.index_select(0, sel), d.y.index_select(0, sel),
+                    d.index.index_select(0, sel)};
     const AttackOutput out = attack(name, o, m, part);
     x_adv.index_copy_(0, sel, out.x_adv);
     robust.index_copy_(0, sel, out.robust);

@@ -32,9 +32,9 @@
 namespace sfb::attacks {
 namespace {
 
-constexpr double kAlphaMax = 0.1;  // reference default alpha_max
-constexpr double kEta = 1.05;      // reference default eta (overshoot)
-constexpr double kBeta = 0.9;      // reference default beta (backward step)
+constexpr double kAlphaMax = 0.1;   // reference default alpha_max
+constexpr double kEta = 1.05;       // reference default eta (overshoot)
+constexpr double kBeta = 0.9;       // reference default beta (backward step)
 constexpr double kNotFound = 1e10;  // the reference's norm of "no adversarial point yet"
 
 /// Row norms of flat: [N, d] -> [N] in flat's dtype.
@@ -79,7 +79,8 @@ struct Flags {
 class FabTargeted final : public Attack {
  public:
   explicit FabTargeted(const AttackOptions& o) : o_(o) {
-    if (o_.steps < 1) throw ConfigError("fab-t: steps must be >= 1 (got " + std::to_string(o_.steps) + ")");
+    if (o_.steps < 1)
+      throw ConfigError("fab-t: steps must be >= 1 (got " + std::to_string(o_.steps) + ")");
     if (o_.restarts < 1) throw ConfigError("fab-t: restarts must be >= 1");
     if (o_.targets < 1) throw ConfigError("fab-t: targets must be >= 1");
     if (!(o_.eps > 0)) throw ConfigError("fab-t: eps must be > 0");
@@ -116,8 +117,8 @@ class FabTargeted final : public Attack {
         const torch::Tensor xs = xd.index_select(0, pos);
         const torch::Tensor ys = y.index_select(0, pos);
         const torch::Tensor ts = ranked.index_select(0, pos).select(1, k - 1).contiguous();
-        const torch::Tensor adv = single_run(model, xs, ys, ts, index_cpu.index_select(0, pos.cpu()),
-                                             k, r, pos, flags);
+        const torch::Tensor adv =
+            single_run(model, xs, ys, ts, index_cpu.index_select(0, pos.cpu()), k, r, pos, flags);
         // The reference's final check: misclassified and within ε.
         torch::Tensor pred_adv;
         {
@@ -153,8 +154,8 @@ class FabTargeted final : public Attack {
     const torch::Tensor x0 = xs.reshape({b, -1});
     torch::Tensor x1 = x0.clone();
     if (r > 0) {
-      const torch::Tensor u = start_noise(o_.seed, index, r, k, x0.size(1), o_.norm)
-                                  .to(x0.options());
+      const torch::Tensor u =
+          start_noise(o_.seed, index, r, k, x0.size(1), o_.norm).to(x0.options());
       x1 = (x0 + 0.5 * o_.eps * u / row_norm(u, o_.norm).unsqueeze(1)).clamp(0.0, 1.0);
     }
     torch::Tensor adv = x0.clone();
@@ -173,7 +174,8 @@ class FabTargeted final : public Attack {
       if (k == 1 && r == 0 && it == 0) flags.zero_grad.index_put_({pos}, (w == 0).all(1));
       // Hyperplane <w, z> = <w, x1> − df of the linearization at x1, for x1 and for x0.
       const torch::Tensor off = (w * x1).sum(1) - lg.loss;
-      const torch::Tensor d3 = project(torch::cat({x1, x0}), torch::cat({w, w}), torch::cat({off, off}));
+      const torch::Tensor d3 =
+          project(torch::cat({x1, x0}), torch::cat({w, w}), torch::cat({off, off}));
       const torch::Tensor d1 = d3.narrow(0, 0, b);
       const torch::Tensor d2 = d3.narrow(0, b, b);
       const torch::Tensor a0 = row_norm(d3, o_.norm).clamp_min(1e-8);

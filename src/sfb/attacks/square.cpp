@@ -39,8 +39,8 @@ namespace sfb::attacks {
 double square_p(double p_init, int64_t it, int64_t n_queries) {
   SFB_ASSERT(n_queries > 0, "square_p: n_queries must be > 0");
   // The same floating-point operations as the reference: int(it / n_queries * 10000).
-  const auto i = static_cast<int64_t>(static_cast<double>(it) / static_cast<double>(n_queries) *
-                                      10000.0);
+  const auto i =
+      static_cast<int64_t>(static_cast<double>(it) / static_cast<double>(n_queries) * 10000.0);
   static constexpr int64_t kBreaks[] = {10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000};
   double p = p_init;
   for (const int64_t b : kBreaks) {
@@ -108,11 +108,11 @@ Draws draw(uint64_t seed, const torch::Tensor& index, int64_t restart, uint64_t 
   const int64_t n = index.size(0);
   Draws d{torch::empty({n}, torch::kInt64), torch::empty({n}, torch::kInt64),
           torch::empty({n}, torch::kInt64), torch::empty({n}, torch::kInt64),
-          torch::empty({n}, torch::kBool), torch::empty({n, c}, torch::kFloat64)};
+          torch::empty({n}, torch::kBool),  torch::empty({n, c}, torch::kFloat64)};
   const auto ia = index.accessor<int64_t, 1>();
   for (int64_t j = 0; j < n; ++j) {
-    CounterRng rng(derive_seed(seed, {kStreamSquare, static_cast<uint64_t>(ia[j]),
-                                      static_cast<uint64_t>(restart), it}));
+    CounterRng rng(derive_seed(
+        seed, {kStreamSquare, static_cast<uint64_t>(ia[j]), static_cast<uint64_t>(restart), it}));
     d.vh.data_ptr<int64_t>()[j] = static_cast<int64_t>(rng.below(static_cast<uint64_t>(range_h)));
     d.vw.data_ptr<int64_t>()[j] = static_cast<int64_t>(rng.below(static_cast<uint64_t>(range_w)));
     d.vh2.data_ptr<int64_t>()[j] = static_cast<int64_t>(rng.below(static_cast<uint64_t>(range_h)));
@@ -185,8 +185,8 @@ torch::Tensor start_point(const torch::Tensor& x, const torch::Tensor& index, in
   const torch::Tensor eta_t = eta.t().contiguous();
   torch::Tensor delta = torch::zeros({b, c, h, w}, torch::kFloat64);
   for (int64_t j = 0; j < b; ++j) {
-    CounterRng rng(derive_seed(o.seed, {kStreamSquare, static_cast<uint64_t>(ia[j]),
-                                        static_cast<uint64_t>(r), kInitKey}));
+    CounterRng rng(derive_seed(
+        o.seed, {kStreamSquare, static_cast<uint64_t>(ia[j]), static_cast<uint64_t>(r), kInitKey}));
     for (int64_t vh = start, i = 0; i < h / s; ++i, vh += s) {
       for (int64_t vw = start, k = 0; k < w / s; ++k, vw += s) {
         if (vh + s > h || vw + s > w) continue;
@@ -210,6 +210,8 @@ RunState single_run(models::Classifier& model, const torch::Tensor& xs, const to
               torch::zeros({b}, torch::TensorOptions().dtype(torch::kBool).device(dev))};
   torch::Tensor margin_min = margin(model, st.x_best, ys, st.bad);
   const double eps = o.eps;
+  int64_t eta_side = -1;  // l2: η of the current side, on the device
+  torch::Tensor eta;
 
   for (int64_t it = 0; it < o.queries; ++it) {
     const torch::Tensor act = (margin_min > 0).nonzero().squeeze(1);
@@ -234,7 +236,10 @@ RunState single_run(models::Classifier& model, const torch::Tensor& xs, const to
       const torch::Tensor m2 = window(dr.vh2.to(dev), dr.vw2.to(dev), s, h, w, xs.options());
       const torch::Tensor delta = xb - xc;
       // η (or its transpose, per sample) placed in window 1: [n, 1, h, w].
-      const torch::Tensor eta = eta_pattern(s).to(xs.options());
+      if (s != eta_side) {  // s changes only at the schedule's breakpoints
+        eta_side = s;
+        eta = eta_pattern(s).to(xs.options());
+      }
       const torch::Tensor pats =
           torch::where(dr.flip.to(dev).view({n, 1, 1}), eta.t().unsqueeze(0), eta.unsqueeze(0));
       const torch::Tensor vh = dr.vh.to(dev).unsqueeze(1), vw = dr.vw.to(dev).unsqueeze(1);
@@ -246,7 +251,8 @@ RunState single_run(models::Classifier& model, const torch::Tensor& xs, const to
 
       // Per channel [n, c, 1, 1]: the mass in window 1 and in both windows; [n, 1, 1, 1]: ‖δ‖.
       const torch::Tensor norm_w1 = (delta * m1).square().sum({2, 3}, true).sqrt();
-      const torch::Tensor norm_wins = (delta * torch::max(m1, m2)).square().sum({2, 3}, true).sqrt();
+      const torch::Tensor norm_wins =
+          (delta * torch::max(m1, m2)).square().sum({2, 3}, true).sqrt();
       const torch::Tensor norm_img = l2_of(delta);
       torch::Tensor nd = placed * colour + delta * m1 / (1e-12 + norm_w1);
       nd = nd / (1e-12 + nd.square().sum({2, 3}, true).sqrt()) *

@@ -28,6 +28,7 @@ class SquareAttack final : public Attack {
  public:
   /// Throws ConfigError for queries < 1, restarts < 1, eps ≤ 0 or p_init outside (0, 1].
   explicit SquareAttack(const AttackOptions& opts);
+  /// "square".
   std::string name() const override { return "square"; }
   /// See Attack::run. l2 needs images of at least 5 × 5 pixels (DataError otherwise).
   AttackOutput run(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,

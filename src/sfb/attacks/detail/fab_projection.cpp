@@ -91,9 +91,9 @@ torch::Tensor fab_project_l2(const torch::Tensor& t, const torch::Tensor& w_raw,
   const torch::Tensor kc = k.clamp_min(0);
   const torch::Tensor w_norm2 = w2.sum(1, /*keepdim=*/true);
   // k = −1: the unclipped projection −c w / ‖w‖² stays inside the box.
-  torch::Tensor alpha = torch::where(
-      k >= 0, (a_cum.gather(1, kc) + c) / w_tail.gather(1, kc).clamp_min(kTiny),
-      c / w_norm2.clamp_min(kTiny));
+  torch::Tensor alpha =
+      torch::where(k >= 0, (a_cum.gather(1, kc) + c) / w_tail.gather(1, kc).clamp_min(kTiny),
+                   c / w_norm2.clamp_min(kTiny));
   alpha = alpha.clamp_min(0.0);
   // Infeasible (the fully saturated corner does not reach the hyperplane): that corner.
   const torch::Tensor feasible = a_cum.select(1, a_cum.size(1) - 1).unsqueeze(1) < -c;
