@@ -1,6 +1,8 @@
 // FAB-T and Square (SPEC §3): Square's p schedule and square sides against hand-computed values,
 // FAB's projections against brute-force solutions, FAB-T and Square against closed forms on
-// linear models, ε-ball containment, no weight gradients, and independence from batching.
+// linear models and against golden values of the reference implementation (fra31/auto-attack,
+// produced by fab_reference_values.py and square_reference_values.py), ε-ball containment, no
+// weight gradients, and independence from batching.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -135,11 +137,12 @@ struct Data {
   torch::Tensor x, y, index;
 };
 
-/// n images [n, 3, h, w] in [lo, hi], labelled by the model's own prediction (all correct).
-Data labelled(models::Classifier& m, int64_t n, int64_t h, double lo, double hi, uint64_t seed) {
+/// n images [n, 3, h, w] in [lo, hi] (dtype), labelled by the model's own prediction (all correct).
+Data labelled(models::Classifier& m, int64_t n, int64_t h, double lo, double hi, uint64_t seed,
+              torch::ScalarType dtype = torch::kFloat64) {
   torch::manual_seed(seed);
   Data d;
-  d.x = lo + (hi - lo) * torch::rand({n, 3, h, h}, torch::kFloat64);
+  d.x = (lo + (hi - lo) * torch::rand({n, 3, h, h}, torch::kFloat64)).to(dtype);
   d.y = predict(m, d.x);
   d.index = torch::arange(1000, 1000 + n, torch::kInt64);
   return d;
@@ -375,36 +378,96 @@ TEST(Square, BreaksSamplesWithSmallClosedFormMargin) {
   }
 }
 
+TEST(Square, MatchesTheReferenceImplementation) {
+  // The reference's attack_single_run on FormulaNet (float64), one sample at a time, with its
+  // random draws served from sfbench's keyed stream (square_reference_values.py): per sample the
+  // query count, whether it was broken, and for broken samples ‖x_adv − x‖ and Σ(x_adv − x).
+  struct Ref {
+    int64_t queries;
+    bool broken;
+    double norm, sum;
+  };
+  const std::vector<Ref> ref_linf{
+      {5, true, 0.02, 0.52}, {36, true, 0.02, -1.28}, {101, false, 0, 0},
+      {101, false, 0, 0},    {101, false, 0, 0},      {101, false, 0, 0},
+      {101, false, 0, 0},    {3, true, 0.02, 1.12},   {10, true, 0.02, 0.24},
+      {101, false, 0, 0},    {3, true, 0.02, 1.4},    {50, true, 0.02, -1.24}};
+  const std::vector<Ref> ref_l2{{38, true, 0.149999999999, 0.138644208124},
+                                {101, false, 0, 0},
+                                {101, false, 0, 0},
+                                {101, false, 0, 0},
+                                {101, false, 0, 0},
+                                {101, false, 0, 0},
+                                {101, false, 0, 0},
+                                {9, true, 0.149999999999, 0.312331950349},
+                                {29, true, 0.149999999999, 0.0937305679071},
+                                {101, false, 0, 0},
+                                {6, true, 0.149999999999, -0.165824530638},
+                                {101, false, 0, 0}};
+  FormulaNet m;
+  m.train(false);
+  m.to_dtype(torch::kFloat64);
+  Data d;
+  d.x = fill({12, 3, 8, 8}, 0.913, 0.2, 0.45, 0.5).to(torch::kFloat64);
+  d.y = predict(m, d.x);
+  d.index = torch::arange(12, torch::kInt64);
+  for (Norm norm : {Norm::kLinf, Norm::kL2}) {
+    AttackOptions o;
+    o.norm = norm;
+    o.eps = norm == Norm::kLinf ? 0.02 : 0.15;
+    o.queries = 100;
+    o.seed = 0;
+    SquareAttack sq(o);
+    const AttackOutput out = sq.run(m, d.x, d.y, d.index);
+    const auto& ref = norm == Norm::kLinf ? ref_linf : ref_l2;
+    const torch::Tensor delta = (out.x_adv - d.x).flatten(1);
+    for (int64_t j = 0; j < 12; ++j) {
+      const std::string what = norm_name(norm) + " sample " + std::to_string(j);
+      EXPECT_EQ(sq.last_queries()[j].item<int64_t>(), ref[j].queries) << what;
+      EXPECT_EQ(out.robust[j].item<bool>(), !ref[j].broken) << what;
+      if (!ref[j].broken) continue;
+      EXPECT_NEAR(out.norm[j].item<double>(), ref[j].norm, 1e-6) << what;
+      EXPECT_NEAR(delta[j].sum().item<double>(), ref[j].sum, 1e-9) << what;
+    }
+  }
+}
+
 // ---- Every attack: containment, gradients, batching -----------------------------------------
 
 TEST(FabSquare, StayInTheBallAndTouchNoWeightGradients) {
-  ConvNet m(4);
-  m.train(false);
-  const Data d = labelled(m, 10, 8, 0.0, 1.0, 9);
-  for (const char* name : {"fab-t", "square"}) {
-    for (Norm norm : {Norm::kLinf, Norm::kL2}) {
-      AttackOptions o;
-      o.norm = norm;
-      o.eps = norm == Norm::kLinf ? 0.25 : 2.5;  // about the median minimal perturbation
-      o.steps = 10;
-      o.targets = 3;
-      o.queries = 100;
-      m.grad_forwards = 0;
-      const AttackOutput out = attack(name, o, m, d);
-      const std::string what = std::string(name) + " " + norm_name(norm);
-      const torch::Tensor dist = per_sample_norm(out.x_adv - d.x, norm);
-      EXPECT_LE(dist.max().item<double>(), o.eps * (1 + 1e-9)) << what;
-      EXPECT_TRUE(torch::allclose(dist, out.norm, 1e-6, 1e-7)) << what;
-      EXPECT_GE(out.x_adv.min().item<double>(), 0.0) << what;
-      EXPECT_LE(out.x_adv.max().item<double>(), 1.0) << what;
-      EXPECT_TRUE(torch::equal(out.robust, predict(m, out.x_adv) == d.y)) << what;
-      EXPECT_EQ(out.nonfinite, 0) << what;
-      for (const auto& p : m.parameters()) EXPECT_FALSE(p.grad().defined()) << what;
-      // Square is score-based: no forward pass ever records a graph.
-      if (std::string(name) == "square") {
-        EXPECT_EQ(m.grad_forwards, 0) << what;
-      } else {
-        EXPECT_GT(m.grad_forwards, 0) << what;
+  for (auto dtype : {torch::kFloat64, torch::kFloat32}) {
+    ConvNet m(4);
+    m.train(false);
+    m.to_dtype(dtype);
+    const Data d = labelled(m, 10, 8, 0.0, 1.0, 9, dtype);
+    const double tol = dtype == torch::kFloat64 ? 1e-12 : 1e-6;  // rounding of x + δ − x
+    for (const char* name : {"fab-t", "square"}) {
+      for (Norm norm : {Norm::kLinf, Norm::kL2}) {
+        AttackOptions o;
+        o.norm = norm;
+        o.eps = norm == Norm::kLinf ? 0.25 : 2.5;  // about the median minimal perturbation
+        o.steps = 10;
+        o.targets = 3;
+        o.queries = 100;
+        m.grad_forwards = 0;
+        const AttackOutput out = attack(name, o, m, d);
+        const std::string what =
+            std::string(name) + " " + norm_name(norm) + " " + c10::toString(dtype);
+        EXPECT_EQ(out.x_adv.scalar_type(), dtype) << what;
+        const torch::Tensor dist = per_sample_norm(out.x_adv - d.x, norm);
+        EXPECT_LE(dist.max().item<double>(), o.eps * (1 + tol)) << what;
+        EXPECT_TRUE(torch::allclose(dist, out.norm, 1e-6, 1e-7)) << what;
+        EXPECT_GE(out.x_adv.min().item<double>(), 0.0) << what;
+        EXPECT_LE(out.x_adv.max().item<double>(), 1.0) << what;
+        EXPECT_TRUE(torch::equal(out.robust, predict(m, out.x_adv) == d.y)) << what;
+        EXPECT_EQ(out.nonfinite, 0) << what;
+        for (const auto& p : m.parameters()) EXPECT_FALSE(p.grad().defined()) << what;
+        // Square is score-based: no forward pass ever records a graph.
+        if (std::string(name) == "square") {
+          EXPECT_EQ(m.grad_forwards, 0) << what;
+        } else {
+          EXPECT_GT(m.grad_forwards, 0) << what;
+        }
       }
     }
   }

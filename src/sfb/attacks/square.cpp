@@ -19,8 +19,9 @@
 // Deviations: the reference draws one square position, one colour vector and one η orientation
 // per iteration for the whole batch from a global torch seed; here every sample draws its own,
 // keyed by (seed, kStreamSquare, global index, restart, iteration), so results do not depend on
-// batching. η is built in float64 (the reference: float32). In the l2 start, squares that would
-// stick out of the image are skipped (the reference fails on such sizes).
+// batching. η is built in float64 (the reference: float32). In the l2 start, grid cells that lie
+// outside the image are skipped and cells that stick out are left empty (the reference adds
+// nothing for the former and fails on the latter).
 #include "attacks/square.hpp"
 
 #include <torch/torch.h>
@@ -189,10 +190,14 @@ torch::Tensor start_point(const torch::Tensor& x, const torch::Tensor& index, in
         o.seed, {kStreamSquare, static_cast<uint64_t>(ia[j]), static_cast<uint64_t>(r), kInitKey}));
     for (int64_t vh = start, i = 0; i < h / s; ++i, vh += s) {
       for (int64_t vw = start, k = 0; k < w / s; ++k, vw += s) {
-        if (vh + s > h || vw + s > w) continue;
+        // Every grid cell draws its orientation and colours (as the reference does), whether or
+        // not it fits in the image.
         const torch::Tensor& pat = (rng.next() >> 63) != 0 ? eta_t : eta;
         for (int64_t ch = 0; ch < c; ++ch) {
-          delta[j][ch].narrow(0, vh, s).narrow(1, vw, s).add_(pat * coin(rng));
+          const double sign = coin(rng);
+          if (vh + s <= h && vw + s <= w) {
+            delta[j][ch].narrow(0, vh, s).narrow(1, vw, s).add_(pat * sign);
+          }
         }
       }
     }
