@@ -25,6 +25,8 @@ const std::vector<Entry>& table() {
       {"apgd-ce", detail::make_apgd_ce},
       {"apgd-dlr", detail::make_apgd_dlr},
       {"apgd-t", detail::make_apgd_t},
+      {"fab-t", detail::make_fab_t},
+      {"square", detail::make_square},
   };
   return t;
 }

@@ -21,4 +21,8 @@ std::unique_ptr<Attack> make_apgd_ce(const AttackOptions& o);
 std::unique_ptr<Attack> make_apgd_dlr(const AttackOptions& o);
 /// "apgd-t": APGD on the targeted DLR loss, targets = the top non-true clean logits (C ≥ 4).
 std::unique_ptr<Attack> make_apgd_t(const AttackOptions& o);
+/// fab.cpp: targeted FAB ("fab-t"); reads norm, eps, steps, restarts, targets, seed.
+std::unique_ptr<Attack> make_fab_t(const AttackOptions& opts);
+/// square.cpp: Square Attack ("square"); reads norm, eps, queries, p_init, restarts, seed.
+std::unique_ptr<Attack> make_square(const AttackOptions& opts);
 }  // namespace sfb::attacks::detail

@@ -1,0 +1,105 @@
+// FAB's projection onto a hyperplane intersected with the box [0, 1]^d, linf and l2.
+//
+// Both solve: minimize ‖d‖ s.t. <w, t + d> = b, t + d ∈ [0, 1]^d, row by row. After orienting w
+// so that c = <w, t> − b ≥ 0, every feasible optimum decreases <w, ·> by exactly c, and moving a
+// coordinate j against sign(w_j) is the only useful move. The achieved decrease is a
+// piecewise-linear, monotone function of one scalar (linf: the step λ; l2: the multiplier α), so
+// sorting its breakpoints once and reading off the segment where it crosses c gives the exact
+// solution in O(d log d). This is the algorithm of the reference (fra31/auto-attack,
+// fab_projections.py, read for behaviour only); the code here is our own derivation of it.
+#include "attacks/detail/fab_projection.hpp"
+
+#include <torch/torch.h>
+
+#include <limits>
+
+namespace sfb::attacks::detail {
+namespace {
+
+constexpr double kTiny = 1e-30;  // guards divisions by sums of |w| that vanish in exact arithmetic
+
+/// Rows of t·w summed minus b: [N].
+torch::Tensor gap(const torch::Tensor& t, const torch::Tensor& w, const torch::Tensor& b) {
+  return (w * t).sum(1) - b;
+}
+
+}  // namespace
+
+torch::Tensor fab_project_linf(const torch::Tensor& t, const torch::Tensor& w_in,
+                               const torch::Tensor& b) {
+  // Orientation as in the reference: +1 where <w, t> − b ≥ 0.
+  const torch::Tensor g = gap(t, w_in, b);
+  const torch::Tensor sign = torch::where(g >= 0, torch::ones_like(g), -torch::ones_like(g));
+  const torch::Tensor w = w_in * sign.unsqueeze(1);
+  const torch::Tensor c = (g * sign).unsqueeze(1);  // [N, 1] ≥ 0: required decrease of <w, ·>
+  const torch::Tensor active = w != 0;
+  const torch::Tensor up = w < 0;  // decreasing <w, ·> raises these coordinates towards 1
+  // room_j: how far coordinate j can move before it hits its bound (0 where w_j = 0).
+  const torch::Tensor room = torch::where(up, 1 - t, t) * active;
+  const torch::Tensor aw = w.abs();
+
+  // F(λ) = Σ_j |w_j| min(λ, room_j) is the decrease achieved by the linf step λ. With the rooms
+  // sorted descending (q_0 ≥ q_1 ≥ …), on [q_{k+1}, q_k]: F(λ) = λ S_k + P_k, where
+  // S_k = Σ_{j≤k} |w_j| and P_k = Σ_{j>k} |w_j| q_j.
+  const auto sorted = room.sort(1, /*descending=*/true);
+  const torch::Tensor q = std::get<0>(sorted);
+  const torch::Tensor awq = aw.gather(1, std::get<1>(sorted));
+  const torch::Tensor s_cum = awq.cumsum(1);
+  const torch::Tensor wq = awq * q;
+  const torch::Tensor p_tail = wq.sum(1, /*keepdim=*/true) - wq.cumsum(1);
+  const torch::Tensor f_at = q * s_cum + p_tail;  // F(q_k), non-increasing in k
+
+  // The solution lies on the last segment whose upper breakpoint still over-reaches: k = #{F(q_k)
+  // > c} − 1 (the reference finds the same k by bisection). k = −1: even the full move to the
+  // bounds, F(q_0) = F(∞), does not reach the hyperplane; then every coordinate moves fully.
+  const torch::Tensor k = (f_at > c).sum(1, /*keepdim=*/true) - 1;
+  const torch::Tensor kc = k.clamp_min(0);
+  torch::Tensor lambda =
+      ((c - p_tail.gather(1, kc)) / s_cum.gather(1, kc).clamp_min(kTiny)).clamp_min(0.0);
+  lambda = torch::where(k >= 0, lambda,
+                        torch::full_like(lambda, std::numeric_limits<double>::infinity()));
+  const torch::Tensor dir = torch::where(up, torch::ones_like(t), -torch::ones_like(t));
+  return torch::where(active, dir * torch::min(room, lambda), torch::zeros_like(t));
+}
+
+torch::Tensor fab_project_l2(const torch::Tensor& t, const torch::Tensor& w_raw,
+                             const torch::Tensor& b) {
+  const torch::Tensor active = w_raw.abs() > 1e-8;
+  const torch::Tensor w_in = w_raw * active;
+  const torch::Tensor g = gap(t, w_in, b);
+  const torch::Tensor sign = torch::where(g >= 0, torch::ones_like(g), -torch::ones_like(g));
+  const torch::Tensor w = w_in * sign.unsqueeze(1);
+  const torch::Tensor c = (g * sign).unsqueeze(1);  // [N, 1] ≥ 0
+  // d(α) = clip(−α w, −t, 1 − t); coordinate j saturates at sat_j once α ≥ r_j.
+  const torch::Tensor sat = torch::where(w > 0, -t, 1 - t) * active;
+  const torch::Tensor inf = torch::full_like(t, std::numeric_limits<double>::infinity());
+  const torch::Tensor r = torch::where(active, sat / (-w), inf);
+
+  // G(α) = <w, d(α)> (≤ 0, non-increasing). With the r sorted ascending, on [r_k, r_{k+1}]:
+  // G(α) = A_k − α W_k, A_k = Σ_{j≤k} w_j sat_j (saturated part), W_k = Σ_{j>k} w_j².
+  const auto sorted = r.sort(1);
+  const torch::Tensor rs = std::get<0>(sorted);
+  const torch::Tensor order = std::get<1>(sorted);
+  const torch::Tensor w2 = (w * w).gather(1, order);
+  const torch::Tensor a_cum = (w * sat).gather(1, order).cumsum(1);
+  const torch::Tensor w_tail = (w2.sum(1, /*keepdim=*/true) - w2.cumsum(1)).clamp_min(0.0);
+  // G(r_k); where W_k = 0 the α-term vanishes (avoids ∞·0 for inactive coordinates).
+  const torch::Tensor g_at = a_cum - torch::where(w_tail > 0, rs * w_tail, torch::zeros_like(rs));
+
+  // k = #{G(r_k) ≥ −c} − 1: the last breakpoint not yet past the hyperplane.
+  const torch::Tensor k = (g_at >= -c).sum(1, /*keepdim=*/true) - 1;
+  const torch::Tensor kc = k.clamp_min(0);
+  const torch::Tensor w_norm2 = w2.sum(1, /*keepdim=*/true);
+  // k = −1: the unclipped projection −c w / ‖w‖² stays inside the box.
+  torch::Tensor alpha =
+      torch::where(k >= 0, (a_cum.gather(1, kc) + c) / w_tail.gather(1, kc).clamp_min(kTiny),
+                   c / w_norm2.clamp_min(kTiny));
+  alpha = alpha.clamp_min(0.0);
+  // Infeasible (the fully saturated corner does not reach the hyperplane): that corner.
+  const torch::Tensor feasible = a_cum.select(1, a_cum.size(1) - 1).unsqueeze(1) < -c;
+  torch::Tensor d = torch::max(torch::min(-alpha * w, 1 - t), -t);
+  d = torch::where(feasible, d, sat);
+  return torch::where(active, d, torch::zeros_like(t));
+}
+
+}  // namespace sfb::attacks::detail

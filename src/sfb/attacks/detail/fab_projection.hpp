@@ -1,0 +1,27 @@
+#pragma once
+#include <torch/types.h>
+
+namespace sfb::attacks::detail {
+
+/// FAB's projection step (Croce & Hein 2020, Eq. 6 with the box constraint): for each row i, the
+/// smallest step d_i in the linf norm such that <w_i, t_i + d_i> = b_i and t_i + d_i ∈ [0, 1]^d.
+/// When no point of the box reaches the hyperplane, d_i moves every coordinate with w_ij ≠ 0 to
+/// the bound that brings <w_i, ·> closest to b_i. Coordinates with w_ij = 0 are never moved.
+/// t: [N, d] points in [0, 1]; w: [N, d] normals; b: [N] offsets; all of one floating dtype and
+/// device. Returns d: [N, d] (same dtype/device).
+/// Same solution as the reference's projection_linf (fra31/auto-attack, fab_projections.py);
+/// written independently: the breakpoints of the piecewise-linear function λ ↦ <w, d(λ)> are
+/// sorted once and the segment holding the solution is found by counting breakpoints (the
+/// reference bisects the same sorted array).
+torch::Tensor fab_project_linf(const torch::Tensor& t, const torch::Tensor& w,
+                               const torch::Tensor& b);
+
+/// The same projection in the l2 norm: the smallest ‖d_i‖₂ with <w_i, t_i + d_i> = b_i and
+/// t_i + d_i ∈ [0, 1]^d (the clipped solution d_ij = clip(−α w_ij, −t_ij, 1 − t_ij) for the one
+/// α ≥ 0 that meets the hyperplane); when the box cannot reach the hyperplane, the box corner
+/// closest to it. Coordinates with |w_ij| ≤ 1e-8 are treated as w_ij = 0 and never moved (as in
+/// the reference's projection_l2). Shapes as fab_project_linf.
+torch::Tensor fab_project_l2(const torch::Tensor& t, const torch::Tensor& w,
+                             const torch::Tensor& b);
+
+}  // namespace sfb::attacks::detail
