@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "attacks/checkpoint.hpp"
@@ -81,6 +82,10 @@ AttackRun run_attacks(Context& ctx, Invocation& inv, const data::Dataset& ds,
     if (checkpoints) {
       io::RunInfo info = run_info(inv, "attack-checkpoint");
       attacks::write_checkpoint(ctx, cp, *run.runner, ds.size(), key, info);
+      // Fault injection for the resume test: die like a preempted job after this many stages.
+      if (const char* stop = std::getenv("SFB_FAULT_STOP_AFTER_STAGES"); stop && std::atoll(stop) == s + 1) {
+        throw Error(fmt::format("stopped after attack stage {} (SFB_FAULT_STOP_AFTER_STAGES)", s + 1));
+      }
     }
   }
   run.seconds = comm::allreduce_scalar(ctx.host_comm(), sw.seconds(), comm::ReduceOp::kMax);

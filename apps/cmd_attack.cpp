@@ -28,7 +28,14 @@ void add_attack_flags(CLI::App* sub, Invocation& inv) {
       },
       "comma-separated attack specs, e.g. fgsm,pgd:steps=20,autoattack (config key 'attack.list')");
   add_flag_for_key(sub, inv, "--norm", "attack.norm", "linf|l2");
-  add_flag_for_key(sub, inv, "--eps", "attack.eps", "radius (default: SPEC §3's for the norm and image size)");
+  sub->add_option_function<std::string>(
+      "--eps", [&inv](const std::string& v) {
+        // "8/255" is how radii are written; the config key takes the decimal value.
+        const auto slash = v.find('/');
+        inv.flags["attack.eps"] = slash == std::string::npos ? v
+            : fmt::format("{:.17g}", std::stod(v.substr(0, slash)) / std::stod(v.substr(slash + 1)));
+      },
+      "radius, e.g. 8/255 or 0.5 (config key 'attack.eps'; default: SPEC §3's for the norm and image size)");
   sub->add_flag_callback("--no-resume", [&inv] { inv.flags["attack.resume"] = "false"; },
                          "start over even when <out>.checkpoint.h5 matches (config key 'attack.resume')");
 }

@@ -209,6 +209,55 @@ PY
     fi
     [ ! -e "$dir/bad.h5" ] || fail "a failed run left a complete-looking bad.h5"
     expect_exit 0 "$sfb" validate "$dir/sf.h5" ;;
+  attack)
+    common=(--data synthetic-shapes:48 --model zoo:cnn-small --batch-size 16 --eps 4/255)
+    atk="fgsm,pgd:steps=3,autoattack:steps=4:queries=20"
+    expect_exit 0 $mpi -np 2 "$sfb" attack "${common[@]}" --attacks "$atk" --out "$dir/full.h5"
+    grep -q "^ autoattack_steps-4_queries-20 " "$dir/out" || fail "no autoattack row"
+    expect_exit 0 "$sfb" validate "$dir/full.h5" "$dir/full.json"
+    [ ! -e "$dir/full.checkpoint.h5" ] || fail "checkpoint left behind after a complete run"
+    # Interrupted after 3 of 6 stages (fgsm, pgd, apgd-ce), then resumed on 3 ranks: same flags.
+    SFB_FAULT_STOP_AFTER_STAGES=3 expect_exit 3 $mpi -np 2 "$sfb" attack "${common[@]}" --attacks "$atk" --out "$dir/r.h5"
+    [ -e "$dir/r.checkpoint.h5" ] && [ ! -e "$dir/r.h5" ] || fail "no checkpoint (or a result) after the interruption"
+    expect_exit 0 $mpi -np 3 "$sfb" attack "${common[@]}" --attacks "$atk" --out "$dir/r.h5"
+    grep -q "resumed after 3 stages" "$dir/out" || fail "the rerun did not resume"
+    "${SFB_PYTHON:-python3}" - "$dir/full.h5" "$dir/r.h5" <<'PY' || fail "resumed run differs from the uninterrupted one"
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:])
+for g in ["fgsm", "pgd_steps-3", "autoattack_steps-4_queries-20", "worst_case"]:
+    assert (a[f"/attacks/{g}/robust"][()] == b[f"/attacks/{g}/robust"][()]).all(), g
+    if g != "worst_case":
+        assert a[f"/attacks/{g}"].attrs["adv_acc"] == b[f"/attacks/{g}"].attrs["adv_acc"], g
+n = a["/samples/correct"][()].astype(bool)
+for g in ["fgsm", "pgd_steps-3", "autoattack_steps-4_queries-20"]:
+    r = a[f"/attacks/{g}/robust"][()].astype(bool)
+    assert not (r & ~n).any(), "robust but clean-misclassified"
+PY
+    # eval: SF and attacks in one run, activation differences ordered by C; then compare.
+    for s in 1 2 3; do
+      expect_exit 0 $mpi -np 2 "$sfb" eval --data synthetic-shapes:40 --model zoo:cnn-small --seed $s \
+        --bootstrap 20 --attacks fgsm --eps 8/255 --out "$dir/e$s.h5"
+    done
+    "${SFB_PYTHON:-python3}" - "$dir/e1.h5" <<'PY' || fail "eval results incomplete"
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+order = f["/attacks/activation_diff_order"][()]
+c = f["/sf/global_shapley"][()]
+assert (np.diff(c[order]) <= 0).all(), "activation_diff_order is not C descending"
+assert f["/attacks/fgsm/activation_diff"].shape == c.shape and f["/sf/value"].attrs["n"] == 40
+PY
+    expect_exit 0 "$sfb" compare "$dir/e1.h5" "$dir/e2.h5" "$dir/e3.h5" --format csv
+    grep -q "^fgsm,3,Spearman rho(SF, dAcc)," "$dir/out" || fail "compare has no correlation rows"
+    expect_exit 0 "$sfb" compare "$dir/e1.h5" "$dir/e2.h5" "$dir/e3.h5" --format json
+    "${SFB_PYTHON:-python3}" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["models"])==3 and d["correlations"][0]["models"]==3' "$dir/out" \
+      || fail "compare --format json"
+    # Bad input.
+    expect_exit 2 $mpi -np 2 "$sfb" attack "${common[@]}" --attacks "pgd:stepz=3"
+    once "unknown key 'stepz'"
+    expect_exit 2 $mpi -np 2 "$sfb" attack "${common[@]}" --attacks "pgdd"
+    once "unknown attack 'pgdd'"
+    expect_exit 2 "$sfb" compare "$dir/r.checkpoint.h5.missing"
+    once "not a valid, complete sfbench results file" ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 echo "cli $case_name: 1 passed, 0 failed"
