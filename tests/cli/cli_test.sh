@@ -256,6 +256,10 @@ PY
     once "unknown key 'stepz'"
     expect_exit 2 $mpi -np 2 "$sfb" attack "${common[@]}" --attacks "pgdd"
     once "unknown attack 'pgdd'"
+    expect_exit 2 $mpi -np 2 "$sfb" attack "${common[@]}" --attacks "pgd:eps=8"
+    once "eps 8 is outside (0, 1\] for the linf threat model"
+    expect_exit 2 $mpi -np 2 "$sfb" attack "${common[@]}" --attacks "apgd-t:targets=10"
+    once "targets=10 but the model has 10 classes (at most 9 targets)"
     expect_exit 2 "$sfb" compare "$dir/r.checkpoint.h5.missing"
     once "not a valid, complete sfbench results file" ;;
   *) echo "unknown case $case_name"; exit 2 ;;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <set>
@@ -130,6 +131,21 @@ std::vector<AttackGroup> plan_attacks(const AttackConfig& cfg, const std::vector
     g.norm = parse_norm(kv.count("norm") ? kv["norm"] : (name == "cw-l2" ? std::string("l2") : cfg.norm));
     g.eps = kv.count("eps") ? parse_double(spec, "eps", kv["eps"])
                             : (cfg.eps >= 0 && g.norm == parse_norm(cfg.norm) ? cfg.eps : default_eps(g.norm, image_shape));
+    {
+      // A radius outside (0, max] cannot be meant: linf beyond 1 covers the whole image box, l2
+      // beyond sqrt(d) too.
+      double d = 1;
+      for (auto e : image_shape) d *= static_cast<double>(e);
+      const double max = g.norm == Norm::kLinf ? 1.0 : std::sqrt(d);
+      if (!(g.eps > 0) || g.eps > max) {
+        throw ConfigError(fmt::format("attack '{}': eps {} is outside ({}, {}] for the {} threat model "
+                                      "(pixel scale [0, 1]; write e.g. 8/255)", spec, g.eps, 0, max, norm_name(g.norm)));
+      }
+    }
+    if (kv.count("targets") && parse_int(spec, "targets", kv["targets"], 1) > num_classes - 1) {
+      throw ConfigError(fmt::format("attack '{}': targets={} but the model has {} classes (at most {} targets)",
+                                    spec, kv["targets"], num_classes, num_classes - 1));
+    }
     std::string version = kv.count("version") ? kv["version"] : "standard";
     if (name == "autoattack" && version != "standard" && version != "fast") {
       throw ConfigError(fmt::format("attack '{}': version must be standard or fast", spec));
