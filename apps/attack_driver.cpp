@@ -79,6 +79,12 @@ AttackRun run_attacks(Context& ctx, Invocation& inv, const data::Dataset& ds,
   Stopwatch sw;
   for (int64_t s = run.runner->stages_done(); s < run.runner->num_stages(); ++s) {
     ctx.agree([&] { run.runner->run_stage(s, ds, inv.common.batch_size, ctx.rank() == 0); });
+    const auto [g, st] = run.runner->stage_at(s);
+    const auto& plan = run.runner->groups()[static_cast<std::size_t>(g)];
+    const double rows = comm::allreduce_scalar(ctx.host_comm(), static_cast<double>(run.runner->stage_rows()[s]), comm::ReduceOp::kSum);
+    const double samples = comm::allreduce_scalar(ctx.host_comm(), static_cast<double>(run.runner->stage_samples()[s]), comm::ReduceOp::kSum);
+    run.costs.push_back({fmt::format("{} [{}]", plan.label, plan.stages[static_cast<std::size_t>(st)].attack),
+                         static_cast<int64_t>(samples), samples > 0 ? rows / samples : 0.0});
     if (checkpoints) {
       io::RunInfo info = run_info(inv, "attack-checkpoint");
       attacks::write_checkpoint(ctx, cp, *run.runner, ds.size(), key, info);
@@ -120,6 +126,12 @@ void print_attack_table(const Invocation& inv, const data::Dataset& ds, models::
                              s.accuracy_drop, flags.empty() ? "-" : flags);
   }
   std::cout << fmt::format("# {:.1f} s for the attack stages (max over ranks)\n", run.seconds);
+  if (!run.costs.empty()) {
+    std::cout << "# cost per stage: model evaluations (forward passes, each gradient step includes one) per attacked sample\n";
+    for (const auto& c : run.costs) {
+      std::cout << fmt::format("#   {:<40} {:>8} samples {:>10.1f} passes/sample\n", c.name, c.samples, c.passes_per_sample);
+    }
+  }
 }
 
 }  // namespace sfb::app

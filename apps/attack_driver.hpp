@@ -13,6 +13,14 @@ struct AttackRun {
   std::vector<attacks::GroupSummary> summaries;  ///< one per group, then "worst_case"
   double seconds = 0;                            ///< wall time, max over ranks
   int64_t resumed_stages = 0;                    ///< stages taken from a checkpoint
+  /// Per stage run here (not resumed): "<label> [<attack>]", samples attacked and model
+  /// evaluations per attacked sample, summed over ranks.
+  struct StageCost {
+    std::string name;
+    int64_t samples = 0;
+    double passes_per_sample = 0;
+  };
+  std::vector<StageCost> costs;
 };
 
 /// This rank's clean predictions over its shard in batches: index, label, pred [n_local] int64 CPU.

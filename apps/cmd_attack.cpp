@@ -40,6 +40,14 @@ void add_attack_flags(CLI::App* sub, Invocation& inv) {
                          "start over even when <out>.checkpoint.h5 matches (config key 'attack.resume')");
 }
 
+/// The per-stage cost as summary entries metrics.attack_stage_cost[name] = {samples, passes_per_sample}.
+void record_costs(io::ResultsFile& rf, const AttackRun& run) {
+  for (const auto& c : run.costs) {
+    rf.summary()["metrics"]["attack_stage_cost"][c.name] = {{"samples", c.samples},
+                                                            {"passes_per_sample", c.passes_per_sample}};
+  }
+}
+
 /// Opens the inputs on every rank with the checks both commands share.
 void open_inputs(Context& ctx, Invocation& inv, std::unique_ptr<data::Dataset>& ds,
                  std::shared_ptr<models::Classifier>& model, const char* cmd) {
@@ -83,6 +91,7 @@ int run_attack(Context& ctx, Invocation& inv) {
     rf.write_per_sample("/samples/pred", shard.begin, clean.pred);
     rf.write_per_sample("/samples/correct", shard.begin, clean.pred.eq(clean.label).to(torch::kUInt8));
     attacks::write_attacks(rf, *run.runner, run.summaries, shard.begin, torch::Tensor(), run.seconds);
+    record_costs(rf, run);
     rf.finish();
     remove_checkpoint(ctx, inv);
   }
@@ -113,6 +122,7 @@ int run_eval(Context& ctx, Invocation& inv) {
     record_inputs(rf, inv.inputs, ds.get(), model.get());
     shapley::write_sf(rf, *stage, s, inv.inputs.split, sf_seconds);
     attacks::write_attacks(rf, *run.runner, run.summaries, shard.begin, c_order, run.seconds);
+    record_costs(rf, run);
     rf.finish();
     remove_checkpoint(ctx, inv);
   }

@@ -10,6 +10,39 @@
 #include "core/progress.hpp"
 
 namespace sfb::attacks {
+namespace {
+
+/// Forwards every call to the model and counts the samples it evaluates (the cost report).
+class CountingClassifier : public models::Classifier {
+ public:
+  explicit CountingClassifier(models::Classifier& m) : m_(m) {}
+  torch::Tensor features(const torch::Tensor& x) override { rows += x.size(0); return m_.features(x); }
+  torch::Tensor head(const torch::Tensor& a) override { return m_.head(a); }
+  torch::Tensor forward(const torch::Tensor& x) override { rows += x.size(0); return m_.forward(x); }
+  int64_t num_features() const override { return m_.num_features(); }
+  int64_t num_classes() const override { return m_.num_classes(); }
+  std::string name() const override { return m_.name(); }
+  std::string arch() const override { return m_.arch(); }
+  std::vector<torch::Tensor> parameters() override { return m_.parameters(); }
+  void train(bool on) override { m_.train(on); }
+  void to(const torch::Device& d) override { m_.to(d); }
+  void to_dtype(torch::ScalarType t) override { m_.to_dtype(t); }
+  std::optional<std::pair<torch::Tensor, torch::Tensor>> linear_head() override { return m_.linear_head(); }
+  std::vector<std::string> layer_names() const override { return m_.layer_names(); }
+  torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
+                               std::vector<torch::Tensor>& taps) override {
+    rows += x.size(0);
+    return m_.forward_tapped(x, names, taps);
+  }
+  void set_activation(const std::string& kind) override { m_.set_activation(kind); }
+  std::string fingerprint() const override { return m_.fingerprint(); }
+  int64_t rows = 0;
+
+ private:
+  models::Classifier& m_;
+};
+
+}  // namespace
 
 AttackRunner::AttackRunner(models::Classifier& model, std::vector<AttackGroup> groups,
                            const Range& shard, torch::Tensor clean_correct,
@@ -32,6 +65,8 @@ AttackRunner::AttackRunner(models::Classifier& model, std::vector<AttackGroup> g
     local_.push_back(l);
     for (std::size_t s = 0; s < groups_[g].stages.size(); ++s) {
       order_.emplace_back(static_cast<int64_t>(g), static_cast<int64_t>(s));
+      stage_rows_.push_back(0);
+      stage_samples_.push_back(0);
     }
   }
 }
@@ -67,7 +102,10 @@ void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_s
     const data::Batch batch = ds.get(global);
     const torch::Tensor x = batch.images.to(device_, dtype_);
     const torch::Tensor y = batch.labels.to(device_);
-    AttackOutput out = attack->run(model_, x, y, batch.index);
+    CountingClassifier counted(model_);
+    AttackOutput out = attack->run(counted, x, y, batch.index);
+    stage_rows_[static_cast<std::size_t>(s)] += counted.rows;
+    stage_samples_[static_cast<std::size_t>(s)] += pos.numel();
     const torch::Tensor rob = out.robust.to(torch::kCPU, torch::kBool);
     const torch::Tensor nrm = out.norm.to(torch::kCPU, torch::kFloat32);
     l.zero_grad += out.zero_grad;

@@ -58,6 +58,12 @@ class AttackRunner {
   int64_t stages_done() const { return done_; }
   const std::vector<AttackGroup>& groups() const { return groups_; }
   const std::vector<GroupLocal>& local() const { return local_; }
+  /// Per stage (run order): model rows evaluated (forward, features or tapped forward; every
+  /// gradient step includes one) and samples attacked, on this rank.
+  const std::vector<int64_t>& stage_rows() const { return stage_rows_; }
+  const std::vector<int64_t>& stage_samples() const { return stage_samples_; }
+  /// (group, stage within group) of stage s.
+  std::pair<int64_t, int64_t> stage_at(int64_t s) const { return order_[static_cast<std::size_t>(s)]; }
   /// Worst case over groups: [n_local] bool robust under every attack.
   torch::Tensor worst_case() const;
   /// Sums every group's counters over ranks (one all-reduce; collective) and derives accuracies,
@@ -78,6 +84,7 @@ class AttackRunner {
   std::vector<GroupLocal> local_;
   std::vector<std::pair<int64_t, int64_t>> order_;  // stage s -> (group, stage in group)
   int64_t done_ = 0;
+  std::vector<int64_t> stage_rows_, stage_samples_;
 };
 
 /// True when two forward passes of the model on `x` give bitwise-identical logits.
