@@ -5,7 +5,8 @@
 // the CPU. bench/reference/sf_reference.py times the same computation in PyTorch (Python) under
 // the names BM_SfStagePyTorch/...; bench/ratios.py pairs the two.
 //
-// Benchmarks: BM_SfStage/<arch>/<closed-form|autograd>/<batch>. Counters: images_per_s (batch
+// Benchmarks: BM_SfStage/<arch>/<closed-form|autograd>/<batch>, and BM_BootstrapWeights/<batch>
+// (the bootstrap weights alone, which the PyTorch reference draws with torch.poisson). Counters: images_per_s (batch
 // images over the manual time, max over ranks), threads (intra-op threads per rank), k, params.
 // The first batch of each configuration is an untimed warm-up (allocator, oneDNN primitives).
 #include <torch/torch.h>
@@ -19,6 +20,7 @@
 #include "core/timer.hpp"
 #include "data/dataset.hpp"
 #include "models/factory.hpp"
+#include "shapley/bootstrap.hpp"
 #include "shapley/sf_stage.hpp"
 
 namespace {
@@ -86,6 +88,23 @@ void BM_SfStage(benchmark::State& state, const std::string& arch, bool fast_path
   state.counters["k"] = static_cast<double>(s.stage->num_neurons());
   state.counters["params"] = static_cast<double>(s.params);
 }
+
+// The part of SfStage::add that has no PyTorch counterpart: the counter-based Poisson(1) weights,
+// [R = 200, B] for B samples.
+void BM_BootstrapWeights(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  int64_t next_index = 0;
+  for (auto _ : state) {
+    const torch::Tensor index = torch::arange(next_index, next_index + n, torch::kInt64);
+    next_index += n;
+    sfb::Stopwatch sw;
+    const torch::Tensor w = sfb::shapley::bootstrap_weights(kSeed, index, 200);
+    benchmark::DoNotOptimize(w.data_ptr());
+    state.SetIterationTime(sfb::bench::max_over_ranks(sw.seconds()));
+  }
+  state.counters["threads"] = torch::get_num_threads();
+}
+BENCHMARK(BM_BootstrapWeights)->Arg(kBatch)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 [[maybe_unused]] const bool kRegistered = [] {
   for (const char* arch : kArchs) {
