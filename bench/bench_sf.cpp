@@ -6,8 +6,9 @@
 // the names BM_SfStagePyTorch/...; bench/ratios.py pairs the two.
 //
 // Benchmarks: BM_SfStage/<arch>/<closed-form|autograd>/<batch>, and BM_BootstrapWeights/<batch>
-// (the bootstrap weights alone, which the PyTorch reference draws with torch.poisson). Counters: images_per_s (batch
-// images over the manual time, max over ranks), threads (intra-op threads per rank), k, params.
+// (the bootstrap weights alone, which the PyTorch reference draws with torch.poisson). Counters:
+// images_per_s (batch images over the manual time, max over ranks), torch_threads (intra-op
+// threads per rank), k (neurons), params (model parameters).
 // The first batch of each configuration is an untimed warm-up (allocator, oneDNN primitives).
 #include <torch/torch.h>
 
@@ -84,7 +85,7 @@ void BM_SfStage(benchmark::State& state, const std::string& arch, bool fast_path
   }
   const double images = static_cast<double>(state.iterations() * kBatch);
   state.counters["images_per_s"] = seconds > 0 ? images / seconds : 0.0;
-  state.counters["threads"] = torch::get_num_threads();
+  state.counters["torch_threads"] = torch::get_num_threads();
   state.counters["k"] = static_cast<double>(s.stage->num_neurons());
   state.counters["params"] = static_cast<double>(s.params);
 }
@@ -102,7 +103,7 @@ void BM_BootstrapWeights(benchmark::State& state) {
     benchmark::DoNotOptimize(w.data_ptr());
     state.SetIterationTime(sfb::bench::max_over_ranks(sw.seconds()));
   }
-  state.counters["threads"] = torch::get_num_threads();
+  state.counters["torch_threads"] = torch::get_num_threads();
 }
 BENCHMARK(BM_BootstrapWeights)->Arg(kBatch)->UseManualTime()->Unit(benchmark::kMicrosecond);
 

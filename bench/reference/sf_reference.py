@@ -19,9 +19,9 @@ model, ReLU, BatchNorm in eval mode, bias-free convolutions, random initialisati
 
 Output: Google-Benchmark-style JSON (--out) with one entry per repetition and the aggregates
 mean/median/stddev, named BM_SfStagePyTorch/<arch>/<closed-form|autograd>/<batch>/manual_time,
-with the counters images_per_s, threads, k and params. Each repetition runs N timed batches with
-N = max(1, ceil(min_time / time of the warm-up batch)); the timed region is the per-batch work
-only, as on the C++ side (SetIterationTime around SfStage::add).
+with the counters images_per_s, torch_threads, k and params. Each repetition runs N timed batches
+with N = max(1, ceil(min_time / time of the warm-up batch)); the timed region is the per-batch
+work only, as on the C++ side (SetIterationTime around SfStage::add).
 
 --quick: cnn-small, batch 16, 1 repetition of 1 batch, and a check that the closed form and
 autograd give the same Shapley values (a smoke test for ctest).
@@ -239,7 +239,7 @@ def run_one(arch, path, batch, repetitions, min_time, warmup, model_data=None):
         seconds = sum(step() for _ in range(iters))
         runs.append({"iterations": iters, "seconds": seconds})
     params = sum(p.numel() for p in model.parameters())
-    return runs, {"threads": torch.get_num_threads(), "k": model.k, "params": params}
+    return runs, {"torch_threads": torch.get_num_threads(), "k": model.k, "params": params}
 
 
 def cpu_model():
