@@ -8,7 +8,8 @@
 // Benchmarks: BM_SfStage/<arch>/<closed-form|autograd>/<batch>, and BM_BootstrapWeights/<batch>
 // (the bootstrap weights alone, which the PyTorch reference draws with torch.poisson). Counters:
 // images_per_s (batch images over the manual time, max over ranks), torch_threads (intra-op
-// threads per rank), k (neurons), params (model parameters).
+// threads per rank), k (neurons), params (model parameters). cpu_time is the CPU time of the
+// whole process (all threads) per batch: on a shared machine it varies less than the wall time.
 // The first batch of each configuration is an untimed warm-up (allocator, oneDNN primitives).
 #include <torch/torch.h>
 
@@ -113,6 +114,7 @@ BENCHMARK(BM_BootstrapWeights)->Arg(kBatch)->UseManualTime()->Unit(benchmark::kM
       const std::string name = std::string("BM_SfStage/") + arch + "/" +
                                (fast ? "closed-form" : "autograd") + "/" + std::to_string(kBatch);
       benchmark::RegisterBenchmark(name.c_str(), BM_SfStage, std::string(arch), fast)
+          ->MeasureProcessCPUTime()
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
     }

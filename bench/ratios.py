@@ -6,7 +6,7 @@ Pairs (sfbench benchmark, reference) are listed in PAIRS; arguments must match b
 The reference is looked up in the same file first, then in the other files given (the PyTorch
 reference of the SF stage is written by bench/reference/sf_reference.py into a file of its own).
 Pairs whose both sides report an images_per_s counter are also listed as throughput (speedup > 1:
-sfbench is faster), and the structural counters in CHECKED (neurons, parameters, threads) must
+sfbench is faster) with their CPU time per iteration, and the structural counters in CHECKED (neurons, parameters, threads) must
 agree between the two sides: a mismatch is printed as such, since the two would not be computing
 the same thing.
 """
@@ -41,7 +41,7 @@ def sort_key(name):
 def main(paths):
     files = [(path, *medians(path)) for path in paths]
     throughput = []
-    print(f"{'benchmark':<52} {'sfbench':>12} {'reference':>12} {'ratio':>7}")
+    print(f"{'benchmark':<64} {'sfbench':>12} {'reference':>12} {'ratio':>7}")
     for path, ctx, med in files:
         others = [m for p, _, m in files if p != path]
         printed = False
@@ -57,7 +57,7 @@ def main(paths):
             mine = med[name]
             t, unit = mine["real_time"], mine["time_unit"]
             r = found["real_time"] * TO_SECONDS[found["time_unit"]] / TO_SECONDS[unit]
-            print(f"{name:<52} {t:>10.2f}{unit:>2} {r:>10.2f}{unit:>2} {t / r:>7.3f}")
+            print(f"{name:<64} {t:>10.2f}{unit:>2} {r:>10.2f}{unit:>2} {t / r:>7.3f}")
             printed = True
             if "images_per_s" in mine and "images_per_s" in found:
                 throughput.append((name, mine, found))
@@ -65,10 +65,14 @@ def main(paths):
             print(f"  ({path}: {ctx.get('world_size')} ranks, {ctx.get('communicator')}, "
                   f"commit {ctx.get('git_commit', '')[:12]}, {ctx.get('num_cpus')} CPUs)")
     if throughput:
-        print(f"\n{'images/s (medians)':<52} {'sfbench':>12} {'reference':>12} {'speedup':>7}")
+        print(f"\n{'images/s (medians)':<64} {'sfbench':>10} {'reference':>10} {'speedup':>7}"
+              f" {'cpu/batch sfbench':>18} {'reference':>10}")
         for name, mine, ref in throughput:
             a, b = mine["images_per_s"], ref["images_per_s"]
-            print(f"{name:<52} {a:>12.1f} {b:>12.1f} {a / b:>7.3f}")
+            unit = mine["time_unit"]
+            rc = ref["cpu_time"] * TO_SECONDS[ref["time_unit"]] / TO_SECONDS[unit]
+            print(f"{name:<64} {a:>10.1f} {b:>10.1f} {a / b:>7.3f}"
+                  f" {mine['cpu_time']:>16.1f}{unit:>2} {rc:>8.1f}{unit:>2}")
             for c in CHECKED:
                 if c in mine and c in ref and mine[c] != ref[c]:
                     print(f"  MISMATCH {c}: sfbench {mine[c]:g}, reference {ref[c]:g}")

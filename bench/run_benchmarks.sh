@@ -29,7 +29,7 @@ run_sf() {
   min_time=${SFB_SF_MIN_TIME:-2}
   tmp=$(mktemp -d)
   for ((r = 1; r <= rounds; ++r)); do
-    mpirun --oversubscribe -np 1 "$build/bench/bench_sf" --benchmark_filter=BM_SfStage/ \
+    mpirun --oversubscribe -np 1 "$build/bench/bench_sf" "--benchmark_filter=BM_SfStage/|BM_BootstrapWeights" \
       --benchmark_min_time="$min_time" --benchmark_out="$tmp/sfbench_$r.json" \
       --benchmark_out_format=json >/dev/null
     # The intra-op thread count sfbench's rank used (Context: node cores / ranks on the node).
