@@ -5,11 +5,12 @@
 // the CPU. bench/reference/sf_reference.py times the same computation in PyTorch (Python) under
 // the names BM_SfStagePyTorch/...; bench/ratios.py pairs the two.
 //
-// Benchmarks: BM_SfStage/<arch>/<closed-form|autograd>/<batch>, and BM_BootstrapWeights/<batch>
-// (the bootstrap weights alone, which the PyTorch reference draws with torch.poisson). Counters:
+// Benchmarks: BM_SfStage/<arch>/<closed-form|autograd>/<batch>; BM_SfAccumulatorAdd/<k> (the
+// float64 sums of one batch alone, no model); BM_BootstrapWeights/<batch> (the bootstrap weights
+// alone, which the PyTorch reference draws with torch.poisson). Counters:
 // images_per_s (batch images over the manual time, max over ranks), torch_threads (intra-op
 // threads per rank), k (neurons), params (model parameters). cpu_time is the CPU time of the
-// whole process (all threads) per batch: on a shared machine it varies less than the wall time.
+// whole process (all threads) per iteration.
 // The first batch of each configuration is an untimed warm-up (allocator, oneDNN primitives).
 #include <torch/torch.h>
 
@@ -107,6 +108,37 @@ void BM_BootstrapWeights(benchmark::State& state) {
   state.counters["torch_threads"] = torch::get_num_threads();
 }
 BENCHMARK(BM_BootstrapWeights)->Arg(kBatch)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// The stage's own float64 work without a model: SfAccumulator::add of c [B, k] float32 (sums,
+// per-class sums, bootstrap weights and weighted sums, correct count). Arg: k.
+void BM_SfAccumulatorAdd(benchmark::State& state) {
+  const int64_t k = state.range(0);
+  torch::manual_seed(kSeed);
+  const torch::Tensor c = torch::randn({kBatch, k});
+  const torch::Tensor labels = torch::randint(0, 10, {kBatch}, torch::kInt64);
+  const torch::Tensor correct = torch::rand({kBatch}) < 0.5;
+  sfb::shapley::SfAccumulator acc(k, 10, 200, 0.95, kSeed, torch::Device(torch::kCPU));
+  int64_t next_index = 0;
+  double seconds = 0;
+  for (auto _ : state) {
+    const torch::Tensor index = torch::arange(next_index, next_index + kBatch, torch::kInt64);
+    next_index += kBatch;
+    sfb::Stopwatch sw;
+    acc.add(c, labels, index, correct);
+    const double t = sfb::bench::max_over_ranks(sw.seconds());
+    state.SetIterationTime(t);
+    seconds += t;
+  }
+  const double images = static_cast<double>(state.iterations() * kBatch);
+  state.counters["images_per_s"] = seconds > 0 ? images / seconds : 0.0;
+  state.counters["torch_threads"] = torch::get_num_threads();
+}
+BENCHMARK(BM_SfAccumulatorAdd)
+    ->Arg(128)
+    ->Arg(640)
+    ->MeasureProcessCPUTime()
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 [[maybe_unused]] const bool kRegistered = [] {
   for (const char* arch : kArchs) {

@@ -17,6 +17,7 @@ PAIRS = {
     "BM_AllreduceCommunicator": "BM_AllreduceRawMpi",
     "BM_ResultsFileWrite": "BM_RawMpiIoWrite",
     "BM_SfStage": "BM_SfStagePyTorch",
+    "BM_SfAccumulatorAdd": "BM_SfAccumulatorAddPyTorch",
 }
 CHECKED = ("k", "params", "torch_threads")
 TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}

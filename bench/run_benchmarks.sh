@@ -2,12 +2,12 @@
 # Runs the benchmark binaries under mpirun with 5 repetitions, writes Google Benchmark JSON (with
 # its context block: commit, versions, world size, devices) to bench/results/, and prints the
 # median time of each sfbench benchmark over its reference measured in the same run.
-# The SF stage (sf) runs with 1 rank (the stage per rank is what is compared) against its PyTorch
-# reference (bench/reference/sf_reference.py, run by SFB_PYTHON, the Python of the same torch
-# install, with the same thread count): SFB_SF_ROUNDS rounds (default 3) of one repetition of
-# each, alternating, so that both sides see the same load on a shared machine; merge_runs.py
-# gathers the rounds and the medians are over them. Each repetition times batches for at least
-# SFB_SF_MIN_TIME seconds (default 2; at least one batch: a wrn-28-10 batch takes longer).
+# The SF stage (sf) runs with 1 rank (the stage per rank is what is compared), not bound to a core,
+# against its PyTorch reference (bench/reference/sf_reference.py, run by SFB_PYTHON, the Python of
+# the same torch install, with the same thread count): SFB_SF_ROUNDS rounds (default 3) of one
+# repetition of each, alternating, so that both sides see the same load on a shared machine;
+# merge_runs.py gathers the rounds and the medians are over them. Each repetition times batches for
+# at least SFB_SF_MIN_TIME seconds (default 2; at least one batch: a wrn-28-10 batch takes longer).
 # usage: bench/run_benchmarks.sh [NP] [NAME...]   NAME: allreduce hdf5_write data imagenet sf
 #        (default: all)   env: SFB_BUILD_DIR, SFB_PYTHON, SFB_SF_ROUNDS, SFB_SF_MIN_TIME
 set -euo pipefail
@@ -29,7 +29,10 @@ run_sf() {
   min_time=${SFB_SF_MIN_TIME:-2}
   tmp=$(mktemp -d)
   for ((r = 1; r <= rounds; ++r)); do
-    mpirun --oversubscribe -np 1 "$build/bench/bench_sf" "--benchmark_filter=BM_SfStage/|BM_BootstrapWeights" \
+    # --bind-to none: Open MPI binds a lone rank to one core, while Context gives it a thread per
+    # core of the node; unbound, its threads can use the cores the reference's threads use.
+    mpirun --oversubscribe --bind-to none -np 1 "$build/bench/bench_sf" \
+      "--benchmark_filter=BM_SfStage/|BM_SfAccumulatorAdd/|BM_BootstrapWeights" \
       --benchmark_min_time="$min_time" --benchmark_out="$tmp/sfbench_$r.json" \
       --benchmark_out_format=json >/dev/null
     # The intra-op thread count sfbench's rank used (Context: node cores / ranks on the node).

@@ -13,9 +13,14 @@ values for NaN/inf, which is not done here):
 (sfbench draws w from its counter-based RNG keyed by (seed, global index, replicate); here
 torch.poisson draws them, which is what a plain PyTorch implementation would do.)
 
-The models mirror the C++ zoo (src/sfb/models/cifar_nets.cpp), module names included, so the
-parameter names and counts are those of `sfbench info --model zoo:<arch>`: normalization inside the
-model, ReLU, BatchNorm in eval mode, bias-free convolutions, random initialisation.
+Besides, BM_SfAccumulatorAddPyTorch/<k> times the float64 sums alone (the Accumulator below,
+SfAccumulator::add in C++: BM_SfAccumulatorAdd) for a random c [B, k], without a model.
+
+The models mirror the C++ zoo (src/sfb/models/cifar_nets.cpp): normalization inside the model,
+ReLU, BatchNorm in eval mode, bias-free convolutions, the same random initialisation scheme, and
+modules named and registered in the same order (conv1, bn1, ..., block1.0.conv1, ..., fc); the
+parameter counts are those `sfbench info --model zoo:<arch>` prints (bench/ratios.py compares the
+counter params of the two sides).
 
 Output: Google-Benchmark-style JSON (--out) with one entry per repetition and the aggregates
 mean/median/stddev, named BM_SfStagePyTorch/<arch>/<closed-form|autograd>/<batch>/process_time/
@@ -162,19 +167,41 @@ class WideResNet(NativeModel):
 MODELS = {"cnn-small": CnnSmall, "wrn-28-10": lambda: WideResNet(28, 10)}
 
 
-class SfReference:
-    """The float64 sums of SfAccumulator plus SfStage's per-sample columns."""
+class Accumulator:
+    """The float64 sums of SfAccumulator: Σ c, per-class Σ c and counts, the Poisson bootstrap
+    weighted sums and weights, and the number of correct predictions."""
 
-    def __init__(self, model, fast_path, replicates=REPLICATES):
-        self.model, self.fast_path, self.replicates = model, fast_path, replicates
-        k, c = model.k, model.num_classes
+    def __init__(self, k, num_classes, replicates=REPLICATES):
         f64 = torch.float64
+        self.replicates = replicates
         self.sum = torch.zeros(k, dtype=f64)
-        self.class_sum = torch.zeros(c, k, dtype=f64)
-        self.class_count = torch.zeros(c, dtype=f64)
+        self.class_sum = torch.zeros(num_classes, k, dtype=f64)
+        self.class_count = torch.zeros(num_classes, dtype=f64)
         self.boot_sum = torch.zeros(replicates, k, dtype=f64)
         self.boot_weight = torch.zeros(replicates, dtype=f64)
         self.count = self.correct = 0
+
+    def add(self, c, labels, correct):
+        """c [B, k] float; labels [B] int64; correct [B] bool."""
+        c64 = c.to(torch.float64)
+        n = c64.size(0)
+        self.sum += c64.sum(0)
+        self.class_sum.index_add_(0, labels, c64)
+        self.class_count.index_add_(0, labels, torch.ones(n, dtype=torch.float64))
+        if self.replicates > 0:
+            w = torch.poisson(torch.ones(self.replicates, n, dtype=torch.float64))
+            self.boot_sum.addmm_(w, c64)
+            self.boot_weight += w.sum(1)
+        self.count += n
+        self.correct += int(correct.sum().item())
+
+
+class SfReference:
+    """SfStage::add: the probe's c(x), the Accumulator and the per-sample columns."""
+
+    def __init__(self, model, fast_path, replicates=REPLICATES):
+        self.model, self.fast_path = model, fast_path
+        self.acc = Accumulator(model.k, model.num_classes, replicates)
         self.index, self.labels, self.preds = [], [], []
 
     def add(self, images, labels, index):
@@ -195,17 +222,7 @@ class SfReference:
             logits = logits.detach()
             c = a * g
         pred = logits.argmax(1)
-        c64 = c.to(torch.float64)
-        n = c64.size(0)
-        self.sum += c64.sum(0)
-        self.class_sum.index_add_(0, labels, c64)
-        self.class_count.index_add_(0, labels, torch.ones(n, dtype=torch.float64))
-        if self.replicates > 0:
-            w = torch.poisson(torch.ones(self.replicates, n, dtype=torch.float64))
-            self.boot_sum.addmm_(w, c64)
-            self.boot_weight += w.sum(1)
-        self.count += n
-        self.correct += int(pred.eq(labels).sum().item())
+        self.acc.add(c, labels, pred.eq(labels))
         self.index.append(index)
         self.labels.append(labels)
         self.preds.append(pred)
@@ -220,10 +237,10 @@ def build(arch, batch):
     return model, images, labels
 
 
-def run_one(arch, path, batch, repetitions, min_time, warmup, model_data=None):
-    """Times SfReference.add; returns one dict per repetition."""
-    model, images, labels = model_data or build(arch, batch)
-    ref = SfReference(model, path == "closed-form")
+def time_runs(work, batch, repetitions, min_time, warmup):
+    """Times work(index) on consecutive global indices: `warmup` untimed calls, then per
+    repetition N = max(1, ceil(min_time / last warm-up time)) timed calls. Returns one dict per
+    repetition (iterations, wall seconds, process CPU seconds)."""
     next_index = 0
 
     def step():
@@ -231,7 +248,7 @@ def run_one(arch, path, batch, repetitions, min_time, warmup, model_data=None):
         index = torch.arange(next_index, next_index + batch, dtype=torch.int64)
         next_index += batch
         t0, c0 = time.perf_counter(), time.process_time()
-        ref.add(images, labels, index)
+        work(index)
         return time.perf_counter() - t0, time.process_time() - c0
 
     warm = [step() for _ in range(max(1, warmup))][-1][0]
@@ -241,8 +258,29 @@ def run_one(arch, path, batch, repetitions, min_time, warmup, model_data=None):
         times = [step() for _ in range(iters)]
         runs.append({"iterations": iters, "seconds": sum(t for t, _ in times),
                      "cpu_seconds": sum(c for _, c in times)})
+    return runs
+
+
+def run_stage(path, data, args):
+    """Times SfReference.add on one batch of `data` = (model, images, labels)."""
+    model, images, labels = data
+    ref = SfReference(model, path == "closed-form")
+    runs = time_runs(lambda index: ref.add(images, labels, index), args.batch, args.repetitions,
+                     args.min_time, args.warmup)
     params = sum(p.numel() for p in model.parameters())
     return runs, {"torch_threads": torch.get_num_threads(), "k": model.k, "params": params}
+
+
+def run_accumulator(k, args):
+    """Times Accumulator.add of a random c [batch, k] (the C++ BM_SfAccumulatorAdd)."""
+    torch.manual_seed(SEED)
+    c = torch.randn(args.batch, k)
+    labels = torch.randint(0, NUM_CLASSES, (args.batch,), dtype=torch.int64)
+    correct = torch.rand(args.batch) < 0.5
+    acc = Accumulator(k, NUM_CLASSES)
+    runs = time_runs(lambda index: acc.add(c, labels, correct), args.batch, args.repetitions,
+                     args.min_time, args.warmup)
+    return runs, {"torch_threads": torch.get_num_threads()}
 
 
 def cpu_model():
@@ -306,8 +344,10 @@ def quick_check(threads):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    p.add_argument("--accumulator-k", nargs="*", type=int, default=[128, 640],
+                   help="also time the float64 sums alone for c [batch, k] (no model)")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--repetitions", type=int, default=3)
     p.add_argument("--min-time", type=float, default=0.5,
@@ -321,23 +361,29 @@ def main():
     args = p.parse_args()
     if args.quick:
         args.models, args.batch, args.repetitions, args.min_time = ["cnn-small"], 16, 1, 0.0
+        args.accumulator_k = [128]
     torch.set_num_threads(args.threads)
     if args.quick:
         quick_check(args.threads)
 
     benchmarks = []
-    print(f"{'benchmark':<70} {'time/batch':>12} {'images/s':>10}")
+    print(f"{'benchmark':<70} {'time/iter':>12} {'images/s':>10}")
+
+    def record(name, runs, counters):
+        rows = entries(name, runs, counters, args.batch)
+        benchmarks.extend(rows)
+        med = next(r for r in rows if r.get("aggregate_name") == "median")
+        print(f"{name:<70} {med['real_time']:>10.3f}ms {med['images_per_s']:>10.1f}", flush=True)
+
     for arch in args.models:
         data = build(arch, args.batch)
         for path in args.paths:
-            runs, counters = run_one(arch, path, args.batch, args.repetitions, args.min_time,
-                                     args.warmup, data)
-            name = f"BM_SfStagePyTorch/{arch}/{path}/{args.batch}/process_time/manual_time"
-            rows = entries(name, runs, counters, args.batch)
-            benchmarks.extend(rows)
-            med = next(r for r in rows if r.get("aggregate_name") == "median")
-            print(f"{name:<70} {med['real_time']:>10.1f}ms {med['images_per_s']:>10.1f}",
-                  flush=True)
+            runs, counters = run_stage(path, data, args)
+            record(f"BM_SfStagePyTorch/{arch}/{path}/{args.batch}/process_time/manual_time",
+                   runs, counters)
+    for k in args.accumulator_k:
+        runs, counters = run_accumulator(k, args)
+        record(f"BM_SfAccumulatorAddPyTorch/{k}/process_time/manual_time", runs, counters)
     if args.out:
         context = {
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
