@@ -5,12 +5,12 @@
 // the CPU. bench/reference/sf_reference.py times the same computation in PyTorch (Python) under
 // the names BM_SfStagePyTorch/...; bench/ratios.py pairs the two.
 //
-// Benchmarks: BM_SfStage/<arch>/<closed-form|autograd>/<batch>; BM_SfAccumulatorAdd/<k> (the
-// float64 sums of one batch alone, no model); BM_BootstrapWeights/<batch> (the bootstrap weights
-// alone, which the PyTorch reference draws with torch.poisson). Counters:
-// images_per_s (batch images over the manual time, max over ranks), torch_threads (intra-op
-// threads per rank), k (neurons), params (model parameters). cpu_time is the CPU time of the
-// whole process (all threads) per iteration.
+// Benchmarks: BM_SfStage/<arch>/<closed-form|autograd>/<batch>; BM_Features/<arch>/<batch> (the
+// features forward alone, the bulk of a batch); BM_SfAccumulatorAdd/<k> (the float64 sums of one
+// batch alone, no model); BM_BootstrapWeights/<batch> (the bootstrap weights alone, which the
+// PyTorch reference draws with torch.poisson). Counters: images_per_s (batch images over the
+// manual time, max over ranks), torch_threads (intra-op threads per rank), k (neurons), params
+// (model parameters). cpu_time is the CPU time of the whole process (all threads) per iteration.
 // The first batch of each configuration is an untimed warm-up (allocator, oneDNN primitives).
 #include <torch/torch.h>
 
@@ -140,6 +140,26 @@ BENCHMARK(BM_SfAccumulatorAdd)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
+// The model's features forward alone (no graph), the bulk of SfStage::add: the C++ frontend
+// against PyTorch's Python frontend on the same kernels.
+void BM_Features(benchmark::State& state, const std::string& arch) {
+  SfSetup& s = setup(arch, true);
+  double seconds = 0;
+  for (auto _ : state) {
+    sfb::Stopwatch sw;
+    torch::NoGradGuard no_grad;
+    const torch::Tensor a = s.model->features(s.batch.images);
+    benchmark::DoNotOptimize(a.data_ptr());
+    const double t = sfb::bench::max_over_ranks(sw.seconds());
+    state.SetIterationTime(t);
+    seconds += t;
+  }
+  const double images = static_cast<double>(state.iterations() * kBatch);
+  state.counters["images_per_s"] = seconds > 0 ? images / seconds : 0.0;
+  state.counters["torch_threads"] = torch::get_num_threads();
+  state.counters["params"] = static_cast<double>(s.params);
+}
+
 [[maybe_unused]] const bool kRegistered = [] {
   for (const char* arch : kArchs) {
     for (const bool fast : {true, false}) {
@@ -150,6 +170,12 @@ BENCHMARK(BM_SfAccumulatorAdd)
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
     }
+    benchmark::RegisterBenchmark(
+        (std::string("BM_Features/") + arch + "/" + std::to_string(kBatch)).c_str(), BM_Features,
+        std::string(arch))
+        ->MeasureProcessCPUTime()
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
   }
   return true;
 }();

@@ -18,6 +18,7 @@ PAIRS = {
     "BM_ResultsFileWrite": "BM_RawMpiIoWrite",
     "BM_SfStage": "BM_SfStagePyTorch",
     "BM_SfAccumulatorAdd": "BM_SfAccumulatorAddPyTorch",
+    "BM_Features": "BM_FeaturesPyTorch",
 }
 CHECKED = ("k", "params", "torch_threads")
 TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}

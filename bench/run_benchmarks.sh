@@ -8,8 +8,11 @@
 # repetition of each, alternating, so that both sides see the same load on a shared machine;
 # merge_runs.py gathers the rounds and the medians are over them. Each repetition times batches for
 # at least SFB_SF_MIN_TIME seconds (default 2; at least one batch: a wrn-28-10 batch takes longer).
+# Output: results/sf${SFB_SF_TAG}_np1.json and sf${SFB_SF_TAG}_pytorch_np1.json (a tag names a run
+# under a different environment, e.g. malloc settings exported for both sides).
 # usage: bench/run_benchmarks.sh [NP] [NAME...]   NAME: allreduce hdf5_write data imagenet sf
-#        (default: all)   env: SFB_BUILD_DIR, SFB_PYTHON, SFB_SF_ROUNDS, SFB_SF_MIN_TIME
+#        (default: all)   env: SFB_BUILD_DIR, SFB_PYTHON, SFB_SF_ROUNDS, SFB_SF_MIN_TIME,
+#        SFB_SF_TAG
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SFB_BUILD_DIR:-$repo/build}
@@ -32,7 +35,7 @@ run_sf() {
     # --bind-to none: Open MPI binds a lone rank to one core, while Context gives it a thread per
     # core of the node; unbound, its threads can use the cores the reference's threads use.
     mpirun --oversubscribe --bind-to none -np 1 "$build/bench/bench_sf" \
-      "--benchmark_filter=BM_SfStage/|BM_SfAccumulatorAdd/|BM_BootstrapWeights" \
+      "--benchmark_filter=BM_SfStage/|BM_Features/|BM_SfAccumulatorAdd/|BM_BootstrapWeights" \
       --benchmark_min_time="$min_time" --benchmark_out="$tmp/sfbench_$r.json" \
       --benchmark_out_format=json >/dev/null
     # The intra-op thread count sfbench's rank used (Context: node cores / ranks on the node).
@@ -42,11 +45,12 @@ print(int(json.load(open(sys.argv[1]))["benchmarks"][0]["torch_threads"]))' "$tm
       --threads "$threads" --out "$tmp/pytorch_$r.json" >/dev/null
     echo "sf round $r/$rounds done"
   done
-  python3 "$repo/bench/merge_runs.py" "$results/sf_np1.json" "$tmp"/sfbench_*.json
-  python3 "$repo/bench/merge_runs.py" "$results/sf_pytorch_np1.json" "$tmp"/pytorch_*.json
+  local out="$results/sf${SFB_SF_TAG:-}_np1.json" ref="$results/sf${SFB_SF_TAG:-}_pytorch_np1.json"
+  python3 "$repo/bench/merge_runs.py" "$out" "$tmp"/sfbench_*.json
+  python3 "$repo/bench/merge_runs.py" "$ref" "$tmp"/pytorch_*.json
   rm -r "$tmp"
-  echo "wrote $results/sf_np1.json $results/sf_pytorch_np1.json"
-  outs+=("$results/sf_np1.json" "$results/sf_pytorch_np1.json")
+  echo "wrote $out $ref"
+  outs+=("$out" "$ref")
 }
 
 for name in "${names[@]}"; do

@@ -13,8 +13,9 @@ values for NaN/inf, which is not done here):
 (sfbench draws w from its counter-based RNG keyed by (seed, global index, replicate); here
 torch.poisson draws them, which is what a plain PyTorch implementation would do.)
 
-Besides, BM_SfAccumulatorAddPyTorch/<k> times the float64 sums alone (the Accumulator below,
-SfAccumulator::add in C++: BM_SfAccumulatorAdd) for a random c [B, k], without a model.
+Besides, BM_FeaturesPyTorch/<arch>/<batch> times the features forward alone (C++: BM_Features),
+and BM_SfAccumulatorAddPyTorch/<k> the float64 sums alone (the Accumulator below, SfAccumulator::add
+in C++: BM_SfAccumulatorAdd) for a random c [B, k], without a model.
 
 The models mirror the C++ zoo (src/sfb/models/cifar_nets.cpp): normalization inside the model,
 ReLU, BatchNorm in eval mode, bias-free convolutions, the same random initialisation scheme, and
@@ -271,6 +272,19 @@ def run_stage(path, data, args):
     return runs, {"torch_threads": torch.get_num_threads(), "k": model.k, "params": params}
 
 
+def run_features(data, args):
+    """Times model.features under no_grad alone (the C++ BM_Features)."""
+    model, images, _ = data
+
+    def work(_index):
+        with torch.no_grad():
+            model.features(images)
+
+    runs = time_runs(work, args.batch, args.repetitions, args.min_time, args.warmup)
+    params = sum(p.numel() for p in model.parameters())
+    return runs, {"torch_threads": torch.get_num_threads(), "params": params}
+
+
 def run_accumulator(k, args):
     """Times Accumulator.add of a random c [batch, k] (the C++ BM_SfAccumulatorAdd)."""
     torch.manual_seed(SEED)
@@ -345,7 +359,7 @@ def quick_check(threads):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
-    p.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    p.add_argument("--paths", nargs="*", default=list(PATHS), choices=PATHS)
     p.add_argument("--accumulator-k", nargs="*", type=int, default=[128, 640],
                    help="also time the float64 sums alone for c [batch, k] (no model)")
     p.add_argument("--batch", type=int, default=256)
@@ -381,6 +395,8 @@ def main():
             runs, counters = run_stage(path, data, args)
             record(f"BM_SfStagePyTorch/{arch}/{path}/{args.batch}/process_time/manual_time",
                    runs, counters)
+        runs, counters = run_features(data, args)
+        record(f"BM_FeaturesPyTorch/{arch}/{args.batch}/process_time/manual_time", runs, counters)
     for k in args.accumulator_k:
         runs, counters = run_accumulator(k, args)
         record(f"BM_SfAccumulatorAddPyTorch/{k}/process_time/manual_time", runs, counters)
