@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""The SF stage's per-batch work (SPEC.md §2) written directly in PyTorch, timed the way
+bench/bench_sf.cpp times sfbench's SfStage::add, so bench/ratios.py can pair the two.
+
+Per batch (the same as SfStage::add with the default config; sfbench additionally checks labels and
+values for NaN/inf, which is not done here):
+  a = features(x) under no_grad                                 [B, k]
+  closed form: logits = b + a W^T, c = a * W[y]                 (sf.fast_path = true)
+  autograd:    leaf = a.requires_grad_(); logits = head(leaf); g = d(sum z_y)/d leaf; c = a * g
+  pred = argmax(logits); c64 = float64(c); sum += Σ c64; class_sum.index_add_(y, c64); class count
+  w ~ Poisson(1) [R = 200, B] float64; boot_sum.addmm_(w, c64); boot_weight += Σ_j w
+  correct += Σ [pred == y]; per-sample index, label and prediction kept on the CPU
+(sfbench draws w from its counter-based RNG keyed by (seed, global index, replicate); here
+torch.poisson draws them, which is what a plain PyTorch implementation would do.)
+
+Besides, BM_FeaturesPyTorch/<arch>/<batch> times the features forward alone (C++: BM_Features),
+and BM_SfAccumulatorAddPyTorch/<k> the float64 sums alone (the Accumulator below, SfAccumulator::add
+in C++: BM_SfAccumulatorAdd) for a random c [B, k], without a model.
+
+The models mirror the C++ zoo (src/sfb/models/cifar_nets.cpp): normalization inside the model,
+ReLU, BatchNorm in eval mode, bias-free convolutions, the same random initialisation scheme, and
+modules named and registered in the same order (conv1, bn1, ..., block1.0.conv1, ..., fc); the
+parameter counts are those `sfbench info --model zoo:<arch>` prints (bench/ratios.py compares the
+counter params of the two sides).
+
+Output: Google-Benchmark-style JSON (--out) with one entry per repetition and the aggregates
+mean/median/stddev, named BM_SfStagePyTorch/<arch>/<closed-form|autograd>/<batch>/process_time/
+manual_time (the C++ names with BM_SfStage), with the counters images_per_s, torch_threads, k and
+params; real_time is the wall time and cpu_time the process CPU time (all threads) per batch, as
+in the C++ benchmark. Each repetition runs N timed batches with N = max(1, ceil(min_time / time of
+the warm-up batch)); the timed region is the per-batch work only, as on the C++ side
+(SetIterationTime around SfStage::add).
+
+--quick: cnn-small, batch 16, 1 repetition of 1 batch, and a check that the closed form and
+autograd give the same Shapley values (a smoke test for ctest).
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from torch import nn
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+NUM_CLASSES = 10
+REPLICATES = 200
+SEED = 20261122
+PATHS = ("closed-form", "autograd")
+
+
+def conv3x3(cin, cout, stride=1):
+    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(cin, cout, stride=1):
+    return nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
+
+
+class NativeModel(nn.Module):
+    """Normalization buffers, the Linear head "fc", features()/head() as in NativeModel."""
+
+    def __init__(self, num_classes=NUM_CLASSES):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(CIFAR10_STD).view(1, 3, 1, 1))
+        self.num_classes = num_classes
+
+    def make_head(self, k):
+        self.k = k
+        self.fc = nn.Linear(k, self.num_classes)
+
+    def init_weights(self):
+        """He-normal (fan_out, ReLU) convolutions, BN γ = 1 and β = 0, zero Linear bias."""
+        with torch.no_grad():
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                elif isinstance(m, nn.BatchNorm2d):
+                    m.weight.fill_(1.0)
+                    m.bias.zero_()
+                elif isinstance(m, nn.Linear):
+                    m.bias.zero_()
+
+    def features(self, x):
+        return self.body((x - self.mean) / self.std)
+
+    def head(self, a):
+        return self.fc(a)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class CnnSmall(NativeModel):
+    """conv3×3-BN-ReLU ×3 (32, 64, 128), 2×2 max pool after the first two, global mean."""
+
+    def __init__(self):
+        super().__init__()
+        widths = (3, 32, 64, 128)
+        for i in range(3):
+            setattr(self, f"conv{i + 1}", conv3x3(widths[i], widths[i + 1]))
+            setattr(self, f"bn{i + 1}", nn.BatchNorm2d(widths[i + 1]))
+        self.make_head(128)
+        self.init_weights()
+
+    def body(self, h):
+        for i in range(3):
+            h = torch.relu(getattr(self, f"bn{i + 1}")(getattr(self, f"conv{i + 1}")(h)))
+            if i < 2:
+                h = torch.max_pool2d(h, 2)
+        return h.mean((2, 3))
+
+
+class PreActBlock(nn.Module):
+    """relu(bn1(x)) feeds the 1×1 projection (shape change) and conv1 -> bn2 -> relu -> conv2."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = conv3x3(cin, cout, stride)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = conv3x3(cout, cout)
+        self.shortcut = conv1x1(cin, cout, stride) if stride != 1 or cin != cout else None
+
+    def forward(self, x):
+        pre = torch.relu(self.bn1(x))
+        sc = self.shortcut(pre) if self.shortcut is not None else x
+        h = self.conv1(pre)
+        h = self.conv2(torch.relu(self.bn2(h)))
+        return h + sc
+
+
+class WideResNet(NativeModel):
+    """WRN-depth-widen: 16-channel stem, 3 stages of (depth-4)/6 blocks (16w, 32w, 64w; strides
+    1, 2, 2), final BN-ReLU, global mean."""
+
+    def __init__(self, depth=28, widen=10):
+        super().__init__()
+        n = (depth - 4) // 6
+        self.conv1 = conv3x3(3, 16)
+        cin = 16
+        for s, stride in enumerate((1, 2, 2)):
+            cout = (16 << s) * widen
+            blocks = [PreActBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1)
+                      for i in range(n)]
+            setattr(self, f"block{s + 1}", nn.ModuleList(blocks))
+            cin = cout
+        self.bn = nn.BatchNorm2d(cin)
+        self.make_head(cin)
+        self.init_weights()
+
+    def body(self, h):
+        h = self.conv1(h)
+        for s in range(3):
+            for b in getattr(self, f"block{s + 1}"):
+                h = b(h)
+        return torch.relu(self.bn(h)).mean((2, 3))
+
+
+MODELS = {"cnn-small": CnnSmall, "wrn-28-10": lambda: WideResNet(28, 10)}
+
+
+class Accumulator:
+    """The float64 sums of SfAccumulator: Σ c, per-class Σ c and counts, the Poisson bootstrap
+    weighted sums and weights, and the number of correct predictions."""
+
+    def __init__(self, k, num_classes, replicates=REPLICATES):
+        f64 = torch.float64
+        self.replicates = replicates
+        self.sum = torch.zeros(k, dtype=f64)
+        self.class_sum = torch.zeros(num_classes, k, dtype=f64)
+        self.class_count = torch.zeros(num_classes, dtype=f64)
+        self.boot_sum = torch.zeros(replicates, k, dtype=f64)
+        self.boot_weight = torch.zeros(replicates, dtype=f64)
+        self.count = self.correct = 0
+
+    def add(self, c, labels, correct):
+        """c [B, k] float; labels [B] int64; correct [B] bool."""
+        c64 = c.to(torch.float64)
+        n = c64.size(0)
+        self.sum += c64.sum(0)
+        self.class_sum.index_add_(0, labels, c64)
+        self.class_count.index_add_(0, labels, torch.ones(n, dtype=torch.float64))
+        if self.replicates > 0:
+            w = torch.poisson(torch.ones(self.replicates, n, dtype=torch.float64))
+            self.boot_sum.addmm_(w, c64)
+            self.boot_weight += w.sum(1)
+        self.count += n
+        self.correct += int(correct.sum().item())
+
+
+class SfReference:
+    """SfStage::add: the probe's c(x), the Accumulator and the per-sample columns."""
+
+    def __init__(self, model, fast_path, replicates=REPLICATES):
+        self.model, self.fast_path = model, fast_path
+        self.acc = Accumulator(model.k, model.num_classes, replicates)
+        self.index, self.labels, self.preds = [], [], []
+
+    def add(self, images, labels, index):
+        """images [B, 3, H, W] float32 in [0, 1]; labels, index [B] int64. Returns c [B, k]."""
+        with torch.no_grad():
+            a = self.model.features(images)
+        if self.fast_path:
+            with torch.no_grad():
+                w, b = self.model.fc.weight, self.model.fc.bias
+                logits = torch.addmm(b, a, w.t())
+                c = a * w.index_select(0, labels)
+        else:
+            with torch.enable_grad():
+                leaf = a.detach().requires_grad_(True)
+                logits = self.model.head(leaf)
+                t = logits.gather(1, labels.unsqueeze(1)).squeeze(1)
+                (g,) = torch.autograd.grad(t.sum(), leaf)
+            logits = logits.detach()
+            c = a * g
+        pred = logits.argmax(1)
+        self.acc.add(c, labels, pred.eq(labels))
+        self.index.append(index)
+        self.labels.append(labels)
+        self.preds.append(pred)
+        return c
+
+
+def build(arch, batch):
+    torch.manual_seed(SEED)
+    model = MODELS[arch]().eval()
+    images = torch.rand(batch, 3, 32, 32)
+    labels = torch.randint(0, NUM_CLASSES, (batch,), dtype=torch.int64)
+    return model, images, labels
+
+
+def time_runs(work, batch, repetitions, min_time, warmup):
+    """Times work(index) on consecutive global indices: `warmup` untimed calls, then per
+    repetition N = max(1, ceil(min_time / last warm-up time)) timed calls. Returns one dict per
+    repetition (iterations, wall seconds, process CPU seconds)."""
+    next_index = 0
+
+    def step():
+        nonlocal next_index
+        index = torch.arange(next_index, next_index + batch, dtype=torch.int64)
+        next_index += batch
+        t0, c0 = time.perf_counter(), time.process_time()
+        work(index)
+        return time.perf_counter() - t0, time.process_time() - c0
+
+    warm = [step() for _ in range(max(1, warmup))][-1][0]
+    iters = max(1, math.ceil(min_time / warm)) if min_time > 0 else 1
+    runs = []
+    for _ in range(repetitions):
+        times = [step() for _ in range(iters)]
+        runs.append({"iterations": iters, "seconds": sum(t for t, _ in times),
+                     "cpu_seconds": sum(c for _, c in times)})
+    return runs
+
+
+def run_stage(path, data, args):
+    """Times SfReference.add on one batch of `data` = (model, images, labels)."""
+    model, images, labels = data
+    ref = SfReference(model, path == "closed-form")
+    runs = time_runs(lambda index: ref.add(images, labels, index), args.batch, args.repetitions,
+                     args.min_time, args.warmup)
+    params = sum(p.numel() for p in model.parameters())
+    return runs, {"torch_threads": torch.get_num_threads(), "k": model.k, "params": params}
+
+
+def run_features(data, args):
+    """Times model.features under no_grad alone (the C++ BM_Features)."""
+    model, images, _ = data
+
+    def work(_index):
+        with torch.no_grad():
+            model.features(images)
+
+    runs = time_runs(work, args.batch, args.repetitions, args.min_time, args.warmup)
+    params = sum(p.numel() for p in model.parameters())
+    return runs, {"torch_threads": torch.get_num_threads(), "params": params}
+
+
+def run_accumulator(k, args):
+    """Times Accumulator.add of a random c [batch, k] (the C++ BM_SfAccumulatorAdd)."""
+    torch.manual_seed(SEED)
+    c = torch.randn(args.batch, k)
+    labels = torch.randint(0, NUM_CLASSES, (args.batch,), dtype=torch.int64)
+    correct = torch.rand(args.batch) < 0.5
+    acc = Accumulator(k, NUM_CLASSES)
+    runs = time_runs(lambda index: acc.add(c, labels, correct), args.batch, args.repetitions,
+                     args.min_time, args.warmup)
+    return runs, {"torch_threads": torch.get_num_threads()}
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def git_commit():
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        return subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def entries(name, runs, counters, batch):
+    """Google Benchmark JSON entries: one per repetition, then mean/median/stddev."""
+    out = []
+    rows = []
+    for i, r in enumerate(runs):
+        ms = r["seconds"] / r["iterations"] * 1e3
+        cpu_ms = r["cpu_seconds"] / r["iterations"] * 1e3
+        rate = r["iterations"] * batch / r["seconds"]
+        row = {"name": name, "run_name": name, "run_type": "iteration",
+               "repetitions": len(runs), "repetition_index": i, "threads": 1,
+               "iterations": r["iterations"], "real_time": ms, "cpu_time": cpu_ms,
+               "time_unit": "ms", "images_per_s": rate, **counters}
+        rows.append(row)
+    out.extend(rows)
+    stats = {"mean": statistics.mean, "median": statistics.median,
+             "stddev": lambda v: statistics.stdev(v) if len(v) > 1 else 0.0}
+    for agg, fn in stats.items():
+        out.append({"name": f"{name}_{agg}", "run_name": name, "run_type": "aggregate",
+                    "repetitions": len(runs), "threads": 1, "aggregate_name": agg,
+                    "iterations": len(runs),
+                    "real_time": fn([r["real_time"] for r in rows]),
+                    "cpu_time": fn([r["cpu_time"] for r in rows]), "time_unit": "ms",
+                    "images_per_s": fn([r["images_per_s"] for r in rows]),
+                    **(counters if agg != "stddev" else {k: 0.0 for k in counters})})
+    return out
+
+
+def quick_check(threads):
+    """Closed form and autograd agree on the same batch (the reference computes what it claims)."""
+    model, images, labels = build("cnn-small", 16)
+    index = torch.arange(16)
+    closed = SfReference(model, True, replicates=0).add(images, labels, index)
+    auto = SfReference(model, False, replicates=0).add(images, labels, index)
+    if not torch.allclose(closed, auto, rtol=1e-5, atol=1e-6):
+        sys.exit(f"sf_reference: closed form and autograd differ by "
+                 f"{(closed - auto).abs().max().item():g}")
+    print(f"sf_reference: closed form == autograd on cnn-small (threads {threads})")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--paths", nargs="*", default=list(PATHS), choices=PATHS)
+    p.add_argument("--accumulator-k", nargs="*", type=int, default=[128, 640],
+                   help="also time the float64 sums alone for c [batch, k] (no model)")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--repetitions", type=int, default=3)
+    p.add_argument("--min-time", type=float, default=0.5,
+                   help="seconds of timed batches per repetition (at least one batch)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed batches first")
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="intra-op threads (sfbench: cores / ranks on the node)")
+    p.add_argument("--out", help="write Google-Benchmark-style JSON here")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: cnn-small, batch 16, one batch, plus a consistency check")
+    args = p.parse_args()
+    if args.quick:
+        args.models, args.batch, args.repetitions, args.min_time = ["cnn-small"], 16, 1, 0.0
+        args.accumulator_k = [128]
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        quick_check(args.threads)
+
+    benchmarks = []
+    print(f"{'benchmark':<70} {'time/iter':>12} {'images/s':>10}")
+
+    def record(name, runs, counters):
+        rows = entries(name, runs, counters, args.batch)
+        benchmarks.extend(rows)
+        med = next(r for r in rows if r.get("aggregate_name") == "median")
+        print(f"{name:<70} {med['real_time']:>10.3f}ms {med['images_per_s']:>10.1f}", flush=True)
+
+    for arch in args.models:
+        data = build(arch, args.batch)
+        for path in args.paths:
+            runs, counters = run_stage(path, data, args)
+            record(f"BM_SfStagePyTorch/{arch}/{path}/{args.batch}/process_time/manual_time",
+                   runs, counters)
+        runs, counters = run_features(data, args)
+        record(f"BM_FeaturesPyTorch/{arch}/{args.batch}/process_time/manual_time", runs, counters)
+    for k in args.accumulator_k:
+        runs, counters = run_accumulator(k, args)
+        record(f"BM_SfAccumulatorAddPyTorch/{k}/process_time/manual_time", runs, counters)
+    if args.out:
+        context = {
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "host_name": platform.node(),
+            "executable": os.path.abspath(__file__),
+            "num_cpus": os.cpu_count(),
+            "cpu_model": cpu_model(),
+            "library_build_type": "release",
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": str(torch.get_num_threads()),
+            "git_commit": git_commit(),
+            "world_size": "1",
+            "communicator": "none (PyTorch reference)",
+        }
+        with open(args.out, "w") as f:
+            json.dump({"context": context, "benchmarks": benchmarks}, f, indent=2)
+            f.write("\n")
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
