@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <torch/torch.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -157,11 +158,16 @@ void Context::configure(const ContextOptions& opts) {
     device_desc = "cuda:" + std::to_string(index) + " (" + comm::cuda::device_name(index) + ")";
   }
 #endif
+  // Default: the node's cores shared by its ranks, but never more than the CPUs this process may
+  // run on (mpirun binds a lone rank to one core by default; more threads would share it).
+  int64_t allowed = static_cast<int64_t>(std::thread::hardware_concurrency());
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof(mask), &mask) == 0) allowed = CPU_COUNT(&mask);
   const int64_t threads =
       opts.threads > 0
           ? opts.threads
-          : std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()) /
-                                     local_size_);
+          : std::max<int64_t>(1, std::min<int64_t>(allowed, static_cast<int64_t>(std::thread::hardware_concurrency()) /
+                                                                local_size_));
   torch::set_num_threads(static_cast<int>(threads));
 
   nccl_comm_.reset();
