@@ -2,10 +2,11 @@
 """Merges Google Benchmark JSON files of separate runs (rounds) of the same benchmarks into one
 file: every per-repetition entry of every file, renumbered, then the aggregates mean, median and
 stddev of real_time, cpu_time and each numeric counter over all of them (existing aggregates in
-the inputs are dropped). The context is the first file's, with "rounds" added.
+the inputs are dropped). The context is the first file's, with "merged_files" added.
 
-run_benchmarks.sh runs the SF stage and its PyTorch reference alternately, one repetition each per
-round, so that both see the same load on a shared machine; this puts the rounds back together.
+run_benchmarks.sh runs each SF benchmark and its PyTorch reference alternately, one repetition per
+process, so that both see the same load on a shared machine; this puts the runs back together
+(repetitions in the order of the files given).
 usage: merge_runs.py OUT IN...
 """
 import json
@@ -25,7 +26,7 @@ def main(out, paths):
         for b in data["benchmarks"]:
             if b.get("run_type", "iteration") == "iteration":
                 runs.setdefault(b["run_name"], []).append(b)
-    context["rounds"] = str(len(paths))
+    context["merged_files"] = str(len(paths))
     merged = []
     stats = {"mean": statistics.mean, "median": statistics.median,
              "stddev": lambda v: statistics.stdev(v) if len(v) > 1 else 0.0}

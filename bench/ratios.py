@@ -11,6 +11,7 @@ agree between the two sides: a mismatch is printed as such, since the two would 
 the same thing.
 """
 import json
+import statistics
 import sys
 
 PAIRS = {
@@ -25,13 +26,28 @@ TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
 def medians(path):
-    """-> (context, {run_name: median aggregate entry})."""
+    """-> (context, {run_name: median aggregate entry}); each entry gets "_runs", the per-
+    repetition entries of that benchmark in the file (in order), when the file has them."""
     data = json.load(open(path))
-    out = {}
+    out, runs = {}, {}
     for b in data["benchmarks"]:
         if b.get("aggregate_name") == "median":
             out[b["run_name"]] = b
+        elif b.get("run_type", "iteration") == "iteration":
+            runs.setdefault(b["run_name"], []).append(b)
+    for name, b in out.items():
+        b["_runs"] = runs.get(name, [])
     return data["context"], out
+
+
+def paired(mine, ref):
+    """Per-repetition speedups (sfbench images/s over the reference's) when both sides have the
+    same number of repetitions, e.g. rounds run alternately by run_benchmarks.sh: under a load that
+    changes between rounds, their median is steadier than the ratio of the two medians."""
+    a, b = mine["_runs"], ref["_runs"]
+    if not a or len(a) != len(b):
+        return []
+    return [x["images_per_s"] / y["images_per_s"] for x, y in zip(a, b)]
 
 
 def sort_key(name):
@@ -68,13 +84,16 @@ def main(paths):
                   f"commit {ctx.get('git_commit', '')[:12]}, {ctx.get('num_cpus')} CPUs)")
     if throughput:
         print(f"\n{'images/s (medians)':<64} {'sfbench':>10} {'reference':>10} {'speedup':>7}"
-              f" {'cpu/batch sfbench':>18} {'reference':>10}")
+              f" {'cpu/batch sfbench':>18} {'reference':>10}  paired speedups: median [min, max]")
         for name, mine, ref in throughput:
             a, b = mine["images_per_s"], ref["images_per_s"]
             unit = mine["time_unit"]
             rc = ref["cpu_time"] * TO_SECONDS[ref["time_unit"]] / TO_SECONDS[unit]
+            pairs = sorted(paired(mine, ref))
+            spread = (f"  {statistics.median(pairs):.3f} [{pairs[0]:.3f}, {pairs[-1]:.3f}]"
+                      if pairs else "")
             print(f"{name:<64} {a:>10.1f} {b:>10.1f} {a / b:>7.3f}"
-                  f" {mine['cpu_time']:>16.1f}{unit:>2} {rc:>8.1f}{unit:>2}")
+                  f" {mine['cpu_time']:>16.1f}{unit:>2} {rc:>8.1f}{unit:>2}{spread}")
             for c in CHECKED:
                 if c in mine and c in ref and mine[c] != ref[c]:
                     print(f"  MISMATCH {c}: sfbench {mine[c]:g}, reference {ref[c]:g}")

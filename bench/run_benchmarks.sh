@@ -4,9 +4,11 @@
 # median time of each sfbench benchmark over its reference measured in the same run.
 # The SF stage (sf) runs with 1 rank (the stage per rank is what is compared), not bound to a core,
 # against its PyTorch reference (bench/reference/sf_reference.py, run by SFB_PYTHON, the Python of
-# the same torch install, with the same thread count): SFB_SF_ROUNDS rounds (default 3) of one
-# repetition of each, alternating, so that both sides see the same load on a shared machine;
-# merge_runs.py gathers the rounds and the medians are over them. Each repetition times batches for
+# the same torch install, with the same thread count), alternating: each round runs every
+# benchmark once on each side, back to back (which side goes first alternates between rounds), so
+# that the two sides of a pair see the same load on a shared machine. SFB_SF_ROUNDS rounds
+# (default 3); merge_runs.py gathers them; medians are over the rounds and ratios.py also gives
+# the per-round (paired) speedups. Each run times batches for
 # at least SFB_SF_MIN_TIME seconds (default 2; at least one batch: a wrn-28-10 batch takes longer).
 # Output: results/sf${SFB_SF_TAG}_np1.json and sf${SFB_SF_TAG}_pytorch_np1.json (a tag names a run
 # under a different environment, e.g. malloc settings exported for both sides).
@@ -25,29 +27,51 @@ results="$repo/bench/results"
 mkdir -p "$results"
 outs=()
 
+# The SF pairs, one regular expression each that selects the benchmark on both sides.
+sf_pairs=("SfStage.*/cnn-small/closed-form/" "SfStage.*/cnn-small/autograd/" "Features.*/cnn-small/"
+          "SfAccumulatorAdd.*/128/" "SfAccumulatorAdd.*/640/" "SfStage.*/wrn-28-10/closed-form/"
+          "SfStage.*/wrn-28-10/autograd/" "Features.*/wrn-28-10/")
+
+# Runs a command with its output kept out of the way, and shows it only if the command fails.
+quiet() {
+  local log rc=0
+  log=$(mktemp)
+  "$@" >"$log" 2>&1 || rc=$?
+  if [[ $rc -ne 0 ]]; then cat "$log" >&2; echo "run_benchmarks: failed ($rc): $*" >&2; fi
+  rm -f "$log"
+  return "$rc"
+}
+
 run_sf() {
-  local py rounds min_time tmp threads r
+  local py rounds min_time tmp threads r i
   py=${SFB_PYTHON:-$(sed -n 's/^SFB_PYTHON:FILEPATH=//p' "$build/CMakeCache.txt")}
   rounds=${SFB_SF_ROUNDS:-3}
   min_time=${SFB_SF_MIN_TIME:-2}
   tmp=$(mktemp -d)
+  # --bind-to none: Open MPI binds a lone rank to one core, while Context gives it a thread per
+  # core of the node; unbound, its threads can use the cores the reference's threads use.
+  local sfbench=(mpirun --oversubscribe --bind-to none -np 1 "$build/bench/bench_sf"
+                 --benchmark_min_time="$min_time" --benchmark_out_format=json)
   for ((r = 1; r <= rounds; ++r)); do
-    # --bind-to none: Open MPI binds a lone rank to one core, while Context gives it a thread per
-    # core of the node; unbound, its threads can use the cores the reference's threads use.
-    mpirun --oversubscribe --bind-to none -np 1 "$build/bench/bench_sf" \
-      "--benchmark_filter=BM_SfStage/|BM_Features/|BM_SfAccumulatorAdd/|BM_BootstrapWeights" \
-      --benchmark_min_time="$min_time" --benchmark_out="$tmp/sfbench_$r.json" \
-      --benchmark_out_format=json >/dev/null
+    quiet "${sfbench[@]}" --benchmark_filter=BootstrapWeights \
+      --benchmark_out="$tmp/sfbench_${r}_0.json"
     # The intra-op thread count sfbench's rank used (Context: node cores / ranks on the node).
     threads=$(python3 -c 'import json, sys
-print(int(json.load(open(sys.argv[1]))["benchmarks"][0]["torch_threads"]))' "$tmp/sfbench_$r.json")
-    "$py" "$repo/bench/reference/sf_reference.py" --repetitions 1 --min-time "$min_time" \
-      --threads "$threads" --out "$tmp/pytorch_$r.json" >/dev/null
+print(int(json.load(open(sys.argv[1]))["benchmarks"][0]["torch_threads"]))' \
+      "$tmp/sfbench_${r}_0.json")
+    for i in "${!sf_pairs[@]}"; do
+      local side_a=(quiet "${sfbench[@]}" --benchmark_filter="${sf_pairs[$i]}"
+                    --benchmark_out="$tmp/sfbench_${r}_$((i + 1)).json")
+      local side_b=(quiet "$py" "$repo/bench/reference/sf_reference.py" --filter "${sf_pairs[$i]}"
+                    --repetitions 1 --min-time "$min_time" --threads "$threads"
+                    --out "$tmp/pytorch_${r}_$((i + 1)).json")
+      if ((r % 2)); then "${side_a[@]}"; "${side_b[@]}"; else "${side_b[@]}"; "${side_a[@]}"; fi
+    done
     echo "sf round $r/$rounds done"
   done
   local out="$results/sf${SFB_SF_TAG:-}_np1.json" ref="$results/sf${SFB_SF_TAG:-}_pytorch_np1.json"
-  python3 "$repo/bench/merge_runs.py" "$out" "$tmp"/sfbench_*.json
-  python3 "$repo/bench/merge_runs.py" "$ref" "$tmp"/pytorch_*.json
+  python3 "$repo/bench/merge_runs.py" "$out" $(ls -v "$tmp"/sfbench_*.json)
+  python3 "$repo/bench/merge_runs.py" "$ref" $(ls -v "$tmp"/pytorch_*.json)
   rm -r "$tmp"
   echo "wrote $out $ref"
   outs+=("$out" "$ref")

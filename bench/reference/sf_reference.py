@@ -40,6 +40,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -369,6 +370,9 @@ def main():
     p.add_argument("--warmup", type=int, default=1, help="untimed batches first")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="intra-op threads (sfbench: cores / ranks on the node)")
+    p.add_argument("--filter", default=".",
+                   help="run only the benchmarks whose name this regular expression matches "
+                        "(like --benchmark_filter; the same expression can select both sides)")
     p.add_argument("--out", help="write Google-Benchmark-style JSON here")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: cnn-small, batch 16, one batch, plus a consistency check")
@@ -389,17 +393,24 @@ def main():
         med = next(r for r in rows if r.get("aggregate_name") == "median")
         print(f"{name:<70} {med['real_time']:>10.3f}ms {med['images_per_s']:>10.1f}", flush=True)
 
+    suffix = "process_time/manual_time"
+    wanted = re.compile(args.filter)
     for arch in args.models:
+        stage = {path: f"BM_SfStagePyTorch/{arch}/{path}/{args.batch}/{suffix}"
+                 for path in args.paths}
+        features = f"BM_FeaturesPyTorch/{arch}/{args.batch}/{suffix}"
+        if not any(wanted.search(n) for n in [*stage.values(), features]):
+            continue
         data = build(arch, args.batch)
-        for path in args.paths:
-            runs, counters = run_stage(path, data, args)
-            record(f"BM_SfStagePyTorch/{arch}/{path}/{args.batch}/process_time/manual_time",
-                   runs, counters)
-        runs, counters = run_features(data, args)
-        record(f"BM_FeaturesPyTorch/{arch}/{args.batch}/process_time/manual_time", runs, counters)
+        for path, name in stage.items():
+            if wanted.search(name):
+                record(name, *run_stage(path, data, args))
+        if wanted.search(features):
+            record(features, *run_features(data, args))
     for k in args.accumulator_k:
-        runs, counters = run_accumulator(k, args)
-        record(f"BM_SfAccumulatorAddPyTorch/{k}/process_time/manual_time", runs, counters)
+        name = f"BM_SfAccumulatorAddPyTorch/{k}/{suffix}"
+        if wanted.search(name):
+            record(name, *run_accumulator(k, args))
     if args.out:
         context = {
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
