@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("communicator", g_ctx->comm().name());
   benchmark::AddCustomContext("slurm_job_id", p.slurm_job_id);
   benchmark::AddCustomContext("cpu_model", p.cpu_model);
+  benchmark::AddCustomContext("allocator", p.allocator);
   std::string devices;
   for (const auto& d : p.devices) devices += (devices.empty() ? "" : "; ") + d;
   benchmark::AddCustomContext("devices", devices);

@@ -11,6 +11,7 @@
 #include "build_config.hpp"
 #include "comm/mpi/mpi_check.hpp"
 #include "comm/mpi/mpi_communicator.hpp"
+#include "core/allocator.hpp"
 #include "core/log.hpp"
 #if SFB_WITH_CUDA
 #include "comm/cuda/cuda_device.hpp"
@@ -169,6 +170,8 @@ void Context::configure(const ContextOptions& opts) {
           : std::max<int64_t>(1, std::min<int64_t>(allowed, static_cast<int64_t>(std::thread::hardware_concurrency()) /
                                                                 local_size_));
   torch::set_num_threads(static_cast<int>(threads));
+  std::string allocator;
+  agree([&] { allocator = tune_allocator(); });
 
   nccl_comm_.reset();
 #if SFB_WITH_NCCL
@@ -179,6 +182,7 @@ void Context::configure(const ContextOptions& opts) {
 #endif
 
   provenance_ = local_provenance();
+  provenance_.allocator = allocator;
   provenance_.created_utc = comm::broadcast_string(*host_comm_, provenance_.created_utc, 0);
   provenance_.cpu_model = comm::broadcast_string(*host_comm_, provenance_.cpu_model, 0);
   provenance_.world_size = size_;

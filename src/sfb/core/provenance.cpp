@@ -24,6 +24,7 @@ nlohmann::json Provenance::to_json() const {
                         {"mpi", mpi},
                         {"hdf5", hdf5},
                         {"cpu_model", cpu_model},
+                        {"allocator", allocator},
                         {"hosts", hosts},
                         {"devices", devices},
                         {"world_size", world_size},

@@ -22,6 +22,7 @@ struct Provenance {
   std::string mpi;          ///< MPI library version string (first line)
   std::string hdf5;         ///< HDF5 library version
   std::string cpu_model;    ///< /proc/cpuinfo "model name" of rank 0's host
+  std::string allocator;    ///< CPU malloc settings in effect (core/allocator.hpp)
   std::vector<std::string> hosts;    ///< distinct host names, in rank order of first appearance
   std::vector<std::string> devices;  ///< one entry per rank: "rank 0: cpu@host" / "rank 1: cuda:1 (NVIDIA H200)@host"
   int64_t world_size = 1;

@@ -77,6 +77,7 @@ ResultsFile::ResultsFile(Context& ctx, const fs::path& out, const RunInfo& info)
   set_attr("/provenance", "build_type", p.build_type);
   set_attr("/provenance", "compiler", p.compiler);
   set_attr("/provenance", "cpu_model", p.cpu_model);
+  set_attr("/provenance", "allocator", p.allocator);
   set_attr("/provenance", "slurm_job_id", p.slurm_job_id);
 
   nlohmann::json prov = p.to_json();
