@@ -318,6 +318,33 @@ def git_commit():
         return ""
 
 
+def context_block(script):
+    """The Google Benchmark "context" of a reference run by `script` (host, CPU, torch, threads,
+    commit)."""
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "host_name": platform.node(),
+        "executable": os.path.abspath(script),
+        "num_cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "library_build_type": "release",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": str(torch.get_num_threads()),
+        "git_commit": git_commit(),
+        "world_size": "1",
+        "communicator": "none (PyTorch reference)",
+        "allocator": allocator(),
+    }
+
+
+def allocator():
+    """The glibc malloc tunables in this process's environment (sfbench records its own)."""
+    keys = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
+    found = [f"{k}={os.environ[k]}" for k in keys if k in os.environ]
+    return ", ".join(found) if found else "glibc defaults"
+
+
 def entries(name, runs, counters, batch):
     """Google Benchmark JSON entries: one per repetition, then mean/median/stddev."""
     out = []
@@ -412,20 +439,7 @@ def main():
         if wanted.search(name):
             record(name, *run_accumulator(k, args))
     if args.out:
-        context = {
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "host_name": platform.node(),
-            "executable": os.path.abspath(__file__),
-            "num_cpus": os.cpu_count(),
-            "cpu_model": cpu_model(),
-            "library_build_type": "release",
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "threads": str(torch.get_num_threads()),
-            "git_commit": git_commit(),
-            "world_size": "1",
-            "communicator": "none (PyTorch reference)",
-        }
+        context = context_block(__file__)
         with open(args.out, "w") as f:
             json.dump({"context": context, "benchmarks": benchmarks}, f, indent=2)
             f.write("\n")
