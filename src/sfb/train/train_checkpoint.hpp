@@ -1,0 +1,57 @@
+#pragma once
+// Train-state checkpoints. A training checkpoint is an ordinary sfbench model checkpoint
+// (models/checkpoint.hpp: arch, options, weights, config, epoch), so `--model checkpoint:FILE`
+// loads it in sf/attack/eval, plus one extra entry "train_state" holding what resuming needs:
+// the optimizer state (torch::optim::Optimizer::save), completed epochs, the step inside the
+// current epoch, the global step, the per-epoch log so far, the running sums of the unfinished
+// epoch and LibTorch's default CPU generator state. Every other random draw of training is keyed
+// by (seed, epoch, step or sample index), so (epoch, step) is the RNG state. Written atomically
+// (<file>.partial, then rename) by rank 0 only; read by every rank.
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "models/native_model.hpp"
+
+namespace sfb::train {
+
+/// One epoch's log line (also the rows of /train/epoch/*).
+struct EpochLog {
+  int64_t epoch = 0;          ///< 1-based epoch number
+  std::vector<double> terms;  ///< mean over the epoch's steps of each loss term (term_names order)
+  double accuracy = 0;        ///< clean training accuracy over the epoch's samples
+  double adv_accuracy = 0;    ///< accuracy on x' (NaN for standard training)
+  double lr = 0;              ///< learning rate of the epoch's last step
+  double seconds = 0;         ///< wall time of the epoch (max over ranks)
+  double images_per_s = 0;    ///< global samples per second
+};
+
+/// Where a run stands; saved in the checkpoint.
+struct TrainState {
+  int64_t epochs_done = 0;    ///< completed epochs
+  int64_t step_in_epoch = 0;  ///< steps done in epoch epochs_done + 1 (0 at an epoch boundary)
+  int64_t global_step = 0;    ///< optimizer steps done in total
+  std::vector<EpochLog> history;  ///< one per completed epoch
+  /// Running sums of the unfinished epoch: [terms..., correct, adv_correct, samples, seconds].
+  std::vector<double> partial;
+  std::string loss;  ///< base loss name the state belongs to (checked on resume)
+};
+
+/// Writes `model`, `config_toml`, `opt`'s state and `state` to `file` atomically. Throws IoError
+/// naming the file. Not collective (rank 0 calls it).
+void save_train_checkpoint(const std::filesystem::path& file, models::NativeModel& model,
+                           torch::optim::Optimizer& opt, const TrainState& state,
+                           const std::string& config_toml);
+
+/// Loads weights into `model` (its architecture must match: DataError naming both otherwise),
+/// the optimizer state into `opt` and returns the train state. DataError (exit code 2) naming the
+/// file for a missing, corrupt or truncated file, one without train state, or a state written
+/// for another base loss than `loss`. Not collective (every rank reads).
+TrainState load_train_checkpoint(const std::filesystem::path& file, models::NativeModel& model,
+                                 torch::optim::Optimizer& opt, const std::string& loss);
+
+}  // namespace sfb::train
