@@ -82,9 +82,11 @@ AttackRun run_attacks(Context& ctx, Invocation& inv, const data::Dataset& ds,
     const auto [g, st] = run.runner->stage_at(s);
     const auto& plan = run.runner->groups()[static_cast<std::size_t>(g)];
     const double rows = comm::allreduce_scalar(ctx.host_comm(), static_cast<double>(run.runner->stage_rows()[s]), comm::ReduceOp::kSum);
+    const double back = comm::allreduce_scalar(ctx.host_comm(), static_cast<double>(run.runner->stage_backward_rows()[s]), comm::ReduceOp::kSum);
     const double samples = comm::allreduce_scalar(ctx.host_comm(), static_cast<double>(run.runner->stage_samples()[s]), comm::ReduceOp::kSum);
     run.costs.push_back({fmt::format("{} [{}]", plan.label, plan.stages[static_cast<std::size_t>(st)].attack),
-                         static_cast<int64_t>(samples), samples > 0 ? rows / samples : 0.0});
+                         static_cast<int64_t>(samples), samples > 0 ? rows / samples : 0.0,
+                         samples > 0 ? back / samples : 0.0});
     if (checkpoints) {
       io::RunInfo info = run_info(inv, "attack-checkpoint");
       attacks::write_checkpoint(ctx, cp, *run.runner, ds.size(), key, info);
@@ -127,9 +129,10 @@ void print_attack_table(const Invocation& inv, const data::Dataset& ds, models::
   }
   std::cout << fmt::format("# {:.1f} s for the attack stages (max over ranks)\n", run.seconds);
   if (!run.costs.empty()) {
-    std::cout << "# cost per stage: model evaluations (forward passes, each gradient step includes one) per attacked sample\n";
+    std::cout << "# cost per stage: forward and backward passes of the model per attacked sample\n";
     for (const auto& c : run.costs) {
-      std::cout << fmt::format("#   {:<40} {:>8} samples {:>10.1f} passes/sample\n", c.name, c.samples, c.passes_per_sample);
+      std::cout << fmt::format("#   {:<40} {:>8} samples {:>10.1f} forward {:>10.1f} backward\n", c.name,
+                               c.samples, c.passes_per_sample, c.backward_passes_per_sample);
     }
   }
 }

@@ -13,12 +13,13 @@ struct AttackRun {
   std::vector<attacks::GroupSummary> summaries;  ///< one per group, then "worst_case"
   double seconds = 0;                            ///< wall time, max over ranks
   int64_t resumed_stages = 0;                    ///< stages taken from a checkpoint
-  /// Per stage run here (not resumed): "<label> [<attack>]", samples attacked and model
-  /// evaluations per attacked sample, summed over ranks.
+  /// Per stage run here (not resumed): "<label> [<attack>]", samples attacked, and forward and
+  /// backward passes of the model per attacked sample, summed over ranks.
   struct StageCost {
     std::string name;
     int64_t samples = 0;
-    double passes_per_sample = 0;
+    double passes_per_sample = 0;           ///< forward passes (each gradient step includes one)
+    double backward_passes_per_sample = 0;  ///< backward passes reaching the input
   };
   std::vector<StageCost> costs;
 };

@@ -40,11 +40,14 @@ void add_attack_flags(CLI::App* sub, Invocation& inv) {
                          "start over even when <out>.checkpoint.h5 matches (config key 'attack.resume')");
 }
 
-/// The per-stage cost as summary entries metrics.attack_stage_cost[name] = {samples, passes_per_sample}.
+/// The per-stage cost as summary entries metrics.attack_stage_cost[name] = {samples,
+/// passes_per_sample, backward_passes_per_sample}.
 void record_costs(io::ResultsFile& rf, const AttackRun& run) {
   for (const auto& c : run.costs) {
     rf.summary()["metrics"]["attack_stage_cost"][c.name] = {{"samples", c.samples},
-                                                            {"passes_per_sample", c.passes_per_sample}};
+                                                            {"passes_per_sample", c.passes_per_sample},
+                                                            {"backward_passes_per_sample",
+                                                             c.backward_passes_per_sample}};
   }
 }
 

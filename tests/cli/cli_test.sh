@@ -214,7 +214,19 @@ PY
     atk="fgsm,pgd:steps=3,autoattack:steps=4:queries=20"
     expect_exit 0 $mpi -np 2 "$sfb" attack "${common[@]}" --attacks "$atk" --out "$dir/full.h5"
     grep -q "^ autoattack_steps-4_queries-20 " "$dir/out" || fail "no autoattack row"
+    grep -q "^#   pgd_steps-3 \[pgd\] .* forward .* backward$" "$dir/out" || fail "no stage cost line"
     expect_exit 0 "$sfb" validate "$dir/full.h5" "$dir/full.json"
+    # Stage cost per attacked (clean-correct) sample: PGD-k makes k + 2 forward passes (clean, one
+    # per step, final) and k backward passes; FGSM is k = 1; Square makes no backward pass.
+    "${SFB_PYTHON:-python3}" - "$dir/full.json" <<'PY' || fail "stage costs do not count passes"
+import json, sys
+cost = json.load(open(sys.argv[1]))["metrics"]["attack_stage_cost"]
+for name, k in [("fgsm [fgsm]", 1), ("pgd_steps-3 [pgd]", 3)]:
+    fwd, back = cost[name]["passes_per_sample"], cost[name]["backward_passes_per_sample"]
+    assert cost[name]["samples"] > 0 and (fwd, back) == (k + 2, k), (name, fwd, back)
+aa = cost["autoattack_steps-4_queries-20 [square]"]
+assert aa["backward_passes_per_sample"] == 0 and aa["passes_per_sample"] > 0, aa
+PY
     [ ! -e "$dir/full.checkpoint.h5" ] || fail "checkpoint left behind after a complete run"
     # Interrupted after 3 of 6 stages (fgsm, pgd, apgd-ce), then resumed on 3 ranks: same flags.
     SFB_FAULT_STOP_AFTER_STAGES=3 expect_exit 3 $mpi -np 2 "$sfb" attack "${common[@]}" --attacks "$atk" --out "$dir/r.h5"

@@ -16,9 +16,9 @@ namespace {
 class CountingClassifier : public models::Classifier {
  public:
   explicit CountingClassifier(models::Classifier& m) : m_(m) {}
-  torch::Tensor features(const torch::Tensor& x) override { rows += x.size(0); return m_.features(x); }
+  torch::Tensor features(const torch::Tensor& x) override { return m_.features(count(x)); }
   torch::Tensor head(const torch::Tensor& a) override { return m_.head(a); }
-  torch::Tensor forward(const torch::Tensor& x) override { rows += x.size(0); return m_.forward(x); }
+  torch::Tensor forward(const torch::Tensor& x) override { return m_.forward(count(x)); }
   int64_t num_features() const override { return m_.num_features(); }
   int64_t num_classes() const override { return m_.num_classes(); }
   std::string name() const override { return m_.name(); }
@@ -31,14 +31,25 @@ class CountingClassifier : public models::Classifier {
   std::vector<std::string> layer_names() const override { return m_.layer_names(); }
   torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
                                std::vector<torch::Tensor>& taps) override {
-    rows += x.size(0);
-    return m_.forward_tapped(x, names, taps);
+    return m_.forward_tapped(count(x), names, taps);
   }
   void set_activation(const std::string& kind) override { m_.set_activation(kind); }
   std::string fingerprint() const override { return m_.fingerprint(); }
-  int64_t rows = 0;
+  int64_t rows = 0;           ///< input rows through forward passes
+  int64_t backward_rows = 0;  ///< input rows through backward passes (gradients reaching x)
 
  private:
+  /// Counts a forward pass of x's rows and, when x takes part in autograd, each backward pass that
+  /// reaches it (a hook on x: FAB's per-class gradients on one forward count once each).
+  const torch::Tensor& count(const torch::Tensor& x) {
+    rows += x.size(0);
+    if (torch::GradMode::is_enabled() && x.requires_grad()) {
+      const int64_t n = x.size(0);
+      int64_t* sink = &backward_rows;
+      const_cast<torch::Tensor&>(x).register_hook([sink, n](const torch::Tensor&) { *sink += n; });
+    }
+    return x;
+  }
   models::Classifier& m_;
 };
 
@@ -66,6 +77,7 @@ AttackRunner::AttackRunner(models::Classifier& model, std::vector<AttackGroup> g
     for (std::size_t s = 0; s < groups_[g].stages.size(); ++s) {
       order_.emplace_back(static_cast<int64_t>(g), static_cast<int64_t>(s));
       stage_rows_.push_back(0);
+      stage_backward_rows_.push_back(0);
       stage_samples_.push_back(0);
     }
   }
@@ -105,6 +117,7 @@ void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_s
     CountingClassifier counted(model_);
     AttackOutput out = attack->run(counted, x, y, batch.index);
     stage_rows_[static_cast<std::size_t>(s)] += counted.rows;
+    stage_backward_rows_[static_cast<std::size_t>(s)] += counted.backward_rows;
     stage_samples_[static_cast<std::size_t>(s)] += pos.numel();
     const torch::Tensor rob = out.robust.to(torch::kCPU, torch::kBool);
     const torch::Tensor nrm = out.norm.to(torch::kCPU, torch::kFloat32);

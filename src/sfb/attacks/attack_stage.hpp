@@ -61,6 +61,8 @@ class AttackRunner {
   /// Per stage (run order): model rows evaluated (forward, features or tapped forward; every
   /// gradient step includes one) and samples attacked, on this rank.
   const std::vector<int64_t>& stage_rows() const { return stage_rows_; }
+  /// Per stage: input rows through backward passes of the model (gradients w.r.t. the input).
+  const std::vector<int64_t>& stage_backward_rows() const { return stage_backward_rows_; }
   const std::vector<int64_t>& stage_samples() const { return stage_samples_; }
   /// (group, stage within group) of stage s.
   std::pair<int64_t, int64_t> stage_at(int64_t s) const { return order_[static_cast<std::size_t>(s)]; }
@@ -84,7 +86,7 @@ class AttackRunner {
   std::vector<GroupLocal> local_;
   std::vector<std::pair<int64_t, int64_t>> order_;  // stage s -> (group, stage in group)
   int64_t done_ = 0;
-  std::vector<int64_t> stage_rows_, stage_samples_;
+  std::vector<int64_t> stage_rows_, stage_backward_rows_, stage_samples_;
 };
 
 /// True when two forward passes of the model on `x` give bitwise-identical logits.
