@@ -14,6 +14,7 @@
 #include "io/results_file.hpp"
 #include "attacks/plan.hpp"
 #include "shapley/sf_stage.hpp"
+#include "train/train_config.hpp"
 
 namespace sfb::app {
 
@@ -30,6 +31,7 @@ struct Invocation {
   data::PackConfig pack;  ///< [pack] section of pack-imagenet
   shapley::SfConfig sf;   ///< [sf] section (sf, eval)
   attacks::AttackConfig attack;  ///< [attack] section (attack, eval)
+  train::TrainConfig train;      ///< [train] section (train)
   ConfigSchema schema;  ///< binds every key above
   std::vector<std::string> files;  ///< positional files (validate)
 };
@@ -59,5 +61,6 @@ Command register_sf(CLI::App& app, Invocation& inv);
 Command register_attack(CLI::App& app, Invocation& inv);
 Command register_eval(CLI::App& app, Invocation& inv);
 Command register_compare(CLI::App& app, Invocation& inv);
+Command register_train(CLI::App& app, Invocation& inv);
 
 }  // namespace sfb::app

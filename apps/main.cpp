@@ -18,6 +18,7 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   inv.pack.register_keys(inv.schema);
   inv.sf.register_keys(inv.schema);
   inv.attack.register_keys(inv.schema);
+  inv.train.register_keys(inv.schema);
 
   CLI::App app{"sfbench: interpretation-based robustness benchmarks for image classifiers"};
   app.set_version_flag("--version", std::string("sfbench ") + sfb::version() + " (" +
@@ -42,7 +43,7 @@ int run(sfb::Context& ctx, int argc, char** argv) {
                                 register_commbench(app, inv),
                                 register_pack_imagenet(app, inv), register_sf(app, inv),
                                 register_attack(app, inv), register_eval(app, inv),
-                                register_compare(app, inv)};
+                                register_compare(app, inv), register_train(app, inv)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

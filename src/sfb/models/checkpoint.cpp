@@ -110,7 +110,8 @@ void copy_tensors(NativeModel& model, torch::serialize::InputArchive& archive,
 }  // namespace
 
 void save_checkpoint(const std::filesystem::path& file, NativeModel& model,
-                     const std::string& config_toml, int64_t epoch) {
+                     const std::string& config_toml, int64_t epoch, const std::string& extra_key,
+                     torch::serialize::OutputArchive* extra) {
   const ModelOptions& o = model.options();
   torch::serialize::OutputArchive archive;
   archive.write(kFormatKey, c10::IValue(kFormatVersion));
@@ -126,6 +127,7 @@ void save_checkpoint(const std::filesystem::path& file, NativeModel& model,
   torch::serialize::OutputArchive weights;
   model.save(weights);
   archive.write(kModelKey, weights);
+  if (extra != nullptr && !extra_key.empty()) archive.write(extra_key, *extra);
 
   std::filesystem::path partial = file;
   partial += ".partial";

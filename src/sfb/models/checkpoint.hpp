@@ -21,8 +21,12 @@ struct CheckpointInfo {
 /// "<file>.partial" and renamed, so a reader never sees a half-written checkpoint. Parameters are
 /// stored on the CPU. Throws IoError naming the file when it cannot be written. Not collective:
 /// call on one rank.
+/// `extra` (optional) is stored as a nested archive under `extra_key` (train/ keeps its optimizer
+/// and progress there); readers of the model ignore it.
 void save_checkpoint(const std::filesystem::path& file, NativeModel& model,
-                     const std::string& config_toml = "", int64_t epoch = 0);
+                     const std::string& config_toml = "", int64_t epoch = 0,
+                     const std::string& extra_key = "",
+                     torch::serialize::OutputArchive* extra = nullptr);
 
 /// Reads the metadata of a checkpoint. Throws DataError (exit code 2) naming the file for a
 /// missing, truncated or corrupt file, or one that is not an sfbench checkpoint.

@@ -51,7 +51,17 @@ void save_train_checkpoint(const std::filesystem::path& file, models::NativeMode
 /// the optimizer state into `opt` and returns the train state. DataError (exit code 2) naming the
 /// file for a missing, corrupt or truncated file, one without train state, or a state written
 /// for another base loss than `loss`. Not collective (every rank reads).
+/// Optimizer state tensors are mapped to `device`.
 TrainState load_train_checkpoint(const std::filesystem::path& file, models::NativeModel& model,
-                                 torch::optim::Optimizer& opt, const std::string& loss);
+                                 torch::optim::Optimizer& opt, const std::string& loss,
+                                 const torch::Device& device);
+
+}  // namespace sfb::train
+
+namespace sfb::train {
+
+/// SHA-256 over every parameter and buffer of `model` (names, dtypes, shapes and bytes in
+/// registration order, taken on the CPU): equal weights give equal digests. Not collective.
+std::string weights_sha256(models::NativeModel& model);
 
 }  // namespace sfb::train

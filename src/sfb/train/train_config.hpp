@@ -3,6 +3,8 @@
 // adversary and checkpointing. Defaults are SPEC §6's fine-tuning defaults (paper 000 App. A.1:
 // λ = 1, lr 1e-5, 20 epochs, global batch 128); the recipes in configs/train-*.toml set the rest.
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>

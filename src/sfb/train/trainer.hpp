@@ -121,6 +121,7 @@ class Trainer {
   std::vector<std::string> term_names_;
   int64_t steps_per_epoch_ = 0;
   int64_t stop_at_step_ = -1;
+  std::filesystem::path ckpt_path_;
   TrainState state_;
 };
 

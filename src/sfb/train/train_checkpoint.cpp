@@ -1,0 +1,142 @@
+#include "train/train_checkpoint.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <mutex>
+
+#include "core/error.hpp"
+#include "core/hash.hpp"
+#include "models/checkpoint.hpp"
+
+namespace sfb::train {
+namespace {
+
+constexpr int64_t kStateVersion = 1;
+const char* const kStateKey = "train_state";
+
+DataError bad_file(const std::filesystem::path& file, const std::string& why) {
+  return DataError("checkpoint " + file.string() + ": " + why);
+}
+
+torch::Tensor to_tensor(const std::vector<double>& v) {
+  return torch::tensor(v, torch::kFloat64).reshape({static_cast<int64_t>(v.size())});
+}
+
+std::vector<double> to_vector(const torch::Tensor& t) {
+  const torch::Tensor c = t.cpu().to(torch::kFloat64).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+}  // namespace
+
+void save_train_checkpoint(const std::filesystem::path& file, models::NativeModel& model,
+                           torch::optim::Optimizer& opt, const TrainState& state,
+                           const std::string& config_toml) {
+  torch::serialize::OutputArchive st;
+  st.write("version", c10::IValue(kStateVersion));
+  st.write("loss", c10::IValue(state.loss));
+  st.write("epochs_done", c10::IValue(state.epochs_done));
+  st.write("step_in_epoch", c10::IValue(state.step_in_epoch));
+  st.write("global_step", c10::IValue(state.global_step));
+  st.write("partial", to_tensor(state.partial));
+  // History as columns: epoch, accuracy, adv_accuracy, lr, seconds, images_per_s, terms...
+  const int64_t e = static_cast<int64_t>(state.history.size());
+  const int64_t t = e > 0 ? static_cast<int64_t>(state.history.front().terms.size()) : 0;
+  torch::Tensor hist = torch::zeros({e, 6 + t}, torch::kFloat64);
+  for (int64_t i = 0; i < e; ++i) {
+    const EpochLog& l = state.history[i];
+    std::vector<double> row = {static_cast<double>(l.epoch), l.accuracy, l.adv_accuracy, l.lr,
+                               l.seconds, l.images_per_s};
+    row.insert(row.end(), l.terms.begin(), l.terms.end());
+    hist[i].copy_(to_tensor(row));
+  }
+  st.write("history", hist);
+  {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    st.write("cpu_rng", gen.get_state());
+  }
+  torch::serialize::OutputArchive optim;
+  opt.save(optim);
+  st.write("optimizer", optim);
+  models::save_checkpoint(file, model, config_toml, state.epochs_done, kStateKey, &st);
+}
+
+TrainState load_train_checkpoint(const std::filesystem::path& file, models::NativeModel& model,
+                                 torch::optim::Optimizer& opt, const std::string& loss,
+                                 const torch::Device& device) {
+  // Weights first: checks the file and the architecture (DataError naming both).
+  models::load_weights(model, file);
+  torch::serialize::InputArchive archive;
+  archive.load_from(file.string(), device);
+  torch::serialize::InputArchive st;
+  if (!archive.try_read(kStateKey, st)) {
+    throw bad_file(file, "has no training state (a model checkpoint, not one written by "
+                         "`sfbench train`); pass it as --model checkpoint:FILE to fine-tune");
+  }
+  TrainState s;
+  try {
+    auto value = [&](const char* key) {
+      c10::IValue v;
+      if (!st.try_read(key, v)) throw bad_file(file, std::string("train_state lacks '") + key + "'");
+      return v;
+    };
+    if (value("version").toInt() != kStateVersion) {
+      throw bad_file(file, "train_state version is not supported by this build");
+    }
+    s.loss = value("loss").toStringRef();
+    if (s.loss != loss) {
+      throw bad_file(file, "was written by a '" + s.loss + "' run, this run trains '" + loss +
+                               "' (use another train.checkpoint)");
+    }
+    s.epochs_done = value("epochs_done").toInt();
+    s.step_in_epoch = value("step_in_epoch").toInt();
+    s.global_step = value("global_step").toInt();
+    torch::Tensor partial, hist, rng;
+    if (!st.try_read("partial", partial) || !st.try_read("history", hist) ||
+        !st.try_read("cpu_rng", rng)) {
+      throw bad_file(file, "train_state lacks partial/history/cpu_rng");
+    }
+    s.partial = to_vector(partial);
+    for (int64_t i = 0; i < hist.size(0); ++i) {
+      const std::vector<double> row = to_vector(hist[i]);
+      EpochLog l;
+      l.epoch = static_cast<int64_t>(row[0]);
+      l.accuracy = row[1];
+      l.adv_accuracy = row[2];
+      l.lr = row[3];
+      l.seconds = row[4];
+      l.images_per_s = row[5];
+      l.terms.assign(row.begin() + 6, row.end());
+      s.history.push_back(std::move(l));
+    }
+    torch::serialize::InputArchive optim;
+    if (!st.try_read("optimizer", optim)) throw bad_file(file, "train_state lacks 'optimizer'");
+    opt.load(optim);
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng.cpu());
+  } catch (const c10::Error& e) {
+    throw bad_file(file, std::string("malformed train_state: ") + e.what_without_backtrace());
+  }
+  return s;
+}
+
+}  // namespace sfb::train
+
+namespace sfb::train {
+
+std::string weights_sha256(models::NativeModel& model) {
+  std::string bytes;
+  auto add = [&](const std::string& name, const torch::Tensor& t) {
+    const torch::Tensor c = t.detach().cpu().contiguous();
+    bytes += name + "|" + std::string(c10::toString(c.scalar_type())) + "|" +
+             c10::str(c.sizes()) + "|";
+    bytes.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  };
+  for (const auto& p : model.named_parameters()) add(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) add(b.key(), b.value());
+  return sha256_hex(bytes);
+}
+
+}  // namespace sfb::train
