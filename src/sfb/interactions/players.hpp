@@ -1,0 +1,42 @@
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "models/classifier.hpp"
+
+namespace sfb::interactions {
+
+/// The players of SPEC §4: a G×G grid of equal patches of an H×W image, numbered row-major
+/// (player g·G + h covers rows [g·H/G, (g+1)·H/G) and columns [h·W/G, (h+1)·W/G)).
+class PlayerGrid {
+ public:
+  /// G must divide H and W (resolve_config checks it).
+  PlayerGrid(int64_t grid, int64_t height, int64_t width);
+  int64_t grid() const { return grid_; }
+  /// n_p = G².
+  int64_t num_players() const { return grid_ * grid_; }
+  /// The players adjacent to `i` in the grid (up to 8: sides and corners), ascending.
+  const std::vector<int64_t>& neighbours(int64_t i) const { return neighbours_[i]; }
+  /// The player of every pixel: [H·W] int64 on the CPU.
+  const torch::Tensor& pixel_player() const { return pixel_player_; }
+  /// Masked images: row r keeps the patches of the players in members[r] and replaces the others
+  /// with `baseline`. x, baseline: [C, H, W] on the model's device and dtype; members: [R, n_p]
+  /// bool (any device). Returns [R, C, H, W] in x's dtype and device.
+  torch::Tensor compose(const torch::Tensor& x, const torch::Tensor& baseline,
+                        const torch::Tensor& members) const;
+
+ private:
+  int64_t grid_, height_, width_;
+  std::vector<std::vector<int64_t>> neighbours_;
+  torch::Tensor pixel_player_;
+};
+
+/// v(S) of SPEC §4 for a block of masked images: log softmax of the model's logits at the classes
+/// `classes` (row-wise targets). images: [R, C, H, W]; classes: [Q] int64 (same classes for every
+/// row). Returns [R, Q] float64 on the CPU. Runs without a graph.
+torch::Tensor log_probs(models::Classifier& model, const torch::Tensor& images,
+                        const torch::Tensor& classes);
+
+}  // namespace sfb::interactions

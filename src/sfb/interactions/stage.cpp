@@ -1,0 +1,281 @@
+#include "interactions/stage.hpp"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "core/error.hpp"
+#include "core/progress.hpp"
+#include "core/timer.hpp"
+#include "interactions/exact.hpp"
+
+namespace sfb::interactions {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+torch::ScalarType stage_dtype(const InteractionsConfig& c) {
+  return c.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
+}
+
+models::Classifier& prepared(models::Classifier& model, const InteractionsConfig& c) {
+  model.train(false);
+  model.to_dtype(stage_dtype(c));
+  return model;
+}
+
+torch::Tensor cat_or_empty(const std::vector<torch::Tensor>& parts, torch::ScalarType st) {
+  return parts.empty() ? torch::empty({0}, st) : torch::cat(parts);
+}
+
+}  // namespace
+
+InteractionsStage::InteractionsStage(models::Classifier& model, const ResolvedConfig& rc,
+                                     const std::vector<int64_t>& shape, uint64_t seed,
+                                     const torch::Device& device, int64_t batch_size)
+    : model_(prepared(model, rc.cfg)),
+      rc_(rc),
+      dtype_(stage_dtype(rc.cfg)),
+      device_(device),
+      seed_(seed),
+      batch_size_(batch_size),
+      grid_(rc.cfg.grid, shape.at(1), shape.at(2)),
+      sampling_(rc.cfg.pair_sampling == "uniform" ? PairSampling::kUniform
+                                                  : PairSampling::kNeighbour),
+      pair_weights_(pair_weights(grid_, sampling_)),
+      acc_(rc.orders, rc.num_players) {
+  if (batch_size < 1) throw ConfigError("batch_size must be >= 1");
+  pgd_.eps = rc.cfg.adv_eps;
+  pgd_.step = rc.cfg.adv_step;
+  pgd_.max_steps = rc.cfg.adv_max_steps;
+  pgd_.target = rc.cfg.adv_utility;
+  pgd_.tolerance = rc.cfg.adv_tolerance;
+  baseline_ = torch::full({shape.at(0), shape.at(1), shape.at(2)}, 0.5,
+                          torch::TensorOptions().dtype(dtype_).device(device_));
+}
+
+void InteractionsStage::compute_baseline(const data::Dataset& ds, const Range& shard,
+                                         comm::Communicator& comm) {
+  torch::Tensor sum = torch::zeros_like(baseline_, torch::kFloat64).to(torch::kCPU);
+  for (int64_t start = shard.begin; start < shard.end(); start += batch_size_) {
+    std::vector<int64_t> idx;
+    for (int64_t i = start; i < std::min(start + batch_size_, shard.end()); ++i) idx.push_back(i);
+    sum += ds.get(idx).images.to(torch::kFloat64).sum(0);
+  }
+  torch::Tensor flat = torch::cat({sum.flatten(), torch::tensor({static_cast<double>(shard.count)},
+                                                                 torch::kFloat64)})
+                           .to(comm.device());
+  comm.allreduce(flat, comm::ReduceOp::kSum);
+  flat = flat.to(torch::kCPU);
+  const double n = flat[-1].item<double>();
+  if (n < 1) throw DataError("interactions: no images to compute the masking baseline from");
+  torch::Tensor mean = flat.narrow(0, 0, sum.numel()).view(sum.sizes()) / n;
+  if (rc_.cfg.baseline == "channel-mean") mean = mean.mean({1, 2}, true).expand_as(mean).clone();
+  set_baseline(mean);
+}
+
+void InteractionsStage::set_baseline(const torch::Tensor& b) {
+  SFB_ASSERT(b.sizes() == baseline_.sizes(), "baseline must be [C, H, W]");
+  baseline_ = b.to(device_, dtype_).contiguous();
+}
+
+torch::Tensor InteractionsStage::evaluate(const torch::Tensor& x, const torch::Tensor& members,
+                                          const torch::Tensor& classes) {
+  forwards_ += members.size(0);
+  return log_probs(model_, grid_.compose(x, baseline_, members), classes);
+}
+
+GameEstimates InteractionsStage::estimate(const torch::Tensor& x, int64_t index,
+                                          const torch::Tensor& classes) {
+  const torch::Tensor xd = x.to(device_, dtype_);
+  return rc_.cfg.exact ? exact(xd, classes) : sampled(xd, index, classes);
+}
+
+GameEstimates InteractionsStage::sampled(const torch::Tensor& x, int64_t index,
+                                         const torch::Tensor& classes) {
+  const int64_t n = grid_.num_players(), q = classes.size(0);
+  const int64_t num_p = rc_.cfg.pairs, k_ctx = rc_.cfg.contexts;
+  const auto m_count = static_cast<int64_t>(rc_.orders.size());
+  const auto pairs = sample_pairs(seed_, index, num_p, grid_, sampling_);
+  const int64_t total = num_p * m_count * k_ctx;  // contexts, flattened (pair, order, context)
+  GameEstimates out;
+
+  // Interactions: 4 masked images per context (S, S∪{i}, S∪{j}, S∪{i,j}), in blocks.
+  const int64_t per_block = std::max<int64_t>(1, batch_size_ / 4);
+  torch::Tensor sum = torch::zeros({num_p * m_count, q}, torch::kFloat64);
+  torch::Tensor abs_sum = torch::zeros_like(sum);
+  for (int64_t t0 = 0; t0 < total; t0 += per_block) {
+    const int64_t c = std::min(per_block, total - t0);
+    torch::Tensor members = torch::zeros({4 * c, n}, torch::kUInt8);
+    torch::Tensor group = torch::empty({c}, torch::kInt64);
+    auto* mp = members.data_ptr<uint8_t>();
+    auto* gp = group.data_ptr<int64_t>();
+    for (int64_t r = 0; r < c; ++r) {
+      const int64_t t = t0 + r, p = t / (m_count * k_ctx), mi = (t / k_ctx) % m_count, k = t % k_ctx;
+      const auto [i, j] = pairs[static_cast<size_t>(p)];
+      uint8_t* row = mp + 4 * r * n;
+      sample_context(seed_, kStreamContexts, index, p, rc_.orders[mi], k, n, i, j, row);
+      for (int64_t s = 1; s < 4; ++s) std::copy(row, row + n, row + s * n);
+      row[n + i] = 1;
+      row[2 * n + j] = 1;
+      row[3 * n + i] = row[3 * n + j] = 1;
+      gp[r] = p * m_count + mi;
+    }
+    const torch::Tensor v = evaluate(x, members.to(torch::kBool), classes).view({c, 4, q});
+    const torch::Tensor dv = v.select(1, 3) - v.select(1, 1) - v.select(1, 2) + v.select(1, 0);
+    sum.index_add_(0, group, dv);
+    abs_sum.index_add_(0, group, dv.abs());
+  }
+  const torch::Tensor mean = (sum / static_cast<double>(k_ctx)).view({num_p, m_count, q});
+  const torch::Tensor abs_mean = (abs_sum / static_cast<double>(k_ctx)).view({num_p, m_count, q});
+  out.I = mean.mean(0);
+  const torch::Tensor ratio =
+      torch::where(abs_mean > 0, mean.abs() / abs_mean, torch::full_like(mean, kNaN));
+  out.D = torch::nanmean(ratio, 0);
+
+  if (rc_.cfg.shapley) {
+    // φ^(m)(i) for the first player of each pair: 2 masked images per context (S, S∪{i}).
+    const int64_t per_block2 = std::max<int64_t>(1, batch_size_ / 2);
+    torch::Tensor phi_sum = torch::zeros({m_count, q}, torch::kFloat64);
+    for (int64_t t0 = 0; t0 < total; t0 += per_block2) {
+      const int64_t c = std::min(per_block2, total - t0);
+      torch::Tensor members = torch::zeros({2 * c, n}, torch::kUInt8);
+      torch::Tensor group = torch::empty({c}, torch::kInt64);
+      auto* mp = members.data_ptr<uint8_t>();
+      for (int64_t r = 0; r < c; ++r) {
+        const int64_t t = t0 + r, p = t / (m_count * k_ctx), mi = (t / k_ctx) % m_count;
+        const int64_t i = pairs[static_cast<size_t>(p)].first;
+        uint8_t* row = mp + 2 * r * n;
+        sample_context(seed_, kStreamShapley, index, p, rc_.orders[mi], t % k_ctx, n, i, -1, row);
+        std::copy(row, row + n, row + n);
+        row[n + i] = 1;
+        group.data_ptr<int64_t>()[r] = mi;
+      }
+      const torch::Tensor v = evaluate(x, members.to(torch::kBool), classes).view({c, 2, q});
+      phi_sum.index_add_(0, group, v.select(1, 1) - v.select(1, 0));
+    }
+    out.phi = phi_sum / static_cast<double>(num_p * k_ctx);
+  }
+  return out;
+}
+
+GameEstimates InteractionsStage::exact(const torch::Tensor& x, const torch::Tensor& classes) {
+  const int64_t n = grid_.num_players(), q = classes.size(0), all = int64_t{1} << n;
+  std::vector<torch::Tensor> parts;
+  for (int64_t s0 = 0; s0 < all; s0 += batch_size_) {
+    const int64_t c = std::min(batch_size_, all - s0);
+    const torch::Tensor s = torch::arange(s0, s0 + c, torch::kInt64).unsqueeze(1);
+    const torch::Tensor bits = torch::arange(n, torch::kInt64).unsqueeze(0);
+    parts.push_back(evaluate(x, s.bitwise_right_shift(bits).bitwise_and(1).to(torch::kBool), classes));
+  }
+  const torch::Tensor v = torch::cat(parts).contiguous();  // [2^n, Q]
+  const auto m_count = static_cast<int64_t>(rc_.orders.size());
+  GameEstimates out;
+  out.I = torch::empty({m_count, q}, torch::kFloat64);
+  out.D = torch::empty_like(out.I);
+  out.phi = torch::empty_like(out.I);
+  for (int64_t c = 0; c < q; ++c) {
+    const torch::Tensor col = v.select(1, c).contiguous();
+    const std::vector<double> vals(col.data_ptr<double>(), col.data_ptr<double>() + all);
+    const ExactSummary s = summarize(exact_game(vals, n), rc_.orders, pair_weights_);
+    for (int64_t mi = 0; mi < m_count; ++mi) {
+      out.I[mi][c] = s.I[mi];
+      out.D[mi][c] = s.D[mi];
+      out.phi[mi][c] = s.phi[mi];
+    }
+  }
+  return out;
+}
+
+void InteractionsStage::add(const data::Batch& batch) {
+  Stopwatch sw;
+  const torch::Tensor x = batch.images.to(device_, dtype_);
+  const torch::Tensor y = batch.labels.to(device_);
+  const int64_t b = x.size(0);
+  const auto m_count = static_cast<int64_t>(rc_.orders.size());
+  torch::Tensor logits;
+  {
+    torch::NoGradGuard no_grad;
+    logits = model_.forward(x);
+  }
+  const torch::Tensor pred = logits.argmax(1).to(torch::kCPU);
+  const torch::Tensor y_cpu = batch.labels.to(torch::kCPU, torch::kInt64);
+  torch::Tensor adv_pred = torch::full({b}, -1, torch::kInt64);
+  torch::Tensor adv_class = adv_pred.clone();
+  torch::Tensor utility = torch::full({b}, kNaN, torch::kFloat64);
+  torch::Tensor x_adv;
+  int64_t reached = 0, flipped = 0;
+  if (rc_.cfg.adversarial) {
+    const UtilityPgdResult r = utility_pgd(model_, x, y, pgd_);
+    x_adv = r.x_adv;
+    utility = r.utility;
+    reached = r.reached.sum().item<int64_t>();
+    torch::NoGradGuard no_grad;
+    const torch::Tensor adv_logits = model_.forward(x_adv).to(torch::kCPU, torch::kFloat64);
+    adv_pred = adv_logits.argmax(1);
+    flipped = adv_pred.ne(y_cpu).sum().item<int64_t>();
+    // The adversarial class: the top class other than the label.
+    adv_class = adv_logits.scatter(1, y_cpu.unsqueeze(1), -std::numeric_limits<double>::infinity())
+                    .argmax(1);
+  }
+  const int64_t before = forwards_;
+  for (int64_t s = 0; s < b; ++s) {
+    const int64_t index = batch.index[s].item<int64_t>();
+    torch::Tensor values = torch::full({kNumRows, m_count}, kNaN, torch::kFloat64);
+    const GameEstimates nor = estimate(x[s], index, y_cpu.narrow(0, s, 1));
+    values[kINor] = nor.I.select(1, 0);
+    values[kDNor] = nor.D.select(1, 0);
+    if (nor.phi.defined()) values[kPhiNor] = nor.phi.select(1, 0);
+    if (rc_.cfg.adversarial) {
+      const torch::Tensor cls = torch::stack({y_cpu[s], adv_class[s]});
+      const GameEstimates adv = estimate(x_adv[s], index, cls);
+      values[kIAdv] = adv.I.select(1, 0);
+      values[kDAdv] = adv.D.select(1, 0);
+      values[kIAdvClass] = adv.I.select(1, 1);
+      values[kDAdvClass] = adv.D.select(1, 1);
+      values[kDeltaI] = values[kINor] - values[kIAdv];
+      if (adv.phi.defined()) {
+        values[kPhiAdv] = adv.phi.select(1, 0);
+        values[kDeltaPhi] = values[kPhiNor] - values[kPhiAdv];
+      }
+    }
+    acc_.add(values);
+    if (rc_.cfg.save_per_image) per_image_.push_back(values.unsqueeze(0));
+  }
+  const double utility_sum = rc_.cfg.adversarial ? utility.sum().item<double>() : 0.0;
+  acc_.add_totals(pred.eq(y_cpu).sum().item<int64_t>(), reached, flipped, utility_sum,
+                  rc_.cfg.adversarial ? b : 0, forwards_ - before);
+  index_.push_back(batch.index.to(torch::kCPU, torch::kInt64));
+  labels_.push_back(y_cpu);
+  preds_.push_back(pred);
+  adv_preds_.push_back(adv_pred);
+  utility_.push_back(utility);
+  seconds_ += sw.seconds();
+}
+
+void InteractionsStage::run_shard(const data::Dataset& ds, const Range& shard, bool show_progress) {
+  Progress progress("interactions", shard.count, show_progress);
+  for (int64_t start = shard.begin; start < shard.end(); start += batch_size_) {
+    std::vector<int64_t> idx;
+    for (int64_t i = start; i < std::min(start + batch_size_, shard.end()); ++i) idx.push_back(i);
+    add(ds.get(idx));
+    progress.advance(static_cast<int64_t>(idx.size()));
+  }
+  progress.finish();
+}
+
+torch::Tensor InteractionsStage::index() const { return cat_or_empty(index_, torch::kInt64); }
+torch::Tensor InteractionsStage::labels() const { return cat_or_empty(labels_, torch::kInt64); }
+torch::Tensor InteractionsStage::preds() const { return cat_or_empty(preds_, torch::kInt64); }
+torch::Tensor InteractionsStage::adv_preds() const { return cat_or_empty(adv_preds_, torch::kInt64); }
+torch::Tensor InteractionsStage::utility() const { return cat_or_empty(utility_, torch::kFloat64); }
+torch::Tensor InteractionsStage::per_image() const {
+  if (!rc_.cfg.save_per_image) return {};
+  if (per_image_.empty()) {
+    return torch::empty({0, kNumRows, static_cast<int64_t>(rc_.orders.size())}, torch::kFloat64);
+  }
+  return torch::cat(per_image_);
+}
+
+}  // namespace sfb::interactions

@@ -1,0 +1,151 @@
+#include "interactions/writer.hpp"
+
+#include <torch/torch.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "interactions/detail/svg_plot.hpp"
+
+namespace sfb::interactions {
+namespace {
+
+std::vector<double> to_vec(const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
+}
+
+/// Rows the configuration computed (the others are NaN throughout and are not written).
+std::vector<Row> computed_rows(const InteractionsConfig& c) {
+  std::vector<Row> rows = {kINor, kDNor};
+  if (c.adversarial) {
+    for (const Row r : {kIAdv, kDAdv, kIAdvClass, kDAdvClass, kDeltaI}) rows.push_back(r);
+  }
+  if (c.shapley) rows.push_back(kPhiNor);
+  if (c.shapley && c.adversarial) rows.push_back(kPhiAdv), rows.push_back(kDeltaPhi);
+  return rows;
+}
+
+std::vector<double> ratios(const InteractionStatistics& s) {
+  std::vector<double> r;
+  for (const int64_t m : s.orders) r.push_back(static_cast<double>(m) / static_cast<double>(s.num_players));
+  return r;
+}
+
+}  // namespace
+
+void write_interactions(io::ResultsFile& rf, const InteractionsStage& stage,
+                        const InteractionStatistics& s, double seconds) {
+  const auto& c = stage.config().cfg;
+  const torch::Tensor index = stage.index(), labels = stage.labels(), preds = stage.preds();
+  const int64_t offset = index.numel() > 0 ? index[0].item<int64_t>() : 0;
+  rf.write_per_sample("/samples/index", offset, index);
+  rf.write_per_sample("/samples/label", offset, labels);
+  rf.write_per_sample("/samples/pred", offset, preds);
+  rf.write_per_sample("/samples/correct", offset, preds.eq(labels).to(torch::kUInt8));
+  const std::string g = "/interactions/";
+  rf.write_global(g + "orders", torch::tensor(s.orders, torch::kInt64));
+  rf.write_global(g + "order_ratio", torch::tensor(ratios(s), torch::kFloat64));
+  rf.write_global(g + "count", s.count);
+  nlohmann::json metrics = {{"orders", s.orders}, {"order_ratio", ratios(s)}};
+  auto put = [&](const std::string& name, const torch::Tensor& v, const torch::Tensor& se) {
+    rf.write_global(g + name, v.contiguous());
+    rf.write_global(g + name + "_stderr", se.contiguous());
+    metrics[name] = to_vec(v);
+    metrics[name + "_stderr"] = to_vec(se);
+  };
+  const auto rows = computed_rows(c);
+  for (const Row r : rows) put(row_names()[r], s.mean[r], s.stderr_[r]);
+  put("J_nor", s.J(kINor), s.J_stderr(kINor));
+  if (c.adversarial) {
+    put("J_adv", s.J(kIAdv), s.J_stderr(kIAdv));
+    put("J_adv_advclass", s.J(kIAdvClass), s.J_stderr(kIAdvClass));
+    put("dJ", s.J(kDeltaI), s.J_stderr(kDeltaI));
+  }
+  if (c.save_per_image) {
+    const torch::Tensor per = stage.per_image();
+    for (const Row r : rows) {
+      rf.write_per_sample(g + "per_image/" + row_names()[r], offset, per.select(1, r).contiguous());
+    }
+    rf.write_per_sample(g + "per_image/utility", offset, stage.utility());
+    rf.write_per_sample(g + "per_image/adv_pred", offset, stage.adv_preds());
+  }
+  const double accuracy = s.n > 0 ? static_cast<double>(s.correct) / static_cast<double>(s.n) : 0.0;
+  const std::string a = "/interactions";
+  const std::vector<std::pair<std::string, io::AttrValue>> attrs = {
+      {"n", s.n},
+      {"grid", c.grid},
+      {"num_players", s.num_players},
+      {"pairs", c.pairs},
+      {"contexts", c.contexts},
+      {"preset", c.preset},
+      {"pair_sampling", c.pair_sampling},
+      {"baseline", c.baseline},
+      {"estimator", std::string(c.exact ? "exact" : "sampled")},
+      {"stderr", std::string("sample SD over images of the per-image values / sqrt(count)")},
+      {"value", std::string("log softmax of class c (label; adv_advclass: adversarial class)")},
+      {"dtype", c.dtype},
+      {"accuracy", accuracy},
+      {"adversarial", int64_t{c.adversarial ? 1 : 0}},
+      {"adv_eps", c.adv_eps},
+      {"adv_step", c.adv_step},
+      {"adv_max_steps", c.adv_max_steps},
+      {"adv_utility", c.adv_utility},
+      {"adv_tolerance", c.adv_tolerance},
+      {"adv_reached", s.adv_reached},
+      {"adv_flipped", s.adv_flipped},
+      {"adv_utility_mean", s.adv_utility_mean},
+      {"masked_forwards", s.masked_forwards}};
+  for (const auto& [k, v] : attrs) rf.set_attr(a, k, v);
+  const double rate = seconds > 0 ? static_cast<double>(s.masked_forwards) / seconds : 0.0;
+  rf.set_attr("/timing", "interactions_seconds", seconds);
+  rf.set_attr("/timing", "interactions_masked_forwards_per_s", rate);
+  metrics.update({{"n", s.n}, {"num_players", s.num_players}, {"grid", c.grid},
+                  {"pairs", c.pairs}, {"contexts", c.contexts}, {"estimator", c.exact ? "exact" : "sampled"},
+                  {"pair_sampling", c.pair_sampling}, {"baseline", c.baseline},
+                  {"accuracy", accuracy}, {"adv_reached", s.adv_reached},
+                  {"adv_flipped", s.adv_flipped}, {"adv_utility_mean", s.adv_utility_mean},
+                  {"masked_forwards", s.masked_forwards}});
+  auto& sum = rf.summary();
+  sum["metrics"]["interactions"] = metrics;
+  sum["timing"]["interactions"] = {{"seconds", seconds}, {"masked_forwards_per_s", rate}};
+}
+
+std::vector<std::filesystem::path> write_plots(const InteractionStatistics& s,
+                                               const std::filesystem::path& out,
+                                               const std::string& title) {
+  const bool adv = s.count[kIAdv].sum().item<int64_t>() > 0;
+  const std::vector<double> x = ratios(s);
+  const std::string xl = "order m / n (n = " + std::to_string(s.num_players) + " players)";
+  auto series = [&](const std::string& label, const torch::Tensor& v, const torch::Tensor& se,
+                    const char* color, bool dashed) {
+    return detail::Series{label, x, to_vec(v), to_vec(se), color, dashed};
+  };
+  std::vector<std::pair<std::string, detail::Plot>> plots;
+  detail::Plot pi{"Multi-order interaction I(m): " + title, xl, "I(m)", {}};
+  pi.series.push_back(series("normal", s.mean[kINor], s.stderr_[kINor], "#1f77b4", false));
+  if (adv) pi.series.push_back(series("adversarial", s.mean[kIAdv], s.stderr_[kIAdv], "#d62728", true));
+  plots.emplace_back("interactions_I", pi);
+  if (adv) {
+    detail::Plot pj{"Attacking utility dJ(m) = J_nor - J_adv: " + title, xl, "dJ(m)", {}};
+    pj.series.push_back(series("dJ", s.J(kDeltaI), s.J_stderr(kDeltaI), "#9467bd", false));
+    plots.emplace_back("interactions_dJ", pj);
+  }
+  detail::Plot pd{"Disentanglement D(m): " + title, xl, "D(m)", {}};
+  pd.series.push_back(series("normal", s.mean[kDNor], s.stderr_[kDNor], "#1f77b4", false));
+  if (adv) pd.series.push_back(series("adversarial", s.mean[kDAdv], s.stderr_[kDAdv], "#d62728", true));
+  plots.emplace_back("interactions_D", pd);
+  std::vector<std::filesystem::path> written;
+  for (const auto& [suffix, plot] : plots) {
+    std::filesystem::path p = out;
+    p.replace_extension("." + suffix + ".svg");
+    std::ofstream f(p);
+    f << detail::render_svg(plot);
+    if (!f) throw IoError("cannot write the plot " + p.string());
+    written.push_back(p);
+  }
+  return written;
+}
+
+}  // namespace sfb::interactions

@@ -1,0 +1,30 @@
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "interactions/accumulator.hpp"
+#include "interactions/stage.hpp"
+#include "io/results_file.hpp"
+
+namespace sfb::interactions {
+
+/// Writes /samples/{index,label,pred,correct} and the /interactions results of DESIGN.md's
+/// contract (results_schema/HDF5_LAYOUT.md): orders [M] int64, order_ratio [M] (m / n_p), for each
+/// computed row X of Row: X [M] float64 and X_stderr [M]; J_nor, J_adv, J_adv_advclass and dJ
+/// (= factor · I) with their standard errors; count [kNumRows, M] int64; with save_per_image
+/// per_image/X [n, M] float64, per_image/utility [n], per_image/adv_pred [n]; attributes of the
+/// run on /interactions; metrics.interactions and timing.interactions in the summary.
+/// `seconds`: the stage's wall time (max over ranks). Collective.
+void write_interactions(io::ResultsFile& rf, const InteractionsStage& stage,
+                        const InteractionStatistics& s, double seconds);
+
+/// Writes the figures of paper 001 next to `out` (results.h5 -> results.interactions_I.svg,
+/// results.interactions_dJ.svg, results.interactions_D.svg): I^(m) normal vs adversarial,
+/// ΔJ^(m) and D^(m) against m/n_p, with ±1 standard error bars. Returns the paths written (the
+/// adversarial figure only when computed). Not collective (rank 0 calls it).
+std::vector<std::filesystem::path> write_plots(const InteractionStatistics& s,
+                                               const std::filesystem::path& out,
+                                               const std::string& title);
+
+}  // namespace sfb::interactions

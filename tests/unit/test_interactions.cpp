@@ -1,0 +1,268 @@
+// Multi-order interactions (SPEC §4, paper 001): exact identities of the enumerated game (the
+// efficiency property of §3 and Eq. 5) on a random game and on a small CNN in float64, closed
+// forms of simple games, the sampler, the utility-controlled PGD, the sampled estimator against
+// exact enumeration (within 3 standard errors), and bad configurations.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <set>
+
+#include "core/error.hpp"
+#include "interactions/adversarial.hpp"
+#include "interactions/config.hpp"
+#include "interactions/detail/svg_plot.hpp"
+#include "interactions/exact.hpp"
+#include "interactions/stage.hpp"
+#include "models/zoo.hpp"
+
+namespace sfb::interactions {
+namespace {
+
+/// A one-process Communicator: every collective is the identity.
+class SelfComm final : public comm::Communicator {
+ public:
+  std::string name() const override { return "self"; }
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  torch::Device device() const override { return torch::kCPU; }
+  void allreduce(torch::Tensor&, comm::ReduceOp) override {}
+  void broadcast(torch::Tensor&, int) override {}
+  torch::Tensor allgather(const torch::Tensor& t) override { return t.unsqueeze(0); }
+  void barrier() override {}
+  void synchronize() override {}
+};
+
+std::shared_ptr<models::Classifier> small_cnn() {
+  models::ModelOptions o;
+  o.image_shape = {3, 12, 12};
+  o.seed = 3;
+  auto m = models::make_zoo_model("cnn-small", o);
+  m->train(false);
+  m->to_dtype(torch::kFloat64);
+  return m;
+}
+
+/// v(S) of the model on image x for all 2^9 subsets of a 3×3 grid (baseline 0.5), float64.
+std::vector<double> model_game(models::Classifier& model, const torch::Tensor& x, int64_t label) {
+  const PlayerGrid grid(3, 12, 12);
+  const torch::Tensor s = torch::arange(512, torch::kInt64).unsqueeze(1);
+  const torch::Tensor members = s.bitwise_right_shift(torch::arange(9).unsqueeze(0)).bitwise_and(1);
+  const torch::Tensor base = torch::full({3, 12, 12}, 0.5, torch::kFloat64);
+  const torch::Tensor v =
+      log_probs(model, grid.compose(x, base, members.to(torch::kBool)), torch::tensor({label}));
+  return {v.data_ptr<double>(), v.data_ptr<double>() + 512};
+}
+
+void expect_identities(const std::vector<double>& v, int64_t n) {
+  const ExactGame g = exact_game(v, n);
+  const double vn = v.back(), v0 = v.front();
+  // Efficiency (paper 001 §3): v(N) = v(∅) + Σ_i φ^(0)(i) + Σ_{i≠j} Σ_m J^(m)_ij.
+  double rhs = v0;
+  for (int64_t i = 0; i < n; ++i) {
+    rhs += g.phi(i, 0);
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t m = 0; i != j && m <= n - 2; ++m) rhs += g.J(i, j, m);
+    }
+  }
+  EXPECT_NEAR(vn, rhs, 1e-9 * std::max(1.0, std::abs(vn)));
+  // Eq. 5: v(N) − v(∅) = (1/n) Σ_i Σ_m φ^(m)(i), φ^(m)(i) = E_{j≠i} Σ_{k<m} I^(k)_ij + φ^(0)(i).
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t m = 0; m <= n - 1; ++m) {
+      total += g.phi(i, m) / static_cast<double>(n);
+      double e = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        for (int64_t k = 0; j != i && k < m; ++k) e += g.I(i, j, k) / static_cast<double>(n - 1);
+      }
+      EXPECT_NEAR(g.phi(i, m), e + g.phi(i, 0), 1e-9) << "i=" << i << " m=" << m;
+    }
+  }
+  EXPECT_NEAR(vn - v0, total, 1e-9 * std::max(1.0, std::abs(vn - v0)));
+}
+
+TEST(InteractionsExact, IdentitiesHoldForARandomGame) {
+  torch::manual_seed(1);
+  const torch::Tensor t = torch::randn({64}, torch::kFloat64);
+  expect_identities({t.data_ptr<double>(), t.data_ptr<double>() + 64}, 6);
+}
+
+TEST(InteractionsExact, IdentitiesHoldForASmallCnnInFloat64) {
+  auto model = small_cnn();
+  torch::manual_seed(2);
+  const auto v = model_game(*model, torch::rand({3, 12, 12}, torch::kFloat64), 4);
+  EXPECT_GT(std::abs(v.back() - v.front()), 1e-6);  // masking changes the output
+  expect_identities(v, 9);
+}
+
+TEST(InteractionsExact, PairwiseGameHasConstantInteractions) {
+  // v(S) = Σ_{i<j ∈ S} a_ij + Σ_{i ∈ S} b_i: I^(m)_ij = a_ij at every order, φ^(m)(i) = b_i + m·mean.
+  const int64_t n = 5;
+  std::vector<double> a(n * n), v(32, 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = i + 1; j < n; ++j) a[i * n + j] = a[j * n + i] = 0.1 * (i + 1) - 0.07 * j;
+  }
+  for (int s = 0; s < 32; ++s) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (!(s >> i & 1)) continue;
+      v[s] += 0.3 * i;
+      for (int64_t j = i + 1; j < n; ++j) v[s] += (s >> j & 1) ? a[i * n + j] : 0.0;
+    }
+  }
+  const ExactGame g = exact_game(v, n);
+  for (int64_t m = 0; m <= n - 2; ++m) {
+    EXPECT_NEAR(g.I(1, 3, m), a[1 * n + 3], 1e-12);
+    EXPECT_NEAR(g.abs_dv(1, 3, m), std::abs(a[1 * n + 3]), 1e-12);
+  }
+}
+
+TEST(InteractionsSampler, PairsAndContextsFollowTheirDefinitions) {
+  const PlayerGrid grid(4, 16, 16);
+  EXPECT_EQ(grid.neighbours(0), (std::vector<int64_t>{1, 4, 5}));
+  EXPECT_EQ(grid.neighbours(5).size(), 8U);
+  const auto pairs = sample_pairs(7, 11, 200, grid, PairSampling::kNeighbour);
+  for (const auto& [i, j] : pairs) {
+    const auto& nb = grid.neighbours(i);
+    EXPECT_NE(std::find(nb.begin(), nb.end(), j), nb.end());
+  }
+  EXPECT_EQ(pairs, sample_pairs(7, 11, 200, grid, PairSampling::kNeighbour));  // keyed
+  EXPECT_NE(pairs, sample_pairs(7, 12, 200, grid, PairSampling::kNeighbour));
+  double total = 0;
+  for (const double w : pair_weights(grid, PairSampling::kNeighbour)) total += w;
+  EXPECT_NEAR(total, 1.0, 1e-12);
+  std::vector<uint8_t> row(16);
+  std::vector<int> hits(16, 0);
+  for (int k = 0; k < 2000; ++k) {
+    sample_context(7, kStreamContexts, 3, 0, 5, k, 16, 2, 9, row.data());
+    int size = 0;
+    for (int q = 0; q < 16; ++q) size += row[q], hits[q] += row[q];
+    EXPECT_EQ(size, 5);
+    EXPECT_EQ(row[2] + row[9], 0);
+  }
+  for (int q = 0; q < 16; ++q) {  // uniform over the 14 others: 2000·5/14 ≈ 714 each
+    if (q != 2 && q != 9) {
+      EXPECT_NEAR(hits[q], 714.3, 120) << q;
+    }
+  }
+}
+
+TEST(InteractionsAdversarial, UtilityControlledPgdStopsNearTheTarget) {
+  auto model = small_cnn();
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::rand({6, 3, 12, 12}, torch::kFloat64);
+  const torch::Tensor y = torch::randint(0, 10, {6}, torch::kInt64);
+  UtilityPgdOptions o;
+  o.target = 0.05;  // a random CNN's logits move little: a small target it can reach
+  o.tolerance = 0.01;
+  o.max_steps = 200;
+  const UtilityPgdResult r = utility_pgd(*model, x, y, o);
+  EXPECT_LE((r.x_adv - x).abs().max().item<double>(), o.eps + 1e-12);
+  EXPECT_GE(r.x_adv.min().item<double>(), 0.0);
+  EXPECT_LE(r.x_adv.max().item<double>(), 1.0);
+  const torch::Tensor z0 = model->forward(x).gather(1, y.unsqueeze(1)).squeeze(1).detach();
+  const torch::Tensor z1 = model->forward(r.x_adv).gather(1, y.unsqueeze(1)).squeeze(1).detach();
+  EXPECT_TRUE(torch::allclose(z0 - z1, r.utility, 1e-9, 1e-12));
+  EXPECT_TRUE((r.utility <= o.target + o.tolerance + 1e-12).all().item<bool>());
+  EXPECT_TRUE(r.reached.all().item<bool>()) << r.utility;
+  EXPECT_TRUE(((r.utility - o.target).abs() <= o.tolerance).all().item<bool>());
+}
+
+/// Sampled and exact runs of the stage on the same 8 images; returns both statistics.
+std::pair<InteractionStatistics, InteractionStatistics> sampled_and_exact(const std::string& how) {
+  auto model = small_cnn();
+  torch::manual_seed(5);
+  data::Batch batch;
+  batch.images = torch::rand({8, 3, 12, 12});
+  batch.labels = torch::randint(0, 10, {8}, torch::kInt64);
+  batch.index = torch::arange(8, torch::kInt64);
+  InteractionsConfig c;
+  c.grid = 3;
+  c.order_values = {0, 2, 4, 7};
+  c.pairs = 8;
+  c.contexts = 12;
+  c.pair_sampling = how;
+  c.adversarial = false;
+  c.shapley = true;
+  c.dtype = "float64";
+  SelfComm self;
+  std::vector<InteractionStatistics> out;
+  for (const bool exact : {false, true}) {
+    c.exact = exact;
+    InteractionsStage stage(*model, resolve_config(c, {3, 12, 12}), {3, 12, 12}, 9,
+                            torch::kCPU, 64);
+    stage.set_baseline(torch::full({3, 12, 12}, 0.5));
+    stage.add(batch);
+    out.push_back(stage.reduce(self));
+    EXPECT_EQ(stage.masked_forwards(), exact ? 8 * 512 : 8 * 8 * 4 * 12 * 6);
+  }
+  return {out[0], out[1]};
+}
+
+TEST(InteractionsStage, SampledEstimateLiesWithinThreeStandardErrorsOfExact) {
+  for (const char* how : {"uniform", "neighbour"}) {
+    SCOPED_TRACE(how);
+    const auto [s, e] = sampled_and_exact(how);
+    EXPECT_EQ(s.n, 8);
+    for (const Row r : {kINor, kPhiNor}) {
+      for (int64_t q = 0; q < 4; ++q) {
+        const double est = s.mean[r][q].item<double>(), exact = e.mean[r][q].item<double>();
+        const double se = s.stderr_[r][q].item<double>();
+        EXPECT_GT(se, 0.0);
+        EXPECT_LE(std::abs(est - exact), 3 * se) << row_names()[r] << " order " << s.orders[q];
+      }
+    }
+    // D is a ratio in [0, 1].
+    EXPECT_TRUE((s.mean[kDNor] >= 0).all().item<bool>() && (s.mean[kDNor] <= 1).all().item<bool>());
+    EXPECT_EQ(s.count[kIAdv].sum().item<int64_t>(), 0);  // no attack: no adversarial rows
+  }
+}
+
+TEST(InteractionsConfig, BadInputNamesTheKey) {
+  InteractionsConfig c;
+  auto expect_error = [&](const InteractionsConfig& cfg, const std::string& text) {
+    try {
+      resolve_config(cfg, {3, 32, 32});
+      ADD_FAILURE() << "no error for " << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+  };
+  const ResolvedConfig r = resolve_config(c, {3, 32, 32});
+  EXPECT_EQ(r.cfg.grid, 8);
+  EXPECT_EQ(r.cfg.pairs, 200);
+  EXPECT_EQ(r.cfg.contexts, 100);
+  EXPECT_EQ(r.orders.front(), 0);
+  EXPECT_EQ(r.orders.back(), 62);
+  EXPECT_EQ(r.orders[1], 3);  // floor(0.05 · 62)
+  c.preset = "quick";
+  EXPECT_EQ(resolve_config(c, {3, 32, 32}).cfg.pairs, 16);
+  EXPECT_EQ(resolve_config(c, {3, 224, 224}).cfg.grid, 16);
+  InteractionsConfig b = c;
+  b.grid = 5;
+  expect_error(b, "interactions.grid = 5");
+  b = c, b.order_values = {63};
+  expect_error(b, "order 63 is outside [0, n_p - 2] = [0, 62]");
+  b = c, b.orders = {1.2};
+  expect_error(b, "interactions.orders: ratio 1.2");
+  b = c, b.pairs = 0;
+  expect_error(b, "interactions.pairs = 0");
+  b = c, b.contexts = -3;
+  expect_error(b, "interactions.contexts = -3");
+  b = c, b.exact = true;
+  expect_error(b, "needs n_p <= 10");
+}
+
+TEST(InteractionsPlot, SvgHasOneLinePerSeries) {
+  detail::Plot p{"t <1>", "x", "y", {}};
+  p.series.push_back({"a", {0, 0.5, 1}, {1, NAN, 3}, {0.1, 0.1, 0.1}, "#000", false});
+  p.series.push_back({"b", {0, 1}, {-1, 2}, {}, "#f00", true});
+  const std::string svg = detail::render_svg(p);
+  EXPECT_EQ(svg.rfind("<svg", 0), 0U);
+  EXPECT_NE(svg.find("t &lt;1&gt;"), std::string::npos);
+  size_t lines = 0;
+  for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++lines;
+  EXPECT_EQ(lines, 2U);
+}
+
+}  // namespace
+}  // namespace sfb::interactions
