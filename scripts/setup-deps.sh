@@ -6,7 +6,7 @@
 #   SFB_VENV           virtual environment path (default: <repo>/.venv)
 #   SFB_TORCH_VERSION  torch wheel to pin (default 2.11.0, the version on the GPU nodes)
 #   SFB_SKIP_APT=1     skip apt-get (e.g. on a cluster where modules provide MPI/HDF5)
-#   SFB_WITH_SLURM=0   do not install slurm-wlm/munge (only the Slurm tests need them)
+#   SFB_WITH_SLURM=0   do not install slurm-wlm/munge/shellcheck (only the Slurm tests need them)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,7 +26,8 @@ apt_packages=(
   python3 python3-venv python3-pip
 )
 if [[ "${SFB_WITH_SLURM:-1}" != 0 ]]; then
-  apt_packages+=(slurm-wlm munge)
+  # slurm-wlm and munge: the private cluster of tests/slurm; shellcheck: the lint of jobs/slurm.
+  apt_packages+=(slurm-wlm munge shellcheck)
 fi
 
 if [[ "${SFB_SKIP_APT:-0}" != 1 ]]; then
