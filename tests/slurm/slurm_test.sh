@@ -20,6 +20,7 @@ set -u
 sfb=${SFBENCH:?SFBENCH must name the sfbench binary}
 repo=${SFB_REPO:?SFB_REPO must name the source tree}
 jobs_dir=$repo/jobs/slurm
+[[ -x "$sfb" ]] || { echo "FAIL: $sfb is not an executable"; exit 1; }
 t0=$SECONDS
 deadline=$((SECONDS + ${SFB_SLURM_TEST_BUDGET:-330}))  # below the ctest TIMEOUT, so cleanup runs
 
@@ -164,8 +165,7 @@ slurmd -D -N "$node" -f "$SLURM_CONF" >"$dir/log/slurmd.out" 2>&1 &
 slurmd_pid=$!
 # If this shell is killed (ctest's timeout sends SIGKILL), the watchdog stops the daemons.
 (
-  trap '' INT TERM
-  while kill -0 $$ 2>/dev/null; do sleep 2; done
+  while kill -0 $$ 2>/dev/null; do sleep 1; done
   kill "$slurmd_pid" "$ctld_pid" "$munge_pid" 2>/dev/null
 ) >/dev/null 2>&1 &
 watchdog_pid=$!
