@@ -56,7 +56,8 @@ void write_results(io::ResultsFile& rf, const train::Trainer& t, const train::Tr
     s["train"]["final_accuracy"] = h.back().accuracy;
     double seconds = 0;
     for (const auto& l : h) seconds += l.seconds;
-    s["timing"]["train_seconds"] = seconds;
+    const double images = static_cast<double>(h.size() * t.steps_per_epoch() * c.batch_size);
+    s["timing"]["train"] = {{"seconds", seconds}, {"items_per_s", seconds > 0 ? images / seconds : 0.0}};
   }
 }
 

@@ -274,6 +274,99 @@ PY
     once "targets=10 but the model has 10 classes (at most 9 targets)"
     expect_exit 2 "$sfb" compare "$dir/r.checkpoint.h5.missing"
     once "not a valid, complete sfbench results file" ;;
+  train-errors)
+    tr=(train --data synthetic-shapes:64 --threads 1 --set train.epochs=1
+        --batch-size 16 --set train.lr=0.01 --set train.sf_lambda=0)
+    printf '[train]\nlos = "mart"\n' >"$dir/bad.toml"
+    expect_exit 2 $mpi -np 2 "$sfb" "${tr[@]}" --model zoo:cnn-small --out "$dir/t.h5" --config "$dir/bad.toml"
+    once "unknown config key 'train.los'"
+    for kv in train.loss=trades train.optimizer=rmsprop train.schedule=linear train.sf_lambda=-1; do
+      expect_exit 2 $mpi -np 2 "$sfb" "${tr[@]}" --model zoo:cnn-small --out "$dir/t.h5" --set "$kv"
+      once "${kv%%=*}"
+    done
+    expect_exit 0 "$sfb" "${tr[@]}" --model zoo:cnn-small --out "$dir/t.h5"
+    expect_exit 0 "$sfb" validate "$dir/t.h5" "$dir/t.json"
+    # A checkpoint of another architecture, and a corrupt one, given to --resume.
+    expect_exit 2 $mpi -np 2 "$sfb" "${tr[@]}" --model zoo:preact-resnet-18 --out "$dir/u.h5" \
+      --checkpoint "$dir/t.ckpt" --resume
+    once "holds a 'cnn-small' model, cannot load it into 'preact-resnet-18'"
+    head -c 3000 "$dir/t.ckpt" >"$dir/corrupt.ckpt"
+    expect_exit 2 $mpi -np 2 "$sfb" "${tr[@]}" --model zoo:cnn-small --out "$dir/u.h5" \
+      --checkpoint "$dir/corrupt.ckpt" --resume
+    once "corrupt.ckpt: not a readable LibTorch archive"
+    # A diverging loss stops the run naming the step and terms; the last checkpoint is untouched.
+    sum=$(sha256sum <"$dir/t.ckpt")
+    expect_exit 3 "$sfb" "${tr[@]}" --model zoo:cnn-small --out "$dir/t.h5" --resume --set train.epochs=5 \
+      --set train.lr=1e6 --set train.weight_decay=1000
+    grep -q "training diverged at epoch [2-5], step [1-4] (global step [0-9]*): non-finite loss: ce = .*sf = .*total = " "$dir/err" \
+      || fail "no divergence message naming the step and terms"
+    [ "$(sha256sum <"$dir/t.ckpt")" = "$sum" ] || fail "the last good checkpoint was modified" ;;
+  train-resume)
+    tr=(train --data synthetic-shapes:96 --model zoo:cnn-small --threads 1 --set train.epochs=3
+        --batch-size 16 --set train.loss=pgd-at --set train.attack_steps=2 --set train.lr=0.02
+        --set train.optimizer=sgd --set train.schedule=cosine)
+    expect_exit 0 $mpi -np 2 "$sfb" "${tr[@]}" --out "$dir/full.h5"
+    full=$(grep weights_sha256 "$dir/out")
+    # SIGUSR1 before global step 8 (epoch 2 of 3, 6 steps per epoch): checkpoint, exit 75, resume.
+    SFB_TRAIN_STOP_AT_STEP=8 expect_exit 75 $mpi -np 2 -x SFB_TRAIN_STOP_AT_STEP "$sfb" "${tr[@]}" --out "$dir/part.h5"
+    [ -f "$dir/part.ckpt" ] || fail "no checkpoint after SIGUSR1"
+    [ -f "$dir/part.h5" ] && fail "a results file was finished by an interrupted run"
+    expect_exit 0 $mpi -np 2 "$sfb" "${tr[@]}" --out "$dir/part.h5" --resume
+    grep -q "resumed from .*part.ckpt: 1 epochs done, step 2 of the next" "$dir/err" || fail "did not resume mid-epoch"
+    [ "$(grep weights_sha256 "$dir/out")" = "$full" ] || fail "resumed weights differ: $full"
+    expect_exit 0 "$sfb" validate "$dir/part.h5" "$dir/part.json"
+    for k in ce_adv sf total accuracy adv_accuracy lr epoch; do
+      h5dump -d /train/epoch/$k -m %.6g "$dir/full.h5" | grep -A4 DATA >"$dir/a" || fail "no /train/epoch/$k"
+      h5dump -d /train/epoch/$k -m %.6g "$dir/part.h5" | grep -A4 DATA >"$dir/b"
+      grep -q "(2): " "$dir/a" || fail "/train/epoch/$k does not hold 3 epochs"
+      cmp -s "$dir/a" "$dir/b" || fail "/train/epoch/$k differs after resuming"
+    done
+    # A finished checkpoint: --resume writes the results without training.
+    expect_exit 0 "$sfb" "${tr[@]}" --out "$dir/again.h5" --checkpoint "$dir/full.ckpt" --resume
+    grep -q "3 epochs done" "$dir/err" || fail "finished checkpoint not recognized"
+    [ "$(grep weights_sha256 "$dir/out")" = "$full" ] || fail "weights changed on a finished rerun" ;;
+  interactions)
+    # A quick run on 2 ranks: 4×4 grid, 3 orders, P = 4, K = 3, the adversarial side on.
+    common=(--data synthetic-shapes:6 --model zoo:cnn-small --batch-size 32 --preset quick)
+    expect_exit 0 $mpi -np 2 "$sfb" interactions "${common[@]}" --grid 4 --pairs 4 --contexts 3 \
+      --set interactions.orders=[0.0,0.5,1.0] --set interactions.adv_max_steps=10 --save-per-image \
+      --out "$dir/int.h5"
+    grep -q "^# sfbench interactions: zoo:cnn-small" "$dir/out" || fail "no interactions table"
+    for p in I dJ D; do [ -s "$dir/int.interactions_$p.svg" ] || fail "no $p plot"; done
+    expect_exit 0 "$sfb" validate "$dir/int.h5" "$dir/int.json"
+    "${SFB_PYTHON:-python3}" - "$dir/int.h5" "$dir/int.json" <<'PY' || fail "interactions results incomplete"
+import json, sys
+import h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+s = json.load(open(sys.argv[2]))["metrics"]["interactions"]
+g = f["/interactions"]
+assert f.attrs["complete"] == 1 and f.attrs["world_size"] == 2
+assert list(g["orders"][()]) == [0, 7, 14] and s["orders"] == [0, 7, 14]
+assert g.attrs["n"] == 6 and g.attrs["pairs"] == 4 and g.attrs["contexts"] == 3
+assert g.attrs["masked_forwards"] == 6 * 2 * 4 * 3 * 3 * 4, g.attrs["masked_forwards"]
+for name in ["I_nor", "I_adv", "J_nor", "J_adv", "D_nor", "D_adv", "dI", "dJ"]:
+    assert g[name].shape == (3,) and g[name + "_stderr"].shape == (3,), name
+per = g["per_image/I_nor"][()]
+assert per.shape == (6, 3)
+assert np.allclose(per.mean(0), g["I_nor"][()], rtol=1e-12, atol=1e-15)
+assert np.allclose(per.std(0, ddof=1) / np.sqrt(6), g["I_nor_stderr"][()], rtol=1e-9, atol=1e-15)
+assert np.allclose(g["dI"][()], g["I_nor"][()] - g["I_adv"][()], rtol=1e-9, atol=1e-12)
+n = 16
+assert np.allclose(g["J_nor"][()], (n - 1 - np.array([0, 7, 14])) / (n * (n - 1)) * g["I_nor"][()])
+assert s["I_nor"] == list(g["I_nor"][()])
+PY
+    # Bad input: exit 2, one message, no result file.
+    expect_exit 2 $mpi -np 2 "$sfb" interactions "${common[@]}" --grid 5 --out "$dir/bad.h5"
+    once "interactions.grid = 5: a 5×5 grid of patches does not divide the 32×32 image"
+    expect_exit 2 $mpi -np 2 "$sfb" interactions "${common[@]}" --grid 4 --set interactions.order_values=[15] --out "$dir/bad.h5"
+    once "order 15 is outside \[0, n_p - 2\] = \[0, 14\]"
+    expect_exit 2 "$sfb" interactions "${common[@]}" --set interactions.orders=[1.5] --out "$dir/bad.h5"
+    once "interactions.orders: ratio 1.5 gives an order outside"
+    expect_exit 2 $mpi -np 2 "$sfb" interactions "${common[@]}" --pairs 0 --out "$dir/bad.h5"
+    once "interactions.pairs = 0: P must be >= 1"
+    expect_exit 2 "$sfb" interactions "${common[@]}" --contexts -2 --out "$dir/bad.h5"
+    once "interactions.contexts = -2: K must be >= 1"
+    [ ! -e "$dir/bad.h5" ] && [ ! -e "$dir/bad.h5.partial" ] || fail "a failed run left a result file" ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 echo "cli $case_name: 1 passed, 0 failed"
