@@ -18,6 +18,7 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   inv.pack.register_keys(inv.schema);
   inv.sf.register_keys(inv.schema);
   inv.attack.register_keys(inv.schema);
+  inv.interactions.register_keys(inv.schema);
   inv.train.register_keys(inv.schema);
 
   CLI::App app{"sfbench: interpretation-based robustness benchmarks for image classifiers"};
@@ -43,7 +44,8 @@ int run(sfb::Context& ctx, int argc, char** argv) {
                                 register_commbench(app, inv),
                                 register_pack_imagenet(app, inv), register_sf(app, inv),
                                 register_attack(app, inv), register_eval(app, inv),
-                                register_compare(app, inv), register_train(app, inv)};
+                                register_compare(app, inv), register_train(app, inv),
+                                register_interactions(app, inv)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
