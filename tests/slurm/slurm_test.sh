@@ -6,7 +6,7 @@
 # folder and free TCP ports; nothing system-wide is read or changed. Then submits, in CPU mode and
 # with `sbatch --wait`:
 #   - eval-single-node.sbatch (sfbench eval, 2 ranks),
-#   - eval-multi-node.sbatch on one node (sfbench sf),
+#   - eval-multi-node.sbatch on one node (sfbench sf) with the mpirun fallback launcher,
 #   - submit-zoo.sh: a 3-task array (%A_%a outputs) and its dependent `sfbench compare` job,
 #   - train-requeue.sbatch, sent SIGUSR1 (as --signal=B:USR1 would) once its first checkpoint
 #     exists: it must checkpoint, requeue itself, resume from the checkpoint and complete,
@@ -127,7 +127,7 @@ SlurmctldHost=$node(127.0.0.1)
 SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port
 SlurmUser=$user
-SlurmdUser=root
+SlurmdUser=$user
 AuthType=auth/munge
 CredType=cred/munge
 # cred_expire also delays a requeued job's next start (default 120 s).
@@ -255,7 +255,7 @@ if ((have_train)); then
 fi
 background eval env SFB_CMD=eval sbatch --wait "${cpu_opts[@]}" --ntasks-per-node=2 \
   --output="$run/eval-%j.out" "$jobs_dir/eval-single-node.sbatch" eval.toml --attacks fgsm
-background evalmn env SFB_CMD=sf sbatch --wait "${cpu_opts[@]}" --nodes=1 --ntasks-per-node=1 \
+background evalmn env SFB_CMD=sf SFB_LAUNCHER=mpirun sbatch --wait "${cpu_opts[@]}" --nodes=1 --ntasks-per-node=1 \
   --output="$run/eval-mn-%j.out" "$jobs_dir/eval-multi-node.sbatch" eval.toml
 background zoo "$jobs_dir/submit-zoo.sh" --wait --max-parallel 2 --sbatch=--gpus-per-node=0 \
   --sbatch=--cpus-per-task=1 --sbatch=--output="$run/sfb-zoo-%A_%a.out" \
@@ -298,20 +298,24 @@ rc=$(await eval)
 job=$(job_of eval)
 [[ "$rc" == 0 ]] || fail "eval-single-node.sbatch: sbatch --wait exit $rc: $(cat "$run/eval.submit")"
 expect_completed "$job" eval-single-node
-grep -q "2 rank(s), --device cpu" "$run/eval-$job.out" || fail "eval-$job.out: not 2 CPU ranks"
+auto_launcher=mpirun
+srun --mpi=list 2>&1 | grep -qw pmix && auto_launcher=srun
+grep -q "2 rank(s), --device cpu, launcher $auto_launcher" "$run/eval-$job.out" ||
+  fail "eval-$job.out: not 2 CPU ranks launched by $auto_launcher"
 validate "$run/out/eval-$job.h5"
 [[ $(h5attr "$run/out/eval-$job.h5" world_size) == 2 ]] || fail "eval-$job.h5: world_size is not 2"
 h5dump -H -d /attacks/fgsm "$run/out/eval-$job.h5" >/dev/null 2>&1 ||
   h5dump -H -g /attacks/fgsm "$run/out/eval-$job.h5" >/dev/null 2>&1 || fail "eval-$job.h5 has no /attacks/fgsm"
-log "eval-single-node.sbatch: job $job COMPLETED, 2 ranks, results valid"
+log "eval-single-node.sbatch: job $job COMPLETED, 2 ranks ($auto_launcher), results valid"
 
 rc=$(await evalmn)
 job=$(job_of evalmn)
 [[ "$rc" == 0 ]] || fail "eval-multi-node.sbatch: sbatch --wait exit $rc: $(cat "$run/evalmn.submit")"
 expect_completed "$job" eval-multi-node
+grep -q "launcher mpirun" "$run/eval-mn-$job.out" || fail "eval-mn-$job.out: SFB_LAUNCHER=mpirun not used"
 validate "$run/out/eval-mn-$job.h5"
 [[ $(h5attr "$run/out/eval-mn-$job.h5" world_size) == 1 ]] || fail "eval-mn-$job.h5: world_size is not 1"
-log "eval-multi-node.sbatch (1 node): job $job COMPLETED, results valid"
+log "eval-multi-node.sbatch (1 node, mpirun): job $job COMPLETED, results valid"
 
 rc=$(await zoo)
 [[ "$rc" == 0 ]] || fail "submit-zoo.sh --wait: exit $rc: $(cat "$run/zoo.submit")"
