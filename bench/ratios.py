@@ -21,6 +21,7 @@ PAIRS = {
     "BM_SfAccumulatorAdd": "BM_SfAccumulatorAddPyTorch",
     "BM_Features": "BM_FeaturesPyTorch",
     "BM_Pgd": "BM_PgdPyTorch",
+    "BM_Interactions": "BM_InteractionsPyTorch",
 }
 CHECKED = ("k", "params", "torch_threads", "passes_per_image")
 TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}

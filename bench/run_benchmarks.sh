@@ -13,6 +13,7 @@
 # Output: results/<name>${SFB_SF_TAG}_np1.json and <name>${SFB_SF_TAG}_pytorch_np1.json (a tag
 # names a run under a different environment, e.g. malloc settings exported for both sides).
 # usage: bench/run_benchmarks.sh [NP] [NAME...]   NAME: allreduce hdf5_write data imagenet sf pgd
+#        interactions
 #        (default: all)   env: SFB_BUILD_DIR, SFB_PYTHON, SFB_SF_ROUNDS, SFB_SF_MIN_TIME,
 #        SFB_SF_TAG
 set -euo pipefail
@@ -21,7 +22,7 @@ build=${SFB_BUILD_DIR:-$repo/build}
 np=${1:-2}
 shift || true
 names=("$@")
-[[ ${#names[@]} -gt 0 ]] || names=(allreduce hdf5_write data imagenet sf pgd)
+[[ ${#names[@]} -gt 0 ]] || names=(allreduce hdf5_write data imagenet sf pgd interactions)
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 results="$repo/bench/results"
 mkdir -p "$results"
@@ -29,6 +30,7 @@ outs=()
 
 # The pairs of each paired benchmark, one regular expression each that selects it on both sides.
 pgd_pairs=("Pgd.*/cnn-small/" "Pgd.*/wrn-28-10/")
+interactions_pairs=("Interactions.*/cnn-small/" "Interactions.*/wrn-28-10/")
 sf_pairs=("SfStage.*/cnn-small/closed-form/" "SfStage.*/cnn-small/autograd/" "Features.*/cnn-small/"
           "SfAccumulatorAdd.*/128/" "SfAccumulatorAdd.*/640/" "SfStage.*/wrn-28-10/closed-form/"
           "SfStage.*/wrn-28-10/autograd/" "Features.*/wrn-28-10/")
@@ -88,7 +90,7 @@ print(int(json.load(open(sys.argv[1]))["benchmarks"][0]["torch_threads"]))' \
 for name in "${names[@]}"; do
   b="bench_$name"
   [[ -x "$build/bench/$b" ]] || { echo "run_benchmarks: no $build/bench/$b" >&2; exit 1; }
-  if [[ $name == sf || $name == pgd ]]; then
+  if [[ $name == sf || $name == pgd || $name == interactions ]]; then
     run_paired "$name"
     continue
   fi

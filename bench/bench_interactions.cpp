@@ -1,0 +1,101 @@
+// Throughput of the interactions stage's sampling (SPEC §4) per rank: InteractionsStage::estimate
+// on one CIFAR-sized image, i.e. P pairs (i and one of its 8 neighbours) × the 14 default orders ×
+// K contexts, each 4 masked images (S, S∪{i}, S∪{j}, S∪{i,j}) built from an 8×8 grid of patches
+// over the per-channel baseline, evaluated in blocks of `batch` images (log softmax of the label),
+// Δv summed per (pair, order) in float64. Randomly initialised zoo models in eval mode on the CPU.
+// bench/reference/interactions_reference.py times the same sampling written in PyTorch (Python)
+// under the names BM_InteractionsPyTorch/...; bench/ratios.py pairs the two.
+//
+// Benchmarks: BM_Interactions/<arch>/<batch> (cnn-small: P = 4, K = 8, blocks of 256;
+// wrn-28-10: P = 1, K = 2, blocks of 32). Counters: images_per_s (masked forwards per second of
+// manual time, max over ranks), passes_per_image (masked forwards per estimate), torch_threads,
+// params. Each iteration takes the next global image index, so every estimate draws fresh pairs
+// and contexts. The first estimate is an untimed warm-up.
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "bench_main.hpp"
+#include "core/timer.hpp"
+#include "interactions/stage.hpp"
+#include "models/factory.hpp"
+
+namespace {
+
+constexpr uint64_t kSeed = 20261122;
+
+struct Arch {
+  const char* name;
+  int64_t batch, pairs, contexts;
+};
+const Arch kArchs[] = {{"cnn-small", 256, 4, 8}, {"wrn-28-10", 32, 1, 2}};
+
+struct Setup {
+  std::shared_ptr<sfb::models::Classifier> model;
+  std::unique_ptr<sfb::interactions::InteractionsStage> stage;
+  torch::Tensor image, label;
+  int64_t next_index = 0, params = 0;
+};
+
+Setup& setup(const Arch& a) {
+  static std::map<std::string, std::unique_ptr<Setup>> cache;
+  auto& slot = cache[a.name];
+  if (slot) return *slot;
+  auto s = std::make_unique<Setup>();
+  sfb::models::ModelOptions o = sfb::models::cifar10_options();
+  o.seed = kSeed;
+  s->model = sfb::models::make_model(std::string("zoo:") + a.name, o);
+  for (const auto& p : s->model->parameters()) s->params += p.numel();
+  sfb::interactions::InteractionsConfig c;  // SPEC defaults: 8×8 grid, 14 orders, neighbours
+  c.pairs = a.pairs;
+  c.contexts = a.contexts;
+  c.adversarial = false;
+  const auto rc = sfb::interactions::resolve_config(c, o.image_shape);
+  s->stage = std::make_unique<sfb::interactions::InteractionsStage>(
+      *s->model, rc, o.image_shape, kSeed, torch::Device(torch::kCPU), a.batch);
+  torch::manual_seed(kSeed);
+  s->image = torch::rand({3, 32, 32});
+  s->label = torch::tensor({3}, torch::kInt64);
+  // The per-channel baseline of the image itself (the stage computes it over the dataset).
+  s->stage->set_baseline(s->image.mean({1, 2}, true).expand({3, 32, 32}).clone());
+  s->stage->estimate(s->image, s->next_index++, s->label);  // warm-up
+  slot = std::move(s);
+  return *slot;
+}
+
+void BM_Interactions(benchmark::State& state, const Arch& a) {
+  Setup& s = setup(a);
+  double seconds = 0;
+  int64_t forwards = 0;
+  for (auto _ : state) {
+    const int64_t before = s.stage->masked_forwards();
+    sfb::Stopwatch sw;
+    const auto est = s.stage->estimate(s.image, s.next_index++, s.label);
+    benchmark::DoNotOptimize(est.I.data_ptr());
+    const double t = sfb::bench::max_over_ranks(sw.seconds());
+    state.SetIterationTime(t);
+    seconds += t;
+    forwards += s.stage->masked_forwards() - before;
+  }
+  const double per = static_cast<double>(forwards) / static_cast<double>(state.iterations());
+  state.counters["images_per_s"] = seconds > 0 ? static_cast<double>(forwards) / seconds : 0.0;
+  state.counters["passes_per_image"] = per;
+  state.counters["torch_threads"] = torch::get_num_threads();
+  state.counters["params"] = static_cast<double>(s.params);
+}
+
+[[maybe_unused]] const bool kRegistered = [] {
+  for (const Arch& a : kArchs) {
+    const std::string name =
+        std::string("BM_Interactions/") + a.name + "/" + std::to_string(a.batch);
+    benchmark::RegisterBenchmark(name.c_str(), BM_Interactions, a)
+        ->MeasureProcessCPUTime()
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  return true;
+}();
+
+}  // namespace
