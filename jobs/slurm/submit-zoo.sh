@@ -5,14 +5,15 @@
 #
 # usage: jobs/slurm/submit-zoo.sh [--wait] [--max-parallel K] [--sbatch OPT]... [--compare-sbatch OPT]...
 #            MODELS.txt CONFIG.toml [sfbench options for every model...]
-#   --wait              block until the compare job ends; exit with its status (sbatch --wait)
+#   --wait              block until the compare job ends (sbatch --wait); exit with its status,
+#                       or 1 when it ended without completing (cancelled after a failed task)
 #   --max-parallel K    at most K array tasks at a time (--array=0-<N-1>%K; default 4)
 #   --sbatch OPT        an sbatch option for the array tasks (repeatable), e.g. --sbatch=--gpus-per-node=8
 #   --compare-sbatch OPT  an sbatch option for the compare job (repeatable)
 # MODELS.txt: see zoo-array.sbatch. Prints "array <A> tasks <N>" and "compare <B>". Results and
 # environment: see zoo-array.sbatch and zoo-compare.sbatch. If a task fails, the compare job is
 # cancelled (--kill-on-invalid-dep=yes) instead of waiting forever.
-set -euo pipefail
+set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 die() { echo "submit-zoo: error: $*" >&2; exit 2; }
 
@@ -26,7 +27,7 @@ while (($#)); do
     --sbatch=*) array_opts+=("${1#*=}"); shift ;;
     --compare-sbatch) compare_opts+=("${2:?}"); shift 2 ;;
     --compare-sbatch=*) compare_opts+=("${1#*=}"); shift ;;
-    -h|--help) sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) break ;;
   esac
@@ -47,7 +48,31 @@ array=${array%%;*}
 [[ $array =~ ^[0-9]+$ ]] || die "sbatch did not return an array job id: $array"
 
 echo "array $array tasks $n"
-# With --wait, sbatch prints the compare job's id, then blocks until it ends and exits with its
-# status (pipefail passes that on).
-sbatch --parsable "${wait_opt[@]}" --dependency="afterok:$array" --kill-on-invalid-dep=yes \
-  "${compare_opts[@]}" "$here/zoo-compare.sbatch" "$array" "$n" | sed -u 's/^\([0-9]*\).*/compare \1/'
+compare_cmd=(sbatch --parsable "${wait_opt[@]}" --dependency="afterok:$array" --kill-on-invalid-dep=yes
+  "${compare_opts[@]}" "$here/zoo-compare.sbatch" "$array" "$n")
+if ((${#wait_opt[@]} == 0)); then
+  compare=$("${compare_cmd[@]}") || die "sbatch of the compare job failed"
+  echo "compare ${compare%%;*}"
+  exit 0
+fi
+# sbatch --wait prints the job id at once and exits when the job ends, with its exit code; a job
+# cancelled before it ran (a failed array task: DependencyNeverSatisfied) also gives 0, so the
+# job's final state decides.
+ids=$(mktemp)
+trap 'rm -f "$ids"' EXIT
+"${compare_cmd[@]}" >"$ids" &
+waiter=$!
+while [[ ! -s "$ids" ]] && kill -0 "$waiter" 2>/dev/null; do sleep 0.2; done
+compare=$(head -n 1 "$ids")
+compare=${compare%%;*}
+[[ $compare =~ ^[0-9]+$ ]] || die "sbatch did not return the compare job's id: $compare"
+echo "compare $compare"
+rc=0
+wait "$waiter" || rc=$?
+state=$(scontrol show job -o "$compare" 2>/dev/null | tr ' ' '\n' | sed -n 's/^JobState=//p')
+reason=$(scontrol show job -o "$compare" 2>/dev/null | tr ' ' '\n' | sed -n 's/^Reason=//p')
+if ((rc == 0)) && [[ -n "$state" && "$state" != COMPLETED ]]; then
+  echo "submit-zoo: compare job $compare ended $state (reason: ${reason:-none}); see the array's logs" >&2
+  exit 1
+fi
+exit "$rc"

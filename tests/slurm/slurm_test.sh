@@ -7,7 +7,8 @@
 # with `sbatch --wait`:
 #   - eval-single-node.sbatch (sfbench eval, 2 ranks),
 #   - eval-multi-node.sbatch on one node (sfbench sf) with the mpirun fallback launcher,
-#   - submit-zoo.sh: a 3-task array (%A_%a outputs) and its dependent `sfbench compare` job,
+#   - submit-zoo.sh: a 3-task array (%A_%a outputs) and its dependent `sfbench compare` job, and
+#     a zoo whose model fails: the compare job must be cancelled, not left pending,
 #   - train-requeue.sbatch, sent SIGUSR1 (as --signal=B:USR1 would) once its first checkpoint
 #     exists: it must checkpoint, requeue itself, resume from the checkpoint and complete,
 # and checks job states (scontrol), logs and the HDF5/JSON outputs (sfbench validate + contents).
@@ -260,6 +261,10 @@ background evalmn env SFB_CMD=sf SFB_LAUNCHER=mpirun sbatch --wait "${cpu_opts[@
 background zoo "$jobs_dir/submit-zoo.sh" --wait --max-parallel 2 --sbatch=--gpus-per-node=0 \
   --sbatch=--cpus-per-task=1 --sbatch=--output="$run/sfb-zoo-%A_%a.out" \
   --compare-sbatch=--output="$run/sfb-compare-%j.out" models.txt eval.toml --attacks fgsm
+printf 'zoo:no-such-net\n' >models-bad.txt
+background zoobad "$jobs_dir/submit-zoo.sh" --wait --sbatch=--gpus-per-node=0 \
+  --sbatch=--cpus-per-task=1 --sbatch=--output="$run/sfb-zoobad-%A_%a.out" \
+  --compare-sbatch=--output="$run/sfb-comparebad-%j.out" models-bad.txt eval.toml
 
 # The training job: once its first checkpoint exists (epoch 1 of $train_epochs done), signal the
 # batch shell as Slurm's --signal=B:USR1@300 does.
@@ -348,6 +353,18 @@ assert seeds == {11, 12, 13}, seeds
 assert cmp["correlations"], "no correlations for 3 models"
 PY
 log "zoo array $array: 3 tasks COMPLETED, compare job $compare COMPLETED, compare lists each model"
+
+rc=$(await zoobad)
+[[ "$rc" != 0 ]] || fail "submit-zoo.sh --wait succeeded although its only model does not exist"
+array=$(sed -n 's/^array \([0-9]*\) tasks 1$/\1/p' "$run/zoobad.submit")
+compare=$(sed -n 's/^compare \([0-9]*\)$/\1/p' "$run/zoobad.submit")
+[[ -n "$array" && -n "$compare" ]] || fail "submit-zoo.sh (bad zoo) printed no ids: $(cat "$run/zoobad.submit")"
+st=$(scontrol show job -o "${array}_0" | tr ' ' '\n' | sed -n 's/^JobState=//p')
+[[ "$st" == FAILED ]] || fail "bad array task ${array}_0 is ${st:-gone}, not FAILED"
+grep -q "no-such-net" "$run/sfb-zoobad-${array}_0.out" || fail "the failed task's log does not name the model"
+[[ $(job_field "$compare" JobState) == CANCELLED ]] ||
+  fail "compare job $compare after a failed task is $(job_field "$compare" JobState), not CANCELLED"
+log "zoo array $array with a bad model: task FAILED, compare job $compare CANCELLED, submit-zoo.sh exit $rc"
 
 if ((!have_train)); then
   fail "sfbench train missing: '$sfb train --help' does not succeed, so train-requeue.sbatch cannot be tested"
