@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # One command from a clean clone on Debian 12: install dependencies, build, and run the main job on
-# built-in data under `mpirun -np 2`, ending with its results table. Results go to runs/quickstart/.
+# built-in data under `mpirun -np 2`: train a small model zoo on synthetic-shapes (standard,
+# FGSM-AT, PGD-AT, and PGD-AT + SF fine-tune), evaluate each with SF and attacks on the test split,
+# and end with the `sfbench compare` table. Results go to runs/quickstart/. Training is cached: a
+# rerun resumes each model from its checkpoint and skips the finished ones (--resume).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -12,16 +15,43 @@ mpirun=(mpirun --oversubscribe -np "$np")
 out=runs/quickstart
 mkdir -p "$out"
 sfbench=build/sfbench
+train=(--config configs/quickstart-train.toml)
 
-echo "== sfbench info: versions, hosts, each rank's device and communicator, the built-in data and a zoo model"
-"${mpirun[@]}" "$sfbench" info --data synthetic-shapes:10000 --model zoo:cnn-small
+echo "== sfbench info: versions, hosts, each rank's device and communicator"
+"${mpirun[@]}" "$sfbench" info --data synthetic-shapes:3000 --model zoo:cnn-small
 echo
-echo "== sfbench commbench: all-reduce sweep over the ranks (results in $out/commbench.h5)"
-"${mpirun[@]}" "$sfbench" commbench --config configs/quickstart.toml --out "$out/commbench.h5"
+echo "== sfbench train: a zoo of cnn-small models on synthetic-shapes (configs/quickstart-train.toml)"
+echo "-- standard training, 10 epochs"
+"${mpirun[@]}" "$sfbench" train "${train[@]}" --loss standard --epochs 10 --lr 0.05 \
+  --out "$out/standard.h5" --resume
+echo "-- FGSM-AT (paper 003 Eq. 1, random start, step 10/255): 3 epochs from the standard model"
+"${mpirun[@]}" "$sfbench" train "${train[@]}" --model "zoo:cnn-small@$out/standard.ckpt" \
+  --loss fgsm-at --epochs 3 --lr 0.01 --set train.fgsm_random_start=true \
+  --set train.fgsm_step=step_size --set train.step_size=0.0392156862745098 \
+  --out "$out/fgsm-at.h5" --resume
+echo "-- PGD-AT (PGD-3, eps 8/255): 3 epochs from the standard model"
+"${mpirun[@]}" "$sfbench" train "${train[@]}" --model "zoo:cnn-small@$out/standard.ckpt" \
+  --loss pgd-at --epochs 3 --lr 0.01 --out "$out/pgd-at.h5" --resume
+echo "-- PGD-AT + lambda*SF (paper 000's fine-tuning, lambda = 1): 2 epochs from the PGD-AT model"
+"${mpirun[@]}" "$sfbench" train "${train[@]}" --model "zoo:cnn-small@$out/pgd-at.ckpt" \
+  --loss pgd-at --sf-lambda 1 --epochs 2 --lr 0.001 --set train.schedule=constant \
+  --out "$out/pgd-at-sf.h5" --resume
 echo
-echo "== sfbench sf: SF robustness of zoo:cnn-small on the built-in training split (results in $out/sf.h5)"
-echo "   (the model is randomly initialised until training lands; the numbers show the pipeline, not a claim)"
-"${mpirun[@]}" "$sfbench" sf --config configs/quickstart.toml --out "$out/sf.h5"
+echo "== sfbench eval: SF and FGSM/PGD-10 (eps 8/255) for each model, on 1000 test images"
+evals=()
+for run in standard fgsm-at pgd-at pgd-at-sf; do
+  echo "-- $run"
+  "${mpirun[@]}" "$sfbench" eval --data synthetic-shapes:1000 --split test \
+    --model "zoo:cnn-small@$out/$run.ckpt" --attacks fgsm,pgd --eps 8/255 \
+    --out "$out/eval-$run.h5" --log-level warn
+  evals+=("$out/eval-$run.h5")
+done
 echo
-echo "== sfbench validate: the results files and their summaries against results_schema/"
-"$sfbench" validate "$out/commbench.h5" "$out/commbench.json" "$out/sf.h5" "$out/sf.json"
+echo "== sfbench validate: every results file and summary against results_schema/"
+for f in "$out"/*.h5; do
+  [[ $f == *.checkpoint.h5 ]] || "$sfbench" validate "$f" "${f%.h5}.json" >/dev/null
+done
+echo "all results files valid"
+echo
+echo "== sfbench compare: the zoo (markdown; --format csv|json also)"
+"$sfbench" compare "${evals[@]}" | tee "$out/compare.md"
