@@ -297,11 +297,14 @@ RunStatus Trainer::run(const std::filesystem::path& checkpoint, bool show_progre
     state_.step_in_epoch = 0;
     std::fill(sums.begin(), sums.end(), 0.0);
     if (show_progress) {
-      std::fprintf(stderr, "[train] epoch %lld/%lld  %s  acc %.4f  adv_acc %.4f  lr %.3g  %.1fs  "
+      // Standard training has no adversarial accuracy (NaN in /train/epoch): print "-".
+      char adv[32] = "-";
+      if (std::isfinite(log.adv_accuracy)) std::snprintf(adv, sizeof adv, "%.4f", log.adv_accuracy);
+      std::fprintf(stderr, "[train] epoch %lld/%lld  %s  acc %.4f  adv_acc %s  lr %.3g  %.1fs  "
                    "%.1f img/s\n",
                    static_cast<long long>(e + 1), static_cast<long long>(cfg_.epochs),
-                   fmt_terms(term_names_, log.terms).c_str(), log.accuracy, log.adv_accuracy,
-                   log.lr, log.seconds, log.images_per_s);
+                   fmt_terms(term_names_, log.terms).c_str(), log.accuracy, adv, log.lr,
+                   log.seconds, log.images_per_s);
     }
     if ((e + 1) % cfg_.checkpoint_every == 0 || e + 1 == cfg_.epochs) checkpoint_now(checkpoint);
   }
