@@ -25,8 +25,6 @@ sf_reference.py's mirrors of the C++ zoo. Output: Google-Benchmark-style JSON (-
 --quick: cnn-small, P = 2, K = 2, one estimate, plus checks (context sizes, pairs adjacent,
 D in [0, 1]) as a smoke test.
 """
-import argparse
-import json
 import math
 import os
 import re
@@ -35,7 +33,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sf_reference import MODELS, SEED, context_block, entries, time_runs  # noqa: E402
+from sf_reference import (MODELS, SEED, record_entries, reference_parser,  # noqa: E402
+                          time_runs, write_results)
 
 GRID = 8
 RATIOS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0]
@@ -121,15 +120,7 @@ def quick_check():
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repetitions", type=int, default=3)
-    p.add_argument("--min-time", type=float, default=0.5,
-                   help="seconds of timed estimates per repetition (at least one)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed estimates first")
-    p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--filter", default=".", help="regular expression on the benchmark names")
-    p.add_argument("--out", help="write Google-Benchmark-style JSON here")
-    p.add_argument("--quick", action="store_true", help="smoke test (see the module doc)")
+    p = reference_parser(__doc__, "estimates")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -148,16 +139,11 @@ def main():
         runs = time_runs(lambda _index: s.estimate(), per, args.repetitions, args.min_time,
                          args.warmup)
         params = sum(t.numel() for t in s.model.parameters())
-        rows = entries(name, runs, {"passes_per_image": per, "torch_threads": torch.get_num_threads(),
-                                    "params": params}, per)
-        benchmarks.extend(rows)
-        med = next(r for r in rows if r.get("aggregate_name") == "median")
-        print(f"{name:<64} {med['real_time']:>10.3f}ms {med['images_per_s']:>11.1f}", flush=True)
+        counters = {"passes_per_image": per, "torch_threads": torch.get_num_threads(),
+                    "params": params}
+        record_entries(benchmarks, name, runs, counters, per, 64)
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"context": context_block(__file__), "benchmarks": benchmarks}, f, indent=2)
-            f.write("\n")
-        print(f"wrote {args.out}")
+        write_results(args.out, benchmarks, __file__)
 
 
 if __name__ == "__main__":

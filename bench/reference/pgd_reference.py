@@ -20,8 +20,6 @@ C++ zoo. Output: Google-Benchmark-style JSON (--out), as sf_reference.py writes.
 --quick: cnn-small, batch 8, one batch, plus a check that every perturbation stays in the
 eps-ball and [0, 1] and that PGD raises the mean cross-entropy (a smoke test).
 """
-import argparse
-import json
 import os
 import re
 import sys
@@ -30,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sf_reference import MODELS, SEED, context_block, entries, time_runs  # noqa: E402
+from sf_reference import (MODELS, SEED, record_entries, reference_parser,  # noqa: E402
+                          time_runs, write_results)
 
 EPS = 8 / 255
 ALPHA = 2 / 255
@@ -77,15 +76,7 @@ def quick_check():
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repetitions", type=int, default=3)
-    p.add_argument("--min-time", type=float, default=0.5,
-                   help="seconds of timed batches per repetition (at least one batch)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed batches first")
-    p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--filter", default=".", help="regular expression on the benchmark names")
-    p.add_argument("--out", help="write Google-Benchmark-style JSON here")
-    p.add_argument("--quick", action="store_true", help="smoke test (see the module doc)")
+    p = reference_parser(__doc__, "batches")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -102,16 +93,11 @@ def main():
         runs = time_runs(lambda _index: pgd(model, images, labels), batch, args.repetitions,
                          args.min_time, args.warmup)
         params = sum(t.numel() for t in model.parameters())
-        rows = entries(name, runs, {"passes_per_image": 12, "torch_threads": torch.get_num_threads(),
-                                    "params": params}, batch)
-        benchmarks.extend(rows)
-        med = next(r for r in rows if r.get("aggregate_name") == "median")
-        print(f"{name:<60} {med['real_time']:>10.3f}ms {med['images_per_s']:>10.1f}", flush=True)
+        counters = {"passes_per_image": 12, "torch_threads": torch.get_num_threads(),
+                    "params": params}
+        record_entries(benchmarks, name, runs, counters, batch, 60)
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"context": context_block(__file__), "benchmarks": benchmarks}, f, indent=2)
-            f.write("\n")
-        print(f"wrote {args.out}")
+        write_results(args.out, benchmarks, __file__)
 
 
 if __name__ == "__main__":

@@ -372,6 +372,36 @@ def entries(name, runs, counters, batch):
     return out
 
 
+def reference_parser(doc, unit="batches"):
+    """The command line every paired reference script shares (run_benchmarks.sh passes these)."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--repetitions", type=int, default=3)
+    p.add_argument("--min-time", type=float, default=0.5,
+                   help=f"seconds of timed {unit} per repetition (at least one)")
+    p.add_argument("--warmup", type=int, default=1, help=f"untimed {unit} first")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--filter", default=".", help="regular expression on the benchmark names")
+    p.add_argument("--out", help="write Google-Benchmark-style JSON here")
+    p.add_argument("--quick", action="store_true", help="smoke test (see the module doc)")
+    return p
+
+
+def record_entries(benchmarks, name, runs, counters, items, width=60):
+    """Appends the JSON entries of one benchmark (entries()) and prints its median row."""
+    rows = entries(name, runs, counters, items)
+    benchmarks.extend(rows)
+    med = next(r for r in rows if r.get("aggregate_name") == "median")
+    print(f"{name:<{width}} {med['real_time']:>10.3f}ms {med['images_per_s']:>11.1f}", flush=True)
+
+
+def write_results(path, benchmarks, script):
+    """Writes Google-Benchmark-style JSON (context_block(script) and `benchmarks`) to `path`."""
+    with open(path, "w") as f:
+        json.dump({"context": context_block(script), "benchmarks": benchmarks}, f, indent=2)
+        f.write("\n")
+    print(f"wrote {path}")
+
+
 def quick_check(threads):
     """Closed form and autograd agree on the same batch (the reference computes what it claims)."""
     model, images, labels = build("cnn-small", 16)
