@@ -1,0 +1,263 @@
+// Attribution methods and Gini (SPEC §5): IG completeness with an error that shrinks with the
+// steps, saliency of a linear model = |W_y|, guided backprop on a hand-derived ReLU net, Grad-CAM
+// identities, internal-batch and key invariance, Gini check values, bad input.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <memory>
+
+#include "attribution/gini.hpp"
+#include "attribution/method.hpp"
+#include "core/error.hpp"
+#include "models/activation.hpp"
+#include "models/zoo.hpp"
+
+namespace sfb::attribution {
+namespace {
+
+/// z = W2 · act(W1 · flatten(x)) (mlp) or z = W · flatten(x) (linear), float64, with a swappable
+/// activation. Features are act(W1 x) (or flatten(x) for the linear model).
+class TinyNet : public torch::nn::Module, public models::Classifier {
+ public:
+  TinyNet(torch::Tensor w1, torch::Tensor w2)
+      : w1_(std::move(w1)), w2_(std::move(w2)), act_(std::make_shared<models::Activation>()) {}
+  torch::Tensor features(const torch::Tensor& x) override {
+    const torch::Tensor f = x.flatten(1);
+    return w1_.defined() ? (*act_)(f.mm(w1_.t())) : f;
+  }
+  torch::Tensor head(const torch::Tensor& a) override { return a.mm(w2_.t()); }
+  int64_t num_features() const override { return w2_.size(1); }
+  int64_t num_classes() const override { return w2_.size(0); }
+  std::string name() const override { return "tiny-net"; }
+  std::string arch() const override { return "tiny-net"; }
+  std::vector<torch::Tensor> parameters() override { return {}; }
+  void train(bool) override {}
+  void to(const torch::Device&) override {}
+  void to_dtype(torch::ScalarType) override {}
+  std::vector<std::string> layer_names() const override { return {"features"}; }
+  torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
+                               std::vector<torch::Tensor>& taps) override {
+    const torch::Tensor a = features(x);
+    taps.assign(names.size(), a);
+    return head(a);
+  }
+  void set_activation(const std::string& kind) override { act_->set(kind); }
+  std::string fingerprint() const override { return "0"; }
+  std::string activation() const { return act_->spec(); }
+
+ private:
+  torch::Tensor w1_, w2_;
+  models::ActivationPtr act_;
+};
+
+torch::Tensor keys_for(int64_t b) { return torch::arange(b, torch::kInt64); }
+
+/// A smooth (Softplus) cnn-small in float64, eval mode, and a few images and labels.
+struct SmoothCnn {
+  SmoothCnn() {
+    models::ModelOptions o;
+    o.activation = "softplus";
+    o.seed = 3;
+    model = models::make_zoo_model("cnn-small", o);
+    model->train(false);
+    model->to_dtype(torch::kFloat64);
+    torch::manual_seed(11);
+    x = torch::rand({3, 3, 32, 32}, torch::kFloat64);
+    y = torch::tensor({0, 4, 7}, torch::kInt64);
+  }
+  std::shared_ptr<models::NativeModel> model;
+  torch::Tensor x, y;
+};
+
+/// max_i |Σ IG_i − (t(x_i) − t(0))| / max_i |t(x_i) − t(0)| for a zero baseline.
+double completeness_error(SmoothCnn& s, int64_t steps) {
+  MethodOptions o;
+  o.steps = steps;
+  o.internal_batch = 16;
+  const torch::Tensor a =
+      make_method("integrated-gradients", o)->attribute(*s.model, s.x, s.y, keys_for(3));
+  torch::NoGradGuard ng;
+  const torch::Tensor tx = s.model->forward(s.x).gather(1, s.y.view({-1, 1})).squeeze(1);
+  const torch::Tensor tb =
+      s.model->forward(torch::zeros_like(s.x)).gather(1, s.y.view({-1, 1})).squeeze(1);
+  const torch::Tensor err = (a.sum({1, 2, 3}) - (tx - tb)).abs().max();
+  return err.item<double>() / (tx - tb).abs().max().item<double>();
+}
+
+TEST(Attribution, IntegratedGradientsCompletenessErrorShrinksWithSteps) {
+  SmoothCnn s;
+  const double e2 = completeness_error(s, 2);
+  const double e8 = completeness_error(s, 8);
+  const double e64 = completeness_error(s, 64);
+  EXPECT_LT(e8, e2);
+  EXPECT_LT(e64, e8);
+  EXPECT_LT(e64, 1e-3);
+}
+
+TEST(Attribution, IntegratedGradientsNormalBaselineIsKeyedAndComplete) {
+  SmoothCnn s;
+  MethodOptions o;
+  o.steps = 64;
+  o.baseline = "normal";
+  o.seed = 9;
+  auto ig = make_method("integrated-gradients", o);
+  const torch::Tensor a = ig->attribute(*s.model, s.x, s.y, keys_for(3));
+  // image 1 alone, with the same key, gets the same baseline and attribution
+  const torch::Tensor a1 = ig->attribute(*s.model, s.x.slice(0, 1, 2), s.y.slice(0, 1, 2),
+                                         torch::tensor({1}, torch::kInt64));
+  EXPECT_TRUE(torch::allclose(a.slice(0, 1, 2), a1, 1e-10, 1e-12));
+  // completeness for the (keyed, internal) normal baseline: Σa approaches a dense 256-step IG of
+  // the same baseline (both approximate t(x) − t(b)) as the steps grow
+  auto total = [&](int64_t steps) {
+    MethodOptions p = o;
+    p.steps = steps;
+    return make_method("integrated-gradients", p)
+        ->attribute(*s.model, s.x, s.y, keys_for(3))
+        .sum({1, 2, 3});
+  };
+  const torch::Tensor dense = total(256);
+  const double e4 = (total(4) - dense).abs().max().item<double>();
+  const double e64 = (a.sum({1, 2, 3}) - dense).abs().max().item<double>();
+  EXPECT_LT(e64, e4);
+  EXPECT_LT(e64, 1e-2 * dense.abs().max().item<double>());
+}
+
+TEST(Attribution, InternalBatchDoesNotChangeResults) {
+  SmoothCnn s;
+  for (const std::string m : {"integrated-gradients", "smoothgrad", "gradient-shap", "grad-cam"}) {
+    MethodOptions big, small;
+    big.steps = small.steps = 6;
+    big.samples = small.samples = 5;
+    big.shap_noise_std = small.shap_noise_std = 0.1;
+    big.internal_batch = 64;
+    small.internal_batch = 1;
+    const torch::Tensor a = make_method(m, big)->attribute(*s.model, s.x, s.y, keys_for(3));
+    const torch::Tensor b = make_method(m, small)->attribute(*s.model, s.x, s.y, keys_for(3));
+    EXPECT_TRUE(torch::allclose(a, b, 1e-9, 1e-12)) << m;
+  }
+}
+
+TEST(Attribution, SaliencyOfLinearModelIsAbsWeightRow) {
+  torch::manual_seed(2);
+  const torch::Tensor w = torch::randn({4, 3 * 5 * 5}, torch::kFloat64);
+  TinyNet net(torch::Tensor(), w);
+  const torch::Tensor x = torch::rand({2, 3, 5, 5}, torch::kFloat64);
+  const torch::Tensor y = torch::tensor({3, 1}, torch::kInt64);
+  const torch::Tensor a = make_method("saliency", {})->attribute(net, x, y, keys_for(2));
+  EXPECT_TRUE(torch::allclose(a, w.index_select(0, y).abs().view({2, 3, 5, 5})));
+  // input×gradient of a linear model is x ⊙ W_y, and its sum is z_y(x) − z_y(0)
+  const torch::Tensor ixg = make_method("input-x-gradient", {})->attribute(net, x, y, keys_for(2));
+  EXPECT_TRUE(torch::allclose(ixg, x * w.index_select(0, y).view({2, 3, 5, 5})));
+  // IG of a linear model is exact with any step count
+  MethodOptions o;
+  o.steps = 1;
+  const torch::Tensor ig =
+      make_method("integrated-gradients", o)->attribute(net, x, y, keys_for(2));
+  EXPECT_TRUE(torch::allclose(ig, ixg));
+}
+
+TEST(Attribution, GuidedBackpropMatchesHandDerivedReluNet) {
+  // h = W1 x = (x0 − x1, 2 x0 + x1, −x0 − x1); z_0 = h1⁺ − h2⁺ + 2 h3⁺.
+  // At x = (1, 0.5): h = (0.5, 2.5, −1.5). Plain gradient: W1ᵀ (1, −1, 0) = (−1, −2).
+  // Guided: the upstream gradient (1, −1, 2) is kept where h > 0 and it is > 0: (1, 0, 0),
+  // so the map is W1ᵀ (1, 0, 0) = (1, −1).
+  const torch::Tensor w1 =
+      torch::tensor({1.0, -1.0, 2.0, 1.0, -1.0, -1.0}, torch::kFloat64).view({3, 2});
+  const torch::Tensor w2 = torch::tensor({1.0, -1.0, 2.0}, torch::kFloat64).view({1, 3});
+  TinyNet net(w1, w2);
+  const torch::Tensor x = torch::tensor({1.0, 0.5}, torch::kFloat64).view({1, 2, 1, 1});
+  const torch::Tensor y = torch::tensor({0}, torch::kInt64);
+  const torch::Tensor g = make_method("guided-backprop", {})->attribute(net, x, y, keys_for(1));
+  EXPECT_TRUE(torch::allclose(g.flatten(), torch::tensor({1.0, -1.0}, torch::kFloat64)));
+  EXPECT_EQ(net.activation(), "relu");  // restored
+  const torch::Tensor plain =
+      make_method("input-x-gradient", {})->attribute(net, x, y, keys_for(1));
+  EXPECT_TRUE(torch::allclose(plain.flatten(), torch::tensor({-1.0, -1.0}, torch::kFloat64)));
+}
+
+TEST(Attribution, GradCamShapesAndGuidedGradCamProduct) {
+  models::ModelOptions mo;
+  mo.seed = 1;
+  auto model = models::make_zoo_model("cnn-small", mo);
+  model->train(false);
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::rand({2, 3, 32, 32});
+  const torch::Tensor y = torch::tensor({2, 5}, torch::kInt64);
+  const torch::Tensor cam = make_method("grad-cam", {})->attribute(*model, x, y, keys_for(2));
+  ASSERT_EQ(cam.sizes(), (std::vector<int64_t>{2, 1, 32, 32}));
+  EXPECT_GE(cam.min().item<double>(), 0.0);
+  const torch::Tensor gb = make_method("guided-backprop", {})->attribute(*model, x, y, keys_for(2));
+  const torch::Tensor ggc =
+      make_method("guided-grad-cam", {})->attribute(*model, x, y, keys_for(2));
+  EXPECT_TRUE(torch::allclose(ggc, gb * cam, 1e-5, 1e-7));
+  // the model's activation is back to ReLU: saliency equals |plain gradient| again
+  const torch::Tensor sal = make_method("saliency", {})->attribute(*model, x, y, keys_for(2));
+  const torch::Tensor ixg =
+      make_method("input-x-gradient", {})->attribute(*model, x, y, keys_for(2));
+  EXPECT_TRUE(torch::allclose(sal * x, ixg.abs(), 1e-5, 1e-7));
+  EXPECT_EQ(reduce_channels(ixg).sizes(), (std::vector<int64_t>{2, 32, 32}));
+}
+
+TEST(Gini, CheckValuesOfSpec) {
+  const torch::Tensor v =
+      torch::tensor({0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1000.0}).view({2, 5});
+  const torch::Tensor g = gini(v);
+  EXPECT_NEAR(g[0].item<double>(), 0.6, 1e-12);
+  EXPECT_NEAR(g[1].item<double>(), (6.0 - 2.0 * 1002.0 / 1001.0) / 5.0, 1e-12);
+  EXPECT_NEAR(g[1].item<double>(), 0.799, 1e-3);
+  // order and sign do not matter; equal values give 0; all-zero is 0; one spike is (n − 1)/n
+  const torch::Tensor w = torch::tensor({1.0, 0.0, -1.0, 0.0, 0.0, 2.0, 2.0, 2.0, 2.0, 2.0,
+                                         0.0, 0.0, 0.0,  0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0})
+                              .view({4, 5});
+  const torch::Tensor h = gini(w);
+  EXPECT_NEAR(h[0].item<double>(), 0.6, 1e-12);
+  EXPECT_NEAR(h[1].item<double>(), 0.0, 1e-12);
+  EXPECT_NEAR(h[2].item<double>(), 0.0, 1e-12);
+  EXPECT_NEAR(h[3].item<double>(), 0.8, 1e-12);
+}
+
+TEST(Gini, RegionalOverHandComputedRegions) {
+  // 4×4 map, r = 2: region sums of |a| are (4, 0, 0, 8) -> sorted (0, 0, 4, 8):
+  // Gini = (1/4)(5 − 2 (2·4 + 1·8)/12) = (5 − 8/3)/4 = 7/12.
+  const torch::Tensor m = torch::tensor({1.0, 1.0, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0,  //
+                                         0.0, 0.0, 2.0, 2.0, 0.0, 0.0, 2.0, -2.0})
+                              .view({1, 4, 4});
+  const torch::Tensor s = region_sums(m, 2);
+  EXPECT_TRUE(
+      torch::allclose(s, torch::tensor({4.0, 0.0, 0.0, 8.0}, torch::kFloat64).view({1, 4})));
+  EXPECT_NEAR(gini_regional(m, 2).item<double>(), 7.0 / 12.0, 1e-12);
+  EXPECT_NEAR(gini_regional(m, 1).item<double>(), gini_global(m).item<double>(), 1e-12);
+  EXPECT_EQ(default_region(32), 4);
+  EXPECT_EQ(default_region(224), 16);
+}
+
+TEST(Attribution, BadInputThrowsConfigErrorNamingTheKey) {
+  auto expect_config = [](const std::string& name, const MethodOptions& o, const std::string& key) {
+    try {
+      make_method(name, o);
+      ADD_FAILURE() << "no error for " << key;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  };
+  expect_config("lime", {}, "lime");
+  MethodOptions o;
+  o.steps = 0;
+  expect_config("integrated-gradients", o, "attribution.steps");
+  o = {};
+  o.samples = -1;
+  expect_config("smoothgrad", o, "attribution.samples");
+  o = {};
+  o.internal_batch = 0;
+  expect_config("saliency", o, "attribution.internal_batch");
+  o = {};
+  o.baseline = "blur";
+  expect_config("integrated-gradients", o, "attribution.baseline");
+  EXPECT_THROW(region_sums(torch::zeros({1, 32, 32}), 5), ConfigError);
+  EXPECT_THROW(region_sums(torch::zeros({1, 32, 32}), 0), ConfigError);
+  EXPECT_EQ(method_names().size(), 8u);
+}
+
+}  // namespace
+}  // namespace sfb::attribution
