@@ -6,6 +6,7 @@
 // counts from the reported (manual) times, which max_over_ranks() makes identical on all ranks.
 #include "bench_main.hpp"
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) file_output |= std::string(argv[i]).rfind("--benchmark_out=", 0) == 0;
   sfb::log::init(g_ctx->rank(), "warn", false);  // keep stage logs out of the tables
   sfb::ContextOptions opts;  // device and communicator: auto (NCCL on GPUs, MPI on CPUs)
+  // SFB_BENCH_THREADS=T: T intra-op threads per rank (e.g. 1 for weak-scaling runs, where every
+  // rank must get the same resources); default: node cores / ranks on the node.
+  if (const char* t = std::getenv("SFB_BENCH_THREADS")) opts.threads = std::atoll(t);
   g_ctx->configure(opts);
   benchmark::Initialize(&argc, argv);
   const auto& p = g_ctx->provenance();

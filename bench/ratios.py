@@ -21,6 +21,7 @@ PAIRS = {
     "BM_SfAccumulatorAdd": "BM_SfAccumulatorAddPyTorch",
     "BM_Features": "BM_FeaturesPyTorch",
     "BM_Pgd": "BM_PgdPyTorch",
+    "BM_TrainStep": "BM_TrainStepPyTorch",
     "BM_Interactions": "BM_InteractionsPyTorch",
 }
 CHECKED = ("k", "params", "torch_threads", "passes_per_image")

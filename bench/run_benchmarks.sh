@@ -13,7 +13,7 @@
 # Output: results/<name>${SFB_SF_TAG}_np1.json and <name>${SFB_SF_TAG}_pytorch_np1.json (a tag
 # names a run under a different environment, e.g. malloc settings exported for both sides).
 # usage: bench/run_benchmarks.sh [NP] [NAME...]   NAME: allreduce hdf5_write data imagenet sf pgd
-#        interactions
+#        train train_scaling interactions
 #        (default: all)   env: SFB_BUILD_DIR, SFB_PYTHON, SFB_SF_ROUNDS, SFB_SF_MIN_TIME,
 #        SFB_SF_TAG
 set -euo pipefail
@@ -22,7 +22,7 @@ build=${SFB_BUILD_DIR:-$repo/build}
 np=${1:-2}
 shift || true
 names=("$@")
-[[ ${#names[@]} -gt 0 ]] || names=(allreduce hdf5_write data imagenet sf pgd interactions)
+[[ ${#names[@]} -gt 0 ]] || names=(allreduce hdf5_write data imagenet sf pgd train train_scaling interactions)
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 results="$repo/bench/results"
 mkdir -p "$results"
@@ -30,6 +30,7 @@ outs=()
 
 # The pairs of each paired benchmark, one regular expression each that selects it on both sides.
 pgd_pairs=("Pgd.*/cnn-small/" "Pgd.*/wrn-28-10/")
+train_pairs=("TrainStep.*/standard/" "TrainStep.*/pgd-at/")
 interactions_pairs=("Interactions.*/cnn-small/" "Interactions.*/wrn-28-10/")
 sf_pairs=("SfStage.*/cnn-small/closed-form/" "SfStage.*/cnn-small/autograd/" "Features.*/cnn-small/"
           "SfAccumulatorAdd.*/128/" "SfAccumulatorAdd.*/640/" "SfStage.*/wrn-28-10/closed-form/"
@@ -87,10 +88,37 @@ print(int(json.load(open(sys.argv[1]))["benchmarks"][0]["torch_threads"]))' \
   outs+=("$out" "$ref")
 }
 
+# Weak scaling of a training step: bench_train at 1 and 2 ranks, the same 64 images per rank and
+# one intra-op thread per rank (so each rank has the same resources); efficiency = per-rank
+# images/s at 2 ranks over that at 1 rank (printed by ratios.py's scaling section).
+run_train_scaling() {
+  local n
+  for n in 1 2; do
+    SFB_BENCH_THREADS=1 mpirun --oversubscribe -np "$n" "$build/bench/bench_train" \
+      --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+      --benchmark_out="$results/train_scaling_np$n.json" --benchmark_out_format=json >/dev/null
+    echo "wrote $results/train_scaling_np$n.json"
+  done
+  python3 - "$results/train_scaling_np1.json" "$results/train_scaling_np2.json" <<'PY'
+import json, sys
+def per_rank(path):
+    return {b["run_name"]: b["images_per_s_per_rank"] for b in json.load(open(path))["benchmarks"]
+            if b.get("aggregate_name") == "median"}
+one, two = per_rank(sys.argv[1]), per_rank(sys.argv[2])
+print(f"{'weak scaling (1 thread per rank)':<50} {'1 rank':>10} {'2 ranks':>10} {'efficiency':>10}")
+for name in one:
+    print(f"{name:<50} {one[name]:>10.1f} {two[name]:>10.1f} {two[name] / one[name]:>10.3f}")
+PY
+}
+
 for name in "${names[@]}"; do
-  b="bench_$name"
+  b="bench_${name%_scaling}"
   [[ -x "$build/bench/$b" ]] || { echo "run_benchmarks: no $build/bench/$b" >&2; exit 1; }
-  if [[ $name == sf || $name == pgd || $name == interactions ]]; then
+  if [[ $name == train_scaling ]]; then
+    run_train_scaling
+    continue
+  fi
+  if [[ $name == sf || $name == pgd || $name == interactions || $name == train ]]; then
     run_paired "$name"
     continue
   fi
