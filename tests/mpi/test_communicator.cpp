@@ -155,6 +155,23 @@ TYPED_TEST(CommunicatorTest, BarrierAndScalarHelpers) {
             "last");
 }
 
+TYPED_TEST(CommunicatorTest, TrafficCountsThePayloadOfEveryCollective) {
+  auto& c = *this->comm_;
+  const comm::Traffic before = c.traffic();
+  auto a = torch::ones({10}, this->opts(torch::kFloat64));   // 80 bytes
+  c.allreduce_sum(a);
+  auto b = torch::zeros({3, 4}, this->opts(torch::kInt64));  // 96 bytes
+  c.broadcast(b, 0);
+  auto g = torch::ones({5}, this->opts(torch::kFloat32));    // 20 bytes + 32-byte shape check
+  (void)c.allgather(g);
+  c.barrier();  // not counted
+  auto bad = torch::zeros({4, 4}, this->opts(torch::kFloat32)).t();
+  EXPECT_THROW(c.allreduce_sum(bad), CommError);  // refused before communicating: not counted
+  const comm::Traffic after = c.traffic();
+  EXPECT_EQ(after.bytes - before.bytes, 80 + 96 + 20 + 32);
+  EXPECT_EQ(after.collectives - before.collectives, 4);
+}
+
 // MPI with CUDA tensors is staged through the host; it must give the same values.
 TEST(MpiStaging, CudaTensorsMatchCpuResults) {
   int gpus = torch::cuda::is_available() ? 1 : 0;

@@ -9,6 +9,13 @@ namespace sfb::comm {
 /// Element-wise reduction of a collective.
 enum class ReduceOp { kSum, kMax, kMin };
 
+/// What one rank has handed to a Communicator's collectives.
+struct Traffic {
+  int64_t bytes = 0;        ///< payload bytes: allreduce/broadcast count the tensor's bytes,
+                            ///< allgather this rank's contribution plus its 32-byte shape check
+  int64_t collectives = 0;  ///< collective calls (the allgather shape check counts as one)
+};
+
 /// Collective operations on LibTorch tensors among all ranks of a job. Every method is collective:
 /// every rank calls it, in the same order, with tensors of the same dtype and shape (checked where
 /// cheap). Supported dtypes: float32, float64, int64 (plus int32 and uint8 for control data).
@@ -39,6 +46,19 @@ class Communicator {
   /// Blocks the host until this rank's previously issued collectives have completed on the device
   /// (a no-op for host-synchronous backends). Not collective.
   virtual void synchronize() = 0;
+  /// Bytes and calls this rank has passed to allreduce, broadcast and allgather since construction
+  /// (barriers are not counted). Not collective.
+  Traffic traffic() const { return traffic_; }
+
+ protected:
+  /// Backends call this once per collective with the tensor this rank contributes.
+  void count(int64_t bytes) {
+    traffic_.bytes += bytes;
+    ++traffic_.collectives;
+  }
+
+ private:
+  Traffic traffic_;
 };
 
 /// Broadcasts a string from `root` (a CPU-side helper built on broadcast). Collective.

@@ -67,6 +67,7 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm) : comm_(comm) {
 void MpiCommunicator::allreduce(torch::Tensor& t, ReduceOp op) {
   require_contiguous(t, "allreduce");
   const MPI_Datatype dt = mpi_type(t, "allreduce");
+  count(static_cast<int64_t>(t.nbytes()));
   on_host(t, true, [&](void* p, int c) {
     SFB_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p, c, dt, mpi_op(op), comm_));
   });
@@ -79,6 +80,7 @@ void MpiCommunicator::broadcast(torch::Tensor& t, int root) {
                     std::to_string(size_) + ")");
   }
   const MPI_Datatype dt = mpi_type(t, "broadcast");
+  count(static_cast<int64_t>(t.nbytes()));
   on_host(t, true, [&](void* p, int c) { SFB_MPI_CHECK(MPI_Bcast(p, c, dt, root, comm_)); });
 }
 
@@ -88,6 +90,7 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
   // Agree on the element count and dtype first: MPI_Allgather with unequal counts is undefined.
   int64_t desc[4] = {t.numel(), -t.numel(), static_cast<int64_t>(t.scalar_type()),
                      -static_cast<int64_t>(t.scalar_type())};
+  count(static_cast<int64_t>(sizeof desc));
   SFB_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, desc, 4, MPI_INT64_T, MPI_MAX, comm_));
   if (desc[0] != -desc[1] || desc[2] != -desc[3]) {
     throw CommError("MpiCommunicator::allgather: ranks passed tensors of different sizes or dtypes "
@@ -103,6 +106,7 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
     throw CommError("MpiCommunicator::allgather: " + std::to_string(n) +
                     " elements per rank exceed the supported 2^30");
   }
+  count(static_cast<int64_t>(src.nbytes()));
   if (n > 0) {
     SFB_MPI_CHECK(MPI_Allgather(src.data_ptr(), static_cast<int>(n), dt, out.data_ptr(),
                                 static_cast<int>(n), dt, comm_));

@@ -84,9 +84,11 @@ void NcclCommunicator::check_tensor(const torch::Tensor& t, const char* op) cons
 
 void NcclCommunicator::allreduce(torch::Tensor& t, ReduceOp op) {
   check_tensor(t, "allreduce");
+  const ncclDataType_t type = nccl_type(t, "allreduce");
+  count(static_cast<int64_t>(t.nbytes()));
   auto stream = c10::cuda::getCurrentCUDAStream(device_).stream();
-  SFB_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
-                               nccl_type(t, "allreduce"), nccl_op(op), comm_, stream));
+  SFB_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), type,
+                               nccl_op(op), comm_, stream));
 }
 
 void NcclCommunicator::broadcast(torch::Tensor& t, int root) {
@@ -94,6 +96,7 @@ void NcclCommunicator::broadcast(torch::Tensor& t, int root) {
   if (root < 0 || root >= size_) {
     throw CommError("NcclCommunicator::broadcast: root " + std::to_string(root) + " out of range");
   }
+  count(static_cast<int64_t>(t.nbytes()));
   auto stream = c10::cuda::getCurrentCUDAStream(device_).stream();
   SFB_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
                                nccl_type(t, "broadcast"), root, comm_, stream));
@@ -114,6 +117,7 @@ torch::Tensor NcclCommunicator::allgather(const torch::Tensor& t) {
   std::vector<int64_t> shape{size_};
   for (auto s : t.sizes()) shape.push_back(s);
   auto out = torch::empty(shape, t.options());
+  count(static_cast<int64_t>(t.nbytes()));
   auto stream = c10::cuda::getCurrentCUDAStream(device_).stream();
   SFB_NCCL_CHECK(ncclAllGather(t.data_ptr(), out.data_ptr(), static_cast<size_t>(t.numel()),
                                nccl_type(t, "allgather"), comm_, stream));
@@ -123,8 +127,11 @@ torch::Tensor NcclCommunicator::allgather(const torch::Tensor& t) {
 void NcclCommunicator::barrier() {
   // An all-reduce of one element followed by a stream synchronization: every rank must have
   // contributed before any rank returns.
+  // Issued directly so that barriers stay out of traffic(), as in the MPI backend.
   auto one = torch::ones({1}, torch::TensorOptions().dtype(torch::kFloat32).device(device()));
-  allreduce(one, ReduceOp::kSum);
+  auto stream = c10::cuda::getCurrentCUDAStream(device_).stream();
+  SFB_NCCL_CHECK(ncclAllReduce(one.data_ptr(), one.data_ptr(), 1, ncclFloat32, ncclSum, comm_,
+                               stream));
   synchronize();
 }
 
