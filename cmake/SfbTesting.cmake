@@ -6,6 +6,7 @@ function(sfb_add_test name)
   add_executable(${name} ${A_SOURCES} ${CMAKE_SOURCE_DIR}/tests/unit/unit_main.cpp)
   sfb_target_defaults(${name})
   target_link_libraries(${name} PRIVATE ${A_LIBS} GTest::gtest)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)  # shared fixtures in data/
   # gtest_discover_tests (CMake 3.25) passes only the first entry of a list-valued ENVIRONMENT
   # property, so the unit tests' shared main sets one intra-op thread and the same variables.
   gtest_discover_tests(${name} PROPERTIES LABELS unit

@@ -5,15 +5,16 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "data/module_classifier.hpp"
 #include "attacks/attack_stage.hpp"
 #include "data/synthetic_shapes.hpp"
 
 namespace sfb::attacks {
 namespace {
 
-class TrainedCnn : public torch::nn::Module, public models::Classifier {
+class TrainedCnn : public test::ModuleClassifier {
  public:
-  TrainedCnn() {
+  TrainedCnn() : ModuleClassifier("trained-cnn") {
     c1_ = register_module("c1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 16, 3).padding(1)));
     c2_ = register_module("c2", torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 32, 3).padding(1)));
     c3_ = register_module("c3", torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 48, 3).padding(1)));
@@ -27,21 +28,6 @@ class TrainedCnn : public torch::nn::Module, public models::Classifier {
   torch::Tensor head(const torch::Tensor& a) override { return fc_(a); }
   int64_t num_features() const override { return 48; }
   int64_t num_classes() const override { return 10; }
-  std::string name() const override { return "trained-cnn"; }
-  std::string arch() const override { return "trained-cnn"; }
-  std::vector<torch::Tensor> parameters() override { return torch::nn::Module::parameters(); }
-  void train(bool on) override { torch::nn::Module::train(on); }
-  void to(const torch::Device& d) override { torch::nn::Module::to(d); }
-  void to_dtype(torch::ScalarType t) override { torch::nn::Module::to(t); }
-  std::vector<std::string> layer_names() const override { return {"features"}; }
-  torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
-                               std::vector<torch::Tensor>& taps) override {
-    const torch::Tensor a = features(x);
-    taps.assign(names.size(), a);
-    return head(a);
-  }
-  void set_activation(const std::string&) override {}
-  std::string fingerprint() const override { return "0"; }
 
  private:
   torch::nn::Conv2d c1_{nullptr}, c2_{nullptr}, c3_{nullptr};

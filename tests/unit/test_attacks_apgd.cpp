@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "data/module_classifier.hpp"
 #include "attacks/attack.hpp"
 #include "attacks/common.hpp"
 #include "attacks/detail/apgd.hpp"
@@ -29,10 +30,10 @@ class OneThread : public ::testing::Environment {
 
 /// A classifier from a torch::nn::Module `features` (flattened input -> [B, k]) and a Linear head.
 /// constant = true: logits = bias + 0·features, so every input gradient is exactly zero.
-class TestNet : public torch::nn::Module, public models::Classifier {
+class TestNet : public test::ModuleClassifier {
  public:
   TestNet(int64_t d, int64_t k, int64_t c, bool hidden_relu, bool constant = false)
-      : k_(k), c_(c), relu_(hidden_relu), constant_(constant) {
+      : ModuleClassifier("test-net"), k_(k), c_(c), relu_(hidden_relu), constant_(constant) {
     torch::manual_seed(3);
     proj_ = register_module("proj", torch::nn::Linear(d, k));
     fc_ = register_module("fc", torch::nn::Linear(k, c));
@@ -47,21 +48,6 @@ class TestNet : public torch::nn::Module, public models::Classifier {
   }
   int64_t num_features() const override { return k_; }
   int64_t num_classes() const override { return c_; }
-  std::string name() const override { return "test-net"; }
-  std::string arch() const override { return "test-net"; }
-  std::vector<torch::Tensor> parameters() override { return torch::nn::Module::parameters(); }
-  void train(bool on) override { torch::nn::Module::train(on); }
-  void to(const torch::Device& d) override { torch::nn::Module::to(d); }
-  void to_dtype(torch::ScalarType t) override { torch::nn::Module::to(t); }
-  std::vector<std::string> layer_names() const override { return {"features"}; }
-  torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
-                               std::vector<torch::Tensor>& taps) override {
-    const torch::Tensor a = features(x);
-    taps.assign(names.size(), a);
-    return head(a);
-  }
-  void set_activation(const std::string&) override {}
-  std::string fingerprint() const override { return "0"; }
 
   torch::nn::Linear proj_{nullptr}, fc_{nullptr};
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <memory>
 
+#include "data/module_classifier.hpp"
 #include "attacks/attack.hpp"
 #include "attacks/common.hpp"
 #include "attacks/detail/fab_projection.hpp"
@@ -21,28 +22,14 @@ namespace {
 
 /// Classifier boilerplate for the small float64 test models below; counts forward passes run
 /// with autograd enabled.
-class TestNet : public torch::nn::Module, public models::Classifier {
+class TestNet : public test::ModuleClassifier {
  public:
+  TestNet() : ModuleClassifier("test-net") {}
   torch::Tensor forward(const torch::Tensor& x) override {
     if (torch::GradMode::is_enabled()) ++grad_forwards;
     return head(features(x));
   }
   int64_t num_classes() const override { return classes_; }
-  std::string name() const override { return "test-net"; }
-  std::string arch() const override { return "test-net"; }
-  std::vector<torch::Tensor> parameters() override { return torch::nn::Module::parameters(); }
-  void train(bool on) override { torch::nn::Module::train(on); }
-  void to(const torch::Device& d) override { torch::nn::Module::to(d); }
-  void to_dtype(torch::ScalarType t) override { torch::nn::Module::to(t); }
-  std::vector<std::string> layer_names() const override { return {"features"}; }
-  torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
-                               std::vector<torch::Tensor>& taps) override {
-    const torch::Tensor a = features(x);
-    taps.assign(names.size(), a);
-    return head(a);
-  }
-  void set_activation(const std::string&) override {}
-  std::string fingerprint() const override { return "0"; }
 
   int64_t grad_forwards = 0;
 

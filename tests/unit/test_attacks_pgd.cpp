@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "data/module_classifier.hpp"
 #include "attacks/attack.hpp"
 #include "attacks/common.hpp"
 #include "attacks/cw_l2.hpp"
@@ -24,11 +25,11 @@ namespace {
 /// Test classifiers on small images: kConv = conv3×3-ReLU-global-pool-Linear (k = 6);
 /// kAffine = logits W·vec(x) + b (k = d); kConstant = logits b + 0·Σx (the input stays in the
 /// graph, every input gradient is exactly 0).
-class TestNet : public torch::nn::Module, public models::Classifier {
+class TestNet : public test::ModuleClassifier {
  public:
   enum Kind { kConv, kAffine, kConstant };
   TestNet(Kind kind, std::vector<int64_t> shape, int64_t classes, uint64_t seed)
-      : kind_(kind), shape_(std::move(shape)), classes_(classes) {
+      : ModuleClassifier("test-net"), kind_(kind), shape_(std::move(shape)), classes_(classes) {
     torch::manual_seed(seed);
     const int64_t d = shape_[0] * shape_[1] * shape_[2];
     conv_ = register_module(
@@ -56,21 +57,6 @@ class TestNet : public torch::nn::Module, public models::Classifier {
   }
   int64_t num_features() const override { return k_; }
   int64_t num_classes() const override { return classes_; }
-  std::string name() const override { return "test-net"; }
-  std::string arch() const override { return "test-net"; }
-  std::vector<torch::Tensor> parameters() override { return torch::nn::Module::parameters(); }
-  void train(bool on) override { torch::nn::Module::train(on); }
-  void to(const torch::Device& d) override { torch::nn::Module::to(d); }
-  void to_dtype(torch::ScalarType t) override { torch::nn::Module::to(t); }
-  std::vector<std::string> layer_names() const override { return {"features"}; }
-  torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
-                               std::vector<torch::Tensor>& taps) override {
-    const torch::Tensor a = features(x);
-    taps.assign(names.size(), a);
-    return head(a);
-  }
-  void set_activation(const std::string&) override {}
-  std::string fingerprint() const override { return "0"; }
 
   torch::Tensor weight() const { return fc_->weight; }
   torch::Tensor bias() const { return fc_->bias; }

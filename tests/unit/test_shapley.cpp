@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "data/module_classifier.hpp"
 #include "core/error.hpp"
 #include "models/zoo.hpp"
 #include "shapley/accumulator.hpp"
@@ -17,9 +18,9 @@ namespace {
 
 /// A small classifier with k = 8 features (ReLU of a fixed projection of the image) and either a
 /// linear head or a two-layer MLP head, in float64.
-class TinyGame : public torch::nn::Module, public models::Classifier {
+class TinyGame : public test::ModuleClassifier {
  public:
-  explicit TinyGame(bool linear_head) : linear_(linear_head) {
+  explicit TinyGame(bool linear_head) : ModuleClassifier("tiny-game"), linear_(linear_head) {
     torch::manual_seed(7);
     proj_ = register_parameter("proj", torch::randn({3 * 4 * 4, kK}, torch::kFloat64) * 0.3);
     fc_ = register_module("fc", torch::nn::Linear(kK, kC));
@@ -34,25 +35,10 @@ class TinyGame : public torch::nn::Module, public models::Classifier {
   }
   int64_t num_features() const override { return kK; }
   int64_t num_classes() const override { return kC; }
-  std::string name() const override { return "tiny-game"; }
-  std::string arch() const override { return "tiny-game"; }
-  std::vector<torch::Tensor> parameters() override { return torch::nn::Module::parameters(); }
-  void train(bool on) override { torch::nn::Module::train(on); }
-  void to(const torch::Device& d) override { torch::nn::Module::to(d); }
-  void to_dtype(torch::ScalarType t) override { torch::nn::Module::to(t); }
   std::optional<std::pair<torch::Tensor, torch::Tensor>> linear_head() override {
     if (!linear_) return std::nullopt;
     return std::make_pair(fc_->weight, fc_->bias);
   }
-  std::vector<std::string> layer_names() const override { return {"features"}; }
-  torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
-                               std::vector<torch::Tensor>& taps) override {
-    const torch::Tensor a = features(x);
-    taps.assign(names.size(), a);
-    return head(a);
-  }
-  void set_activation(const std::string&) override {}
-  std::string fingerprint() const override { return "0"; }
 
   static constexpr int64_t kK = 8, kC = 4;
 
