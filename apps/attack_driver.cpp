@@ -76,6 +76,7 @@ AttackRun run_attacks(Context& ctx, Invocation& inv, const data::Dataset& ds,
                             run.resumed_stages, run.runner->num_stages()));
     }
   }
+  const comm::Traffic before = ctx.traffic();
   Stopwatch sw;
   for (int64_t s = run.runner->stages_done(); s < run.runner->num_stages(); ++s) {
     ctx.agree([&] { run.runner->run_stage(s, ds, inv.common.batch_size, ctx.rank() == 0); });
@@ -98,6 +99,7 @@ AttackRun run_attacks(Context& ctx, Invocation& inv, const data::Dataset& ds,
   }
   run.seconds = comm::allreduce_scalar(ctx.host_comm(), sw.seconds(), comm::ReduceOp::kMax);
   run.summaries = run.runner->reduce(ctx.comm(), ds.size(), nondet != 0);
+  run.traffic = ctx.traffic() - before;
   return run;
 }
 

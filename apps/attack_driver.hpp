@@ -13,6 +13,7 @@ struct AttackRun {
   std::vector<attacks::GroupSummary> summaries;  ///< one per group, then "worst_case"
   double seconds = 0;                            ///< wall time, max over ranks
   int64_t resumed_stages = 0;                    ///< stages taken from a checkpoint
+  comm::Traffic traffic;  ///< this rank's collectives during the attack stages and their reduction
   /// Per stage run here (not resumed): "<label> [<attack>]", samples attacked, and forward and
   /// backward passes of the model per attacked sample, summed over ranks.
   struct StageCost {

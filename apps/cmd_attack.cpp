@@ -94,6 +94,7 @@ int run_attack(Context& ctx, Invocation& inv) {
     rf.write_per_sample("/samples/pred", shard.begin, clean.pred);
     rf.write_per_sample("/samples/correct", shard.begin, clean.pred.eq(clean.label).to(torch::kUInt8));
     attacks::write_attacks(rf, *run.runner, run.summaries, shard.begin, torch::Tensor(), run.seconds);
+    rf.record_traffic("attacks", run.traffic);
     record_costs(rf, run);
     rf.finish();
     remove_checkpoint(ctx, inv);
@@ -111,9 +112,11 @@ int run_eval(Context& ctx, Invocation& inv) {
   std::unique_ptr<shapley::SfStage> stage;
   ctx.agree([&] { stage = std::make_unique<shapley::SfStage>(*model, inv.sf, ds->image_shape(), seed, ctx.device()); });
   const Range shard = balanced_range(ds->size(), ctx.size(), ctx.rank());
+  const comm::Traffic before = ctx.traffic();
   Stopwatch sw;
   ctx.agree([&] { stage->run_shard(*ds, shard, inv.common.batch_size, ctx.rank() == 0); });
   const shapley::SfStatistics s = stage->reduce(ctx.comm());
+  const comm::Traffic sf_traffic = ctx.traffic() - before;
   const double sf_seconds = comm::allreduce_scalar(ctx.host_comm(), sw.seconds(), comm::ReduceOp::kMax);
   // Activation differences need the penultimate layer's neurons, which is what C ranks by default.
   const bool act = inv.sf.layer == "features";
@@ -125,6 +128,8 @@ int run_eval(Context& ctx, Invocation& inv) {
     record_inputs(rf, inv.inputs, ds.get(), model.get());
     shapley::write_sf(rf, *stage, s, inv.inputs.split, sf_seconds);
     attacks::write_attacks(rf, *run.runner, run.summaries, shard.begin, c_order, run.seconds);
+    rf.record_traffic("sf", sf_traffic);
+    rf.record_traffic("attacks", run.traffic);
     record_costs(rf, run);
     rf.finish();
     remove_checkpoint(ctx, inv);

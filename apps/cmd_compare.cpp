@@ -1,9 +1,13 @@
 // `sfbench compare r1.h5 r2.h5 ...`: a model-zoo table of SF, accuracy and ΔAcc per attack, with
 // Spearman/Kendall correlations between SF and ΔAcc / robust accuracy (permutation p-values and
-// bootstrap CIs). Rank 0 reads and prints; other ranks only agree on errors.
+// bootstrap CIs). `--format robustbench` prints RobustBench model_info objects (a JSON array);
+// `--out-dir DIR` also writes one model_info file per results file, DIR/<stem>.json.
+// Rank 0 reads and prints; other ranks only agree on errors.
 #include <fmt/format.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <set>
 
@@ -66,14 +70,39 @@ void print_table(const std::vector<io::ModelRecord>& recs, const std::vector<io:
   }
 }
 
+// Writes DIR/<name>.json for every record; IoError (exit 2) for a missing directory or two records
+// with the same name.
+void write_model_infos(const std::vector<io::ModelRecord>& recs, const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) {
+    throw IoError("compare --out-dir: '" + dir + "' is not a directory", ExitCode::kBadInput);
+  }
+  std::set<std::string> names;
+  for (const auto& r : recs) {
+    const auto info = io::robustbench_json(r);
+    const std::string name = info["name"].get<std::string>();
+    if (!names.insert(name).second) {
+      throw IoError("compare --out-dir: two results files are named '" + name + "' (" + r.file +
+                    "); model_info files are named after the file stem", ExitCode::kBadInput);
+    }
+    const fs::path out = fs::path(dir) / (name + ".json");
+    std::ofstream os(out);
+    os << info.dump(2) << "\n";
+    if (!os) throw IoError("cannot write '" + out.string() + "'");
+  }
+}
+
 }  // namespace
 
 Command register_compare(CLI::App& app, Invocation& inv) {
   auto* sub = app.add_subcommand("compare", "compare results files over a model zoo: SF, accuracies, correlations");
   auto format = std::make_shared<std::string>("md");
+  auto out_dir = std::make_shared<std::string>();
   sub->add_option("files", inv.files, "results files (.h5) of sf, attack or eval runs")->required();
-  sub->add_option("--format", *format, "md|csv|json")->check(CLI::IsMember({"md", "csv", "json"}));
-  return {sub, [format](Context& ctx, Invocation& inv2) {
+  sub->add_option("--format", *format, "md|csv|json|robustbench (RobustBench model_info array)")
+      ->check(CLI::IsMember({"md", "csv", "json", "robustbench"}));
+  sub->add_option("--out-dir", *out_dir, "also write RobustBench model_info DIR/<file stem>.json per model");
+  return {sub, [format, out_dir](Context& ctx, Invocation& inv2) {
             resolve(ctx, inv2);
             std::vector<io::ModelRecord> recs;
             std::vector<io::AttackCorrelation> corr;
@@ -81,10 +110,15 @@ Command register_compare(CLI::App& app, Invocation& inv) {
               if (ctx.rank() != 0) return;
               for (const auto& f : inv2.files) recs.push_back(io::read_record(f));
               corr = io::correlate(recs, static_cast<uint64_t>(inv2.common.seed));
+              if (!out_dir->empty()) write_model_infos(recs, *out_dir);
             });
             if (ctx.rank() != 0) return 0;
             if (*format == "json") {
               std::cout << io::compare_json(recs, corr).dump(2) << "\n";
+            } else if (*format == "robustbench") {
+              auto infos = nlohmann::json::array();
+              for (const auto& r : recs) infos.push_back(io::robustbench_json(r));
+              std::cout << infos.dump(2) << "\n";
             } else {
               print_table(recs, corr, *format);
             }

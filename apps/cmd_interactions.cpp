@@ -103,15 +103,18 @@ Command register_interactions(CLI::App& app, Invocation& inv) {
             std::unique_ptr<io::ResultsFile> rf;
             if (!inv2.common.out.empty()) rf = std::make_unique<io::ResultsFile>(ctx, inv2.common.out, run_info(inv2, "interactions"));
             const Range shard = balanced_range(ds->size(), ctx.size(), ctx.rank());
+            const comm::Traffic before = ctx.traffic();
             Stopwatch sw;
             stage->compute_baseline(*ds, shard, ctx.comm());  // collective
             ctx.agree([&] { stage->run_shard(*ds, shard, ctx.rank() == 0); });
             const interactions::InteractionStatistics s = stage->reduce(ctx.comm());
+            const comm::Traffic traffic = ctx.traffic() - before;
             const double seconds = comm::allreduce_scalar(ctx.host_comm(), sw.seconds(), comm::ReduceOp::kMax);
             const std::string what = model->name() + " on " + ds->spec();
             if (rf) {
               record_inputs(*rf, in, ds.get(), model.get());
               interactions::write_interactions(*rf, *stage, s, seconds);
+              rf->record_traffic("interactions", traffic);
               rf->finish();
               if (ctx.rank() == 0) {
                 for (const auto& p : interactions::write_plots(s, inv2.common.out, what)) {

@@ -71,13 +71,16 @@ Command register_sf(CLI::App& app, Invocation& inv) {
             std::unique_ptr<io::ResultsFile> rf;
             if (!inv2.common.out.empty()) rf = std::make_unique<io::ResultsFile>(ctx, inv2.common.out, run_info(inv2, "sf"));
             const Range shard = balanced_range(ds->size(), ctx.size(), ctx.rank());
+            const comm::Traffic before = ctx.traffic();
             Stopwatch sw;
             ctx.agree([&] { stage->run_shard(*ds, shard, inv2.common.batch_size, ctx.rank() == 0); });
             const shapley::SfStatistics s = stage->reduce(ctx.comm());
+            const comm::Traffic traffic = ctx.traffic() - before;
             const double seconds = comm::allreduce_scalar(ctx.host_comm(), sw.seconds(), comm::ReduceOp::kMax);
             if (rf) {
               record_inputs(*rf, in, ds.get(), model.get());
               shapley::write_sf(*rf, *stage, s, in.split, seconds);
+              rf->record_traffic("sf", traffic);
               rf->finish();
             }
             if (ctx.rank() == 0) print_table(inv2, *ds, *model, *stage, s, seconds);

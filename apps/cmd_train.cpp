@@ -112,6 +112,7 @@ Command register_train(CLI::App& app, Invocation& inv) {
               std::cerr << fmt::format("[train] resumed from {}: {} epochs done, step {} of the next\n",
                                        ckpt.string(), trainer->state().epochs_done, trainer->state().step_in_epoch);
             }
+            const comm::Traffic before = ctx.traffic();
             if (trainer->run(ckpt, ctx.rank() == 0) == train::RunStatus::kPreempted) {
               return train::kPreemptedExitCode;
             }
@@ -120,6 +121,7 @@ Command register_train(CLI::App& app, Invocation& inv) {
               io::ResultsFile rf(ctx, inv2.common.out, run_info(inv2, "train"));
               record_inputs(rf, in, ds.get(), model.get());
               write_results(rf, *trainer, tc, ckpt, sha);
+              rf.record_traffic("train", ctx.traffic() - before);
               rf.finish();
             }
             if (ctx.rank() == 0) {

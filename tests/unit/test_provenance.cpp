@@ -43,6 +43,26 @@ TEST(Provenance, SlurmJobIdIncludesArrayTask) {
   EXPECT_EQ(local_provenance().slurm_job_id, "");
 }
 
+TEST(Provenance, SystemBlockNamesEveryRanksGpuModel) {
+  Provenance p = local_provenance();
+  p.hosts = {"n1", "n2"};
+  p.devices = {"rank 0: cuda:0 (NVIDIA H200)@n1 comm=nccl threads=8",
+               "rank 1: cpu@n2 comm=mpi threads=4"};
+  p.world_size = 2;
+  p.gpus_per_node = 4;
+  p.slurm_job_id = "77";
+  const auto s = p.system_json();
+  EXPECT_EQ(s["gpu_models"], nlohmann::json({"NVIDIA H200", "none"}));
+  EXPECT_EQ(s["num_hosts"], 2);
+  EXPECT_EQ(s["gpus_per_node"], 4);
+  EXPECT_EQ(s["slurm_job_id"], "77");
+  EXPECT_EQ(s["cpu_model"], p.cpu_model);
+  EXPECT_EQ(s["interconnect"], detect_interconnect());
+  const bool ib = std::filesystem::exists("/sys/class/infiniband") &&
+                  !std::filesystem::is_empty("/sys/class/infiniband");
+  EXPECT_EQ(detect_interconnect().rfind("infiniband (", 0) == 0, ib) << detect_interconnect();
+}
+
 // FIPS 180-2 test vectors.
 TEST(Hash, Sha256KnownVectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");

@@ -16,6 +16,11 @@ struct Traffic {
   int64_t collectives = 0;  ///< collective calls (the allgather shape check counts as one)
 };
 
+/// What was communicated between two readings: later - earlier, field by field.
+inline Traffic operator-(const Traffic& later, const Traffic& earlier) {
+  return {later.bytes - earlier.bytes, later.collectives - earlier.collectives};
+}
+
 /// Collective operations on LibTorch tensors among all ranks of a job. Every method is collective:
 /// every rank calls it, in the same order, with tensors of the same dtype and shape (checked where
 /// cheap). Supported dtypes: float32, float64, int64 (plus int32 and uint8 for control data).

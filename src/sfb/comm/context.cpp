@@ -86,6 +86,15 @@ Context::~Context() {
   }
 }
 
+comm::Traffic Context::traffic() const {
+  comm::Traffic t = host_comm_ ? host_comm_->traffic() : comm::Traffic{};
+  if (nccl_comm_) {
+    t.bytes += nccl_comm_->traffic().bytes;
+    t.collectives += nccl_comm_->traffic().collectives;
+  }
+  return t;
+}
+
 comm::Communicator& Context::comm() {
   return nccl_comm_ ? *nccl_comm_ : *host_comm_;
 }
@@ -185,6 +194,13 @@ void Context::configure(const ContextOptions& opts) {
   provenance_.allocator = allocator;
   provenance_.created_utc = comm::broadcast_string(*host_comm_, provenance_.created_utc, 0);
   provenance_.cpu_model = comm::broadcast_string(*host_comm_, provenance_.cpu_model, 0);
+  provenance_.interconnect = comm::broadcast_string(*host_comm_, provenance_.interconnect, 0);
+  int64_t node[3] = {provenance_.cpu_cores, static_cast<int64_t>(gpus), local_size_};
+  SFB_MPI_CHECK(MPI_Bcast(&node[0], 1, MPI_INT64_T, 0, mpi_comm_));
+  SFB_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &node[1], 2, MPI_INT64_T, MPI_MAX, mpi_comm_));
+  provenance_.cpu_cores = node[0];
+  provenance_.gpus_per_node = node[1];
+  provenance_.ranks_per_node = node[2];
   provenance_.world_size = size_;
   provenance_.mpi = mpi_library_version();
 #if SFB_WITH_CUDA

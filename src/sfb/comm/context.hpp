@@ -2,6 +2,7 @@
 #include <mpi.h>
 #include <torch/types.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -63,6 +64,13 @@ class Context {
   comm::Communicator& host_comm() { return *host_comm_; }
   /// The duplicated MPI communicator every sfbench collective uses (for parallel HDF5).
   MPI_Comm mpi_comm() const { return mpi_comm_; }
+  /// Bytes and calls this rank has passed to the data and host communicators' collectives so far
+  /// (counted once when they are the same object). Not collective.
+  comm::Traffic traffic() const;
+  /// Seconds since this Context was created (the process's wall time, as mains create it first).
+  double elapsed_seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
   /// Provenance with hosts, devices and library versions (valid after configure()).
   const Provenance& provenance() const { return provenance_; }
 
@@ -76,6 +84,7 @@ class Context {
   [[noreturn]] void abort(int code) const;
 
  private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   std::string hostname_;
   MPI_Comm mpi_comm_ = MPI_COMM_NULL;

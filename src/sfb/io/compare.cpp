@@ -1,5 +1,8 @@
 #include "io/compare.hpp"
 
+#include <fmt/format.h>
+
+#include <cmath>
 #include <set>
 
 #include "core/error.hpp"
@@ -34,7 +37,15 @@ ModelRecord read_record(const std::filesystem::path& file) {
   ModelRecord r;
   r.file = file.string();
   auto f = h5::open_readonly(file);
-  if (h5::exists(f.get(), "/model")) r.model = attr_string(h5::open_object(f.get(), "/model").get(), "spec");
+  r.git_commit = attr_string(f.get(), "git_commit");
+  r.config_sha256 = attr_string(f.get(), "config_sha256");
+  r.created_utc = attr_string(f.get(), "created_utc");
+  if (h5::exists(f.get(), "/model")) {
+    auto m = h5::open_object(f.get(), "/model");
+    r.model = attr_string(m.get(), "spec");
+    r.arch = attr_string(m.get(), "arch");
+  }
+  if (h5::exists(f.get(), "/samples/index")) r.n = h5::read_dataset(f.get(), "/samples/index").numel();
   if (h5::exists(f.get(), "/dataset")) {
     auto d = h5::open_object(f.get(), "/dataset");
     r.dataset = attr_string(d.get(), "spec");
@@ -62,6 +73,10 @@ ModelRecord read_record(const std::filesystem::path& file) {
     r.adv_acc[l] = attr_double(g.get(), "adv_acc");
     r.accuracy_drop[l] = attr_double(g.get(), "accuracy_drop");
     r.clean_acc = attr_double(g.get(), "clean_acc");
+    if (h5::has_attr(g.get(), "norm") && h5::has_attr(g.get(), "eps")) {
+      r.threat[l] = {attr_string(g.get(), "spec"), attr_string(g.get(), "norm"),
+                     attr_double(g.get(), "eps")};
+    }
   }
   if (r.model.empty()) r.model = file.stem().string();
   return r;
@@ -116,6 +131,70 @@ nlohmann::json compare_json(const std::vector<ModelRecord>& records,
                                  {"spearman_sf_vs_robust_acc", test(c.rho_adv)},
                                  {"kendall_sf_vs_robust_acc", test(c.tau_adv)}});
   }
+  return j;
+}
+
+namespace {
+
+std::string percent(double fraction) { return fmt::format("{:.2f}", 100.0 * fraction); }
+
+// RobustBench writes Linf radii as "8/255"; other radii as plain numbers.
+std::string eps_text(const std::string& norm, double eps) {
+  const double k = eps * 255.0;
+  if (norm == "linf" && k > 0 && std::abs(k - std::round(k)) < 1e-6) {
+    return fmt::format("{}/255", static_cast<int64_t>(std::round(k)));
+  }
+  return fmt::format("{:g}", eps);
+}
+
+}  // namespace
+
+nlohmann::json robustbench_json(const ModelRecord& r) {
+  // The AutoAttack group (spec "autoattack..."), whose robust accuracy RobustBench reports.
+  std::string aa;
+  for (const auto& [label, t] : r.threat) {
+    if (aa.empty() && t.spec.rfind("autoattack", 0) == 0) aa = label;
+  }
+  const std::string primary = !aa.empty() ? aa : (r.threat.empty() ? "" : r.threat.begin()->first);
+  nlohmann::json j{{"name", std::filesystem::path(r.file).stem().string()},
+                   {"link", ""},
+                   {"authors", ""},
+                   {"venue", ""},
+                   {"architecture", r.arch},
+                   {"dataset", r.dataset.substr(0, r.dataset.find(':'))},
+                   {"threat_model", nullptr},
+                   {"eps", nullptr},
+                   {"clean_acc", r.clean_acc >= 0 ? nlohmann::json(percent(r.clean_acc)) : nullptr},
+                   {"reported", ""},
+                   {"autoattack_acc", aa.empty() ? nullptr : nlohmann::json(percent(r.adv_acc.at(aa)))},
+                   {"additional_data", false},
+                   {"number_forward_passes", nullptr},
+                   {"footnote", ""}};
+  if (!primary.empty()) {
+    const auto& t = r.threat.at(primary);
+    j["threat_model"] = t.norm == "linf" ? "Linf" : t.norm == "l2" ? "L2" : t.norm;
+    j["eps"] = eps_text(t.norm, t.eps);
+  }
+  nlohmann::json attacks = nlohmann::json::object();
+  for (const auto& [label, t] : r.threat) {
+    attacks[label] = {{"spec", t.spec}, {"norm", t.norm}, {"eps", t.eps}};
+  }
+  nlohmann::json sf = nullptr;
+  if (r.has_sf) sf = {{"value", r.sf}, {"ci_low", r.sf_ci_low}, {"ci_high", r.sf_ci_high}};
+  j["sfbench"] = {{"sf", sf},
+                  {"clean_acc", r.clean_acc >= 0 ? nlohmann::json(r.clean_acc) : nullptr},
+                  {"adv_acc", r.adv_acc},
+                  {"accuracy_drop", r.accuracy_drop},
+                  {"attacks", attacks},
+                  {"autoattack_group", aa.empty() ? nullptr : nlohmann::json(aa)},
+                  {"n", r.n},
+                  {"model_spec", r.model},
+                  {"dataset_spec", r.dataset},
+                  {"split", r.split},
+                  {"results_file", r.file},
+                  {"git_commit", r.git_commit},
+                  {"config_sha256", r.config_sha256},
+                  {"created_utc", r.created_utc}};
   return j;
 }
 

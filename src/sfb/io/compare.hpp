@@ -11,7 +11,17 @@ namespace sfb::io {
 
 /// What `sfbench compare` reads from one results file (sf, attack or eval).
 struct ModelRecord {
+  /// One attack group's threat model.
+  struct Threat {
+    std::string spec, norm;  ///< e.g. "autoattack", "linf"
+    double eps = 0;
+  };
   std::string file, model, dataset, split;
+  std::string arch;                       ///< /model arch ("" when absent)
+  std::string git_commit, config_sha256;  ///< root attributes of the results file
+  std::string created_utc;
+  int64_t n = 0;                          ///< samples evaluated (0 when unknown)
+  std::map<std::string, Threat> threat;   ///< per attack label (not worst_case)
   bool has_sf = false;
   double sf = 0, sf_ci_low = 0, sf_ci_high = 0;
   double clean_acc = -1;                 ///< -1 when the file has neither SF nor attacks
@@ -37,5 +47,14 @@ std::vector<AttackCorrelation> correlate(const std::vector<ModelRecord>& records
 /// The whole comparison as JSON: {"models": [...], "correlations": [...]}.
 nlohmann::json compare_json(const std::vector<ModelRecord>& records,
                             const std::vector<AttackCorrelation>& corr);
+
+/// One record as a RobustBench model_info object: name (the results file's stem), architecture,
+/// dataset, threat_model ("Linf"/"L2" of the AutoAttack group, else of the first attack), eps
+/// ("8/255" style for Linf multiples of 1/255), clean_acc and autoattack_acc as percentage strings
+/// with two decimals (autoattack_acc null without an AutoAttack group), additional_data false,
+/// number_forward_passes null, empty link/authors/venue/reported/footnote; plus an "sfbench" object
+/// with exact fractions, SF and its CI, adv_acc and ΔAcc per attack, the threat per attack, and
+/// provenance (file, git_commit, config_sha256, created_utc).
+nlohmann::json robustbench_json(const ModelRecord& r);
 
 }  // namespace sfb::io

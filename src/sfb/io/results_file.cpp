@@ -79,6 +79,9 @@ ResultsFile::ResultsFile(Context& ctx, const fs::path& out, const RunInfo& info)
   set_attr("/provenance", "cpu_model", p.cpu_model);
   set_attr("/provenance", "allocator", p.allocator);
   set_attr("/provenance", "slurm_job_id", p.slurm_job_id);
+  set_attr("/provenance", "gpus_per_node", p.gpus_per_node);
+  set_attr("/provenance", "ranks_per_node", p.ranks_per_node);
+  set_attr("/provenance", "interconnect", p.interconnect);
 
   nlohmann::json prov = p.to_json();
   prov["hdf5"] = h5::library_version();
@@ -92,7 +95,9 @@ ResultsFile::ResultsFile(Context& ctx, const fs::path& out, const RunInfo& info)
                             {"config_sha256", info.config_sha256},
                             {"seed", info.seed},
                             {"world_size", ctx_.size()},
+                            {"slurm_job_id", p.slurm_job_id},
                             {"created_utc", p.created_utc},
+                            {"system", p.system_json()},
                             {"provenance", prov},
                             {"results_file", out_.filename().string()},
                             {"metrics", nlohmann::json::object()},
@@ -181,8 +186,26 @@ void ResultsFile::write_global(const std::string& path, const torch::Tensor& val
   h5::write_from_root(d.get(), data, ctx_.rank() == 0, /*collective=*/true);
 }
 
+void ResultsFile::record_traffic(const std::string& stage, const comm::Traffic& mine) {
+  auto mx = torch::tensor({mine.bytes, mine.collectives}, torch::kInt64);
+  auto sum = torch::tensor({mine.bytes}, torch::kInt64);
+  ctx_.host_comm().allreduce(mx, comm::ReduceOp::kMax);
+  ctx_.host_comm().allreduce(sum, comm::ReduceOp::kSum);
+  const int64_t bytes = mx[0].item<int64_t>(), calls = mx[1].item<int64_t>();
+  set_attr("/timing", stage + "_bytes_communicated", bytes);
+  set_attr("/timing", stage + "_collectives", calls);
+  auto& t = summary_["timing"][stage];
+  t["bytes_communicated"] = bytes;
+  t["bytes_communicated_all_ranks"] = sum[0].item<int64_t>();
+  t["collectives"] = calls;
+}
+
 void ResultsFile::finish() {
   SFB_ASSERT(!finished_, "ResultsFile::finish called twice");
+  const double wall = comm::allreduce_scalar(ctx_.host_comm(), ctx_.elapsed_seconds(),
+                                             comm::ReduceOp::kMax);
+  set_attr("/timing", "wall_seconds", wall);
+  summary_["wall_time_s"] = wall;
   set_attr("/", "complete", int64_t{1});
   h5::flush(file_.get());
   file_.reset();  // collective close

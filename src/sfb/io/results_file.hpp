@@ -59,7 +59,13 @@ class ResultsFile {
   /// The summary record rank 0 writes at finish(); commands add "metrics", "timing", "dataset",
   /// "model" objects. Only rank 0's content is used. Not collective.
   nlohmann::json& summary() { return summary_; }
-  /// Marks the file complete, closes it, renames it into place and writes the JSON summary.
+  /// Records what a stage communicated: `mine` is this rank's traffic during the stage (difference
+  /// of two Context::traffic() readings). Sets timing.<stage>.bytes_communicated (max over ranks),
+  /// bytes_communicated_all_ranks (sum), collectives (max) in the summary and the matching
+  /// /timing attributes <stage>_bytes_communicated, <stage>_collectives. Collective.
+  void record_traffic(const std::string& stage, const comm::Traffic& mine);
+  /// Marks the file complete, records wall_time_s (seconds since the Context was created, max over
+  /// ranks), closes the file, renames it into place and writes the JSON summary.
   void finish();
   /// The final path (`out`).
   const std::filesystem::path& path() const { return out_; }
