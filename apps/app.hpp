@@ -13,6 +13,7 @@
 #include "inputs.hpp"
 #include "io/results_file.hpp"
 #include "attacks/plan.hpp"
+#include "attribution/config.hpp"
 #include "interactions/config.hpp"
 #include "shapley/sf_stage.hpp"
 #include "train/train_config.hpp"
@@ -33,6 +34,7 @@ struct Invocation {
   shapley::SfConfig sf;   ///< [sf] section (sf, eval)
   attacks::AttackConfig attack;  ///< [attack] section (attack, eval)
   interactions::InteractionsConfig interactions;  ///< [interactions] section
+  attribution::AttributionConfig attribution;     ///< [attribution] section
   train::TrainConfig train;      ///< [train] section (train)
   ConfigSchema schema;  ///< binds every key above
   std::vector<std::string> files;  ///< positional files (validate)
@@ -64,6 +66,7 @@ Command register_attack(CLI::App& app, Invocation& inv);
 Command register_eval(CLI::App& app, Invocation& inv);
 Command register_compare(CLI::App& app, Invocation& inv);
 Command register_interactions(CLI::App& app, Invocation& inv);
+Command register_attribution(CLI::App& app, Invocation& inv);
 Command register_train(CLI::App& app, Invocation& inv);
 
 }  // namespace sfb::app

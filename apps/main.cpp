@@ -19,6 +19,7 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   inv.sf.register_keys(inv.schema);
   inv.attack.register_keys(inv.schema);
   inv.interactions.register_keys(inv.schema);
+  inv.attribution.register_keys(inv.schema);
   inv.train.register_keys(inv.schema);
 
   CLI::App app{"sfbench: interpretation-based robustness benchmarks for image classifiers"};
@@ -45,7 +46,7 @@ int run(sfb::Context& ctx, int argc, char** argv) {
                                 register_pack_imagenet(app, inv), register_sf(app, inv),
                                 register_attack(app, inv), register_eval(app, inv),
                                 register_compare(app, inv), register_train(app, inv),
-                                register_interactions(app, inv)};
+                                register_interactions(app, inv), register_attribution(app, inv)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

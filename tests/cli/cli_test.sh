@@ -367,6 +367,60 @@ PY
     expect_exit 2 "$sfb" interactions "${common[@]}" --contexts -2 --out "$dir/bad.h5"
     once "interactions.contexts = -2: K must be >= 1"
     [ ! -e "$dir/bad.h5" ] && [ ! -e "$dir/bad.h5.partial" ] || fail "a failed run left a result file" ;;
+  attribution)
+    # A quick run on 2 ranks: three methods, 4 IG steps, masks of synthetic-shapes give the SNR.
+    common=(--data synthetic-shapes:6 --model zoo:cnn-small --batch-size 2)
+    expect_exit 0 $mpi -np 2 "$sfb" attribution "${common[@]}" --steps 4 \
+      --set 'attribution.methods=["saliency","integrated-gradients","grad-cam"]' --out "$dir/att.h5"
+    grep -q "^# sfbench attribution: zoo:cnn-small" "$dir/out" || fail "no attribution table"
+    expect_exit 0 "$sfb" validate "$dir/att.h5" "$dir/att.json"
+    "${SFB_PYTHON:-python3}" - "$dir/att.h5" "$dir/att.json" <<'PY' || fail "attribution results incomplete"
+import json, sys
+import h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+s = json.load(open(sys.argv[2]))["metrics"]["attribution"]
+assert f.attrs["complete"] == 1 and f.attrs["world_size"] == 2
+a = f["/attribution"]
+assert a.attrs["n"] == 6 and a.attrs["region"] == 4 and a.attrs["steps"] == 4 and a.attrs["masks"] == 1
+assert set(a["confidence_group"][()]) <= {0, 1, 2}
+for m in ["saliency", "integrated-gradients", "grad-cam"]:
+    g = a[m]
+    gini = g["gini"][()]
+    assert gini.shape == (6,) and np.all((gini >= 0) & (gini < 1)), m
+    assert np.isclose(gini.mean(), g.attrs["gini"], rtol=1e-12) and np.isclose(s["methods"][m]["gini"], gini.mean())
+    assert np.isclose(gini.std(ddof=1) / np.sqrt(6), g.attrs["gini_stderr"], rtol=1e-9)
+    assert g["gini_regional"].shape == (6,) and g["snr_db"].shape == (6,)
+    assert g["count_by_class"][()].sum() == 6 and g["snr_count_by_group"][()].sum() <= 6
+    lab = f["/samples/label"][()]
+    for c in set(lab):
+        assert np.isclose(g["gini_by_class"][c], gini[lab == c].mean(), rtol=1e-9)
+PY
+    # Bad input: exit 2, one message, no result file.
+    expect_exit 2 $mpi -np 2 "$sfb" attribution "${common[@]}" --set 'attribution.methods=["lime"]' --out "$dir/bad.h5"
+    once "unknown attribution method 'lime'"
+    expect_exit 2 $mpi -np 2 "$sfb" attribution "${common[@]}" --region 5 --out "$dir/bad.h5"
+    once "attribution.region = 5 does not divide the 32x32 image"
+    expect_exit 2 "$sfb" attribution "${common[@]}" --steps 0 --out "$dir/bad.h5"
+    once "attribution.steps must be > 0"
+    # User masks (h5:FILE): a good square, masks of the wrong size, an empty mask (sample 3).
+    "${SFB_PYTHON:-python3}" - "$dir" <<'PY' || fail "cannot write masks"
+import sys
+import h5py, numpy as np
+m = np.zeros((6, 32, 32), np.uint8); m[:, 8:24, 8:24] = 1
+h5py.File(sys.argv[1] + "/mgood.h5", "w")["masks"] = m
+h5py.File(sys.argv[1] + "/m16.h5", "w")["masks"] = np.ones((6, 16, 16), np.uint8)
+m[3] = 0
+h5py.File(sys.argv[1] + "/mempty.h5", "w")["masks"] = m
+PY
+    expect_exit 0 "$sfb" attribution "${common[@]}" --masks "h5:$dir/mgood.h5" --out "$dir/um.h5"
+    expect_exit 0 "$sfb" validate "$dir/um.h5"
+    expect_exit 2 $mpi -np 2 "$sfb" attribution "${common[@]}" --masks "h5:$dir/m16.h5" --out "$dir/bad.h5"
+    once "masks are 16"
+    expect_exit 2 $mpi -np 2 "$sfb" attribution "${common[@]}" --masks "h5:$dir/mempty.h5" --out "$dir/bad.h5"
+    once "no foreground pixel"
+    expect_exit 2 "$sfb" attribution "${common[@]}" --masks "$dir/mgood.h5" --out "$dir/bad.h5"
+    once "is not png:DIR or h5:FILE"
+    [ ! -e "$dir/bad.h5" ] && [ ! -e "$dir/bad.h5.partial" ] || fail "a failed run left a result file" ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 echo "cli $case_name: 1 passed, 0 failed"

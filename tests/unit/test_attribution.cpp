@@ -7,6 +7,7 @@
 #include <cmath>
 #include <memory>
 
+#include "attribution/focus.hpp"
 #include "attribution/gini.hpp"
 #include "attribution/method.hpp"
 #include "core/error.hpp"
@@ -20,13 +21,18 @@ namespace {
 /// activation. Features are act(W1 x) (or flatten(x) for the linear model).
 class TinyNet : public torch::nn::Module, public models::Classifier {
  public:
-  TinyNet(torch::Tensor w1, torch::Tensor w2)
-      : w1_(std::move(w1)), w2_(std::move(w2)), act_(std::make_shared<models::Activation>()) {}
+  TinyNet(torch::Tensor w1, torch::Tensor w2, torch::Tensor bias = {})
+      : w1_(std::move(w1)),
+        w2_(std::move(w2)),
+        bias_(std::move(bias)),
+        act_(std::make_shared<models::Activation>()) {}
   torch::Tensor features(const torch::Tensor& x) override {
     const torch::Tensor f = x.flatten(1);
     return w1_.defined() ? (*act_)(f.mm(w1_.t())) : f;
   }
-  torch::Tensor head(const torch::Tensor& a) override { return a.mm(w2_.t()); }
+  torch::Tensor head(const torch::Tensor& a) override {
+    return bias_.defined() ? a.mm(w2_.t()) + bias_ : a.mm(w2_.t());
+  }
   int64_t num_features() const override { return w2_.size(1); }
   int64_t num_classes() const override { return w2_.size(0); }
   std::string name() const override { return "tiny-net"; }
@@ -47,7 +53,7 @@ class TinyNet : public torch::nn::Module, public models::Classifier {
   std::string activation() const { return act_->spec(); }
 
  private:
-  torch::Tensor w1_, w2_;
+  torch::Tensor w1_, w2_, bias_;
   models::ActivationPtr act_;
 };
 
@@ -230,6 +236,23 @@ TEST(Gini, RegionalOverHandComputedRegions) {
   EXPECT_NEAR(gini_regional(m, 1).item<double>(), gini_global(m).item<double>(), 1e-12);
   EXPECT_EQ(default_region(32), 4);
   EXPECT_EQ(default_region(224), 16);
+}
+
+TEST(Focus, SnrAndConfidenceGroupsByHand) {
+  // 2×2 maps, foreground = the first row. Map 0: |A| fg mean 10, bg mean 1 -> 10 dB.
+  // Map 1: fg mean 1, bg mean 100 -> −20 dB.
+  const torch::Tensor map =
+      torch::tensor({10.0, -10.0, 1.0, 1.0, 1.0, 1.0, 100.0, -100.0}).view({2, 2, 2});
+  const torch::Tensor mask =
+      torch::tensor({1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0}).view({2, 1, 2, 2});
+  const torch::Tensor snr = snr_db(map, mask);
+  EXPECT_NEAR(snr[0].item<double>(), 10.0, 1e-12);
+  EXPECT_NEAR(snr[1].item<double>(), -20.0, 1e-12);
+  const torch::Tensor g = confidence_group(torch::tensor({0.1, 0.5, 0.89, 0.9, 1.0}));
+  EXPECT_TRUE(torch::equal(g, torch::tensor({0, 1, 1, 2, 2}, torch::kInt64)));
+  EXPECT_THROW(snr_db(map, torch::ones({2, 1, 3, 3})), DataError);   // wrong size
+  EXPECT_THROW(snr_db(map, torch::zeros({2, 1, 2, 2})), DataError);  // empty foreground
+  EXPECT_THROW(snr_db(map, torch::ones({2, 2, 2})), DataError);      // no background
 }
 
 TEST(Attribution, BadInputThrowsConfigErrorNamingTheKey) {
