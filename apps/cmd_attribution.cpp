@@ -109,14 +109,17 @@ Command register_attribution(CLI::App& app, Invocation& inv) {
               rf = std::make_unique<io::ResultsFile>(ctx, inv2.common.out,
                                                      run_info(inv2, "attribution"));
             }
+            const comm::Traffic before = ctx.traffic();
             Stopwatch sw;
             ctx.agree([&] { stage->run_shard(*ds, shard, ctx.rank() == 0); });
             const attribution::AttributionStatistics s = stage->reduce(ctx.comm());
+            const comm::Traffic traffic = ctx.traffic() - before;
             const double seconds =
                 comm::allreduce_scalar(ctx.host_comm(), sw.seconds(), comm::ReduceOp::kMax);
             if (rf) {
               record_inputs(*rf, in, ds.get(), model.get());
               attribution::write_attribution(*rf, *stage, s, seconds);
+              rf->record_traffic("attribution", traffic);
               rf->finish();
             }
             if (ctx.rank() == 0) {

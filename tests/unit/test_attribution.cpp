@@ -9,6 +9,7 @@
 
 #include "attribution/focus.hpp"
 #include "attribution/gini.hpp"
+#include "attribution/inductive.hpp"
 #include "attribution/method.hpp"
 #include "core/error.hpp"
 #include "models/activation.hpp"
@@ -253,6 +254,67 @@ TEST(Focus, SnrAndConfidenceGroupsByHand) {
   EXPECT_THROW(snr_db(map, torch::ones({2, 1, 3, 3})), DataError);   // wrong size
   EXPECT_THROW(snr_db(map, torch::zeros({2, 1, 2, 2})), DataError);  // empty foreground
   EXPECT_THROW(snr_db(map, torch::ones({2, 2, 2})), DataError);      // no background
+}
+
+TEST(Inductive, TopAndRandomPixelMasks) {
+  const torch::Tensor map = torch::tensor({0.1, 0.9, 0.3, 0.9, 0.0, 0.2}).view({1, 2, 3});
+  const torch::Tensor m = top_pixel_mask(map, 2);
+  EXPECT_TRUE(torch::equal(m.flatten(), torch::tensor({false, true, false, true, false, false})));
+  // a tie at the threshold keeps every tied pixel
+  EXPECT_EQ(top_pixel_mask(map, 1).sum().item<int64_t>(), 2);
+  const torch::Tensor r = random_pixel_mask(torch::tensor({4, 5}), 3, 8, 8, 10, torch::kCPU);
+  EXPECT_EQ(r.sizes(), (std::vector<int64_t>{2, 1, 8, 8}));
+  EXPECT_EQ(r[0].sum().item<int64_t>(), 10);
+  EXPECT_EQ(r[1].sum().item<int64_t>(), 10);
+  const torch::Tensor r5 = random_pixel_mask(torch::tensor({5}), 3, 8, 8, 10, torch::kCPU);
+  EXPECT_TRUE(torch::equal(r5[0], r[1]));  // keyed by the image, not its position
+  EXPECT_FALSE(torch::equal(r[0], r[1]));
+  EXPECT_THROW(top_pixel_mask(map, 7), ConfigError);
+  EXPECT_THROW(top_pixel_mask(map, 0), ConfigError);
+}
+
+TEST(Inductive, NoiseOneAndTwoByHand) {
+  const torch::Tensor x = torch::full({1, 1, 1, 3}, 0.5, torch::kFloat64);
+  const torch::Tensor mask = torch::tensor({true, false, true}).view({1, 1, 1, 3});
+  const torch::Tensor sigma = torch::tensor({0.2, 0.3, 0.9}, torch::kFloat64).view({1, 1, 1, 3});
+  EXPECT_TRUE(torch::allclose(noise_one(x, mask, sigma).flatten(),
+                              torch::tensor({0.7, 0.5, 1.0}, torch::kFloat64)));
+  EXPECT_TRUE(torch::allclose(noise_two(x, mask, sigma).flatten(),
+                              torch::tensor({0.2, 0.5, 0.9}, torch::kFloat64)));
+}
+
+TEST(Inductive, OcclusionMaskAndAlgorithmOneOnASumModel) {
+  // 8×8 image, 4×4 regions (2×2 of them); region 3 (bottom right) ranks first.
+  const torch::Tensor order = torch::tensor({3, 0, 1, 2}, torch::kInt64).view({1, 4});
+  const torch::Tensor m1 = occlusion_mask(order, 1, 1, 4, 8, 8);
+  EXPECT_EQ(m1.sum().item<int64_t>(), 1);
+  EXPECT_TRUE(m1[0][0][6][6].item<bool>());
+  EXPECT_EQ(occlusion_mask(order, 1, 2, 4, 8, 8).sum().item<int64_t>(), 9);
+  EXPECT_EQ(occlusion_mask(order, 2, 2, 4, 8, 8).sum().item<int64_t>(), 18);
+  // z_0 = Σ pixels, z_1 = 60: an all-ones image is class 0 (64 > 60) until > 4 pixels are black.
+  // n = 1: r = 1 occludes 1 pixel (63), r = 2 occludes 9 (55 < 60) -> first flip at (1, 2).
+  const torch::Tensor w =
+      torch::cat({torch::ones({1, 64}), torch::zeros({1, 64})}).to(torch::kFloat64);
+  TinyNet net(torch::Tensor(), w, torch::tensor({0.0, 60.0}, torch::kFloat64));
+  const torch::Tensor x = torch::ones({1, 1, 8, 8}, torch::kFloat64);
+  torch::Tensor map = torch::zeros({1, 8, 8}, torch::kFloat64);
+  map[0][5][5] = 1.0;  // region 3
+  OcclusionOptions o;
+  o.max_count = 2;
+  o.max_radius = 3;
+  o.internal_batch = 4;
+  const OcclusionResult black = occlusion_attack(net, x, torch::tensor({0}), map, o);
+  EXPECT_TRUE(black.flipped[0].item<bool>());
+  EXPECT_EQ(black.count[0].item<int64_t>(), 1);
+  EXPECT_EQ(black.radius[0].item<int64_t>(), 2);
+  o.color = occlusion_value("white");
+  const OcclusionResult white = occlusion_attack(net, x, torch::tensor({0}), map, o);
+  EXPECT_FALSE(white.flipped[0].item<bool>());
+  EXPECT_EQ(white.count[0].item<int64_t>(), 0);
+  EXPECT_EQ(occlusion_value("grey"), 0.5);
+  EXPECT_THROW(occlusion_value("red"), ConfigError);
+  o.region = 3;
+  EXPECT_THROW(occlusion_attack(net, x, torch::tensor({0}), map, o), ConfigError);
 }
 
 TEST(Attribution, BadInputThrowsConfigErrorNamingTheKey) {
