@@ -7,6 +7,7 @@
 #include <cmath>
 #include <memory>
 
+#include "attribution/agreement.hpp"
 #include "attribution/focus.hpp"
 #include "attribution/gini.hpp"
 #include "attribution/inductive.hpp"
@@ -315,6 +316,29 @@ TEST(Inductive, OcclusionMaskAndAlgorithmOneOnASumModel) {
   EXPECT_THROW(occlusion_value("red"), ConfigError);
   o.region = 3;
   EXPECT_THROW(occlusion_attack(net, x, torch::tensor({0}), map, o), ConfigError);
+}
+
+TEST(Agreement, SpearmanByHandAndOfAMapWithItself) {
+  // ranks of (0.1, 0.4, 0.4, 0.9) are (1, 2.5, 2.5, 4)
+  const torch::Tensor r = average_ranks(torch::tensor({0.1, 0.4, 0.4, 0.9}).view({1, 4}));
+  EXPECT_TRUE(
+      torch::allclose(r, torch::tensor({1.0, 2.5, 2.5, 4.0}, torch::kFloat64).view({1, 4})));
+  torch::manual_seed(8);
+  const torch::Tensor a = torch::randn({3, 50});
+  EXPECT_TRUE(torch::allclose(spearman(a, a), torch::ones({3}, torch::kFloat64)));
+  EXPECT_TRUE(torch::allclose(spearman(a, -a), -torch::ones({3}, torch::kFloat64)));
+  // monotone transforms do not change it
+  EXPECT_TRUE(torch::allclose(spearman(a, a.exp()), torch::ones({3}, torch::kFloat64)));
+  // by hand: x = (1, 2, 3, 4, 5), y = (2, 1, 4, 3, 5): Σd² = 4, ρ = 1 − 6·4/(5·24) = 0.8
+  const torch::Tensor x = torch::tensor({1.0, 2.0, 3.0, 4.0, 5.0}).view({1, 5});
+  const torch::Tensor y = torch::tensor({2.0, 1.0, 4.0, 3.0, 5.0}).view({1, 5});
+  EXPECT_NEAR(spearman(x, y).item<double>(), 0.8, 1e-12);
+  EXPECT_TRUE(std::isnan(spearman(x, torch::ones({1, 5})).item<double>()));
+  EXPECT_THROW(spearman(x, torch::ones({1, 4})), ConfigError);
+  const MeanCi ci = mean_ci(torch::tensor({1.0, 2.0, 3.0, std::nan("")}));
+  EXPECT_EQ(ci.count, 3);
+  EXPECT_NEAR(ci.mean, 2.0, 1e-12);
+  EXPECT_NEAR(ci.high - ci.mean, 1.959963984540054 * 1.0 / std::sqrt(3.0), 1e-12);
 }
 
 TEST(Attribution, BadInputThrowsConfigErrorNamingTheKey) {
