@@ -18,7 +18,6 @@
 #include <string>
 
 #include "bench_main.hpp"
-#include "core/timer.hpp"
 #include "interactions/stage.hpp"
 #include "models/factory.hpp"
 
@@ -71,12 +70,10 @@ void BM_Interactions(benchmark::State& state, const Arch& a) {
   int64_t forwards = 0;
   for (auto _ : state) {
     const int64_t before = s.stage->masked_forwards();
-    sfb::Stopwatch sw;
-    const auto est = s.stage->estimate(s.image, s.next_index++, s.label);
-    benchmark::DoNotOptimize(est.I.data_ptr());
-    const double t = sfb::bench::max_over_ranks(sw.seconds());
-    state.SetIterationTime(t);
-    seconds += t;
+    seconds += sfb::bench::time_iteration(state, [&] {
+      const auto est = s.stage->estimate(s.image, s.next_index++, s.label);
+      benchmark::DoNotOptimize(est.I.data_ptr());
+    });
     forwards += s.stage->masked_forwards() - before;
   }
   const double per = static_cast<double>(forwards) / static_cast<double>(state.iterations());

@@ -22,7 +22,6 @@
 #include "attacks/attack.hpp"
 #include "attacks/plan.hpp"
 #include "bench_main.hpp"
-#include "core/timer.hpp"
 #include "models/factory.hpp"
 
 namespace {
@@ -78,12 +77,10 @@ void BM_Pgd(benchmark::State& state, const std::string& arch, int64_t batch) {
   double seconds = 0;
   for (auto _ : state) {
     const torch::Tensor index = s.next_index_tensor();
-    sfb::Stopwatch sw;
-    const sfb::attacks::AttackOutput out = s.attack->run(*s.model, s.images, s.labels, index);
-    benchmark::DoNotOptimize(out.x_adv.data_ptr());
-    const double t = sfb::bench::max_over_ranks(sw.seconds());
-    state.SetIterationTime(t);
-    seconds += t;
+    seconds += sfb::bench::time_iteration(state, [&] {
+      const sfb::attacks::AttackOutput out = s.attack->run(*s.model, s.images, s.labels, index);
+      benchmark::DoNotOptimize(out.x_adv.data_ptr());
+    });
   }
   const double images = static_cast<double>(state.iterations() * batch);
   state.counters["images_per_s"] = seconds > 0 ? images / seconds : 0.0;

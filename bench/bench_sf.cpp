@@ -20,7 +20,6 @@
 #include <utility>
 
 #include "bench_main.hpp"
-#include "core/timer.hpp"
 #include "data/dataset.hpp"
 #include "models/factory.hpp"
 #include "shapley/bootstrap.hpp"
@@ -78,12 +77,10 @@ void BM_SfStage(benchmark::State& state, const std::string& arch, bool fast_path
   double seconds = 0;
   for (auto _ : state) {
     const sfb::data::Batch& batch = s.next();
-    sfb::Stopwatch sw;
-    const sfb::shapley::ProbeOutput out = s.stage->add(batch);
-    benchmark::DoNotOptimize(out.c.data_ptr());
-    const double t = sfb::bench::max_over_ranks(sw.seconds());
-    state.SetIterationTime(t);
-    seconds += t;
+    seconds += sfb::bench::time_iteration(state, [&] {
+      const sfb::shapley::ProbeOutput out = s.stage->add(batch);
+      benchmark::DoNotOptimize(out.c.data_ptr());
+    });
   }
   const double images = static_cast<double>(state.iterations() * kBatch);
   state.counters["images_per_s"] = seconds > 0 ? images / seconds : 0.0;
@@ -100,10 +97,10 @@ void BM_BootstrapWeights(benchmark::State& state) {
   for (auto _ : state) {
     const torch::Tensor index = torch::arange(next_index, next_index + n, torch::kInt64);
     next_index += n;
-    sfb::Stopwatch sw;
-    const torch::Tensor w = sfb::shapley::bootstrap_weights(kSeed, index, 200);
-    benchmark::DoNotOptimize(w.data_ptr());
-    state.SetIterationTime(sfb::bench::max_over_ranks(sw.seconds()));
+    sfb::bench::time_iteration(state, [&] {
+      const torch::Tensor w = sfb::shapley::bootstrap_weights(kSeed, index, 200);
+      benchmark::DoNotOptimize(w.data_ptr());
+    });
   }
   state.counters["torch_threads"] = torch::get_num_threads();
 }
@@ -123,11 +120,7 @@ void BM_SfAccumulatorAdd(benchmark::State& state) {
   for (auto _ : state) {
     const torch::Tensor index = torch::arange(next_index, next_index + kBatch, torch::kInt64);
     next_index += kBatch;
-    sfb::Stopwatch sw;
-    acc.add(c, labels, index, correct);
-    const double t = sfb::bench::max_over_ranks(sw.seconds());
-    state.SetIterationTime(t);
-    seconds += t;
+    seconds += sfb::bench::time_iteration(state, [&] { acc.add(c, labels, index, correct); });
   }
   const double images = static_cast<double>(state.iterations() * kBatch);
   state.counters["images_per_s"] = seconds > 0 ? images / seconds : 0.0;
@@ -146,13 +139,11 @@ void BM_Features(benchmark::State& state, const std::string& arch) {
   SfSetup& s = setup(arch, true);
   double seconds = 0;
   for (auto _ : state) {
-    sfb::Stopwatch sw;
-    torch::NoGradGuard no_grad;
-    const torch::Tensor a = s.model->features(s.batch.images);
-    benchmark::DoNotOptimize(a.data_ptr());
-    const double t = sfb::bench::max_over_ranks(sw.seconds());
-    state.SetIterationTime(t);
-    seconds += t;
+    seconds += sfb::bench::time_iteration(state, [&] {
+      torch::NoGradGuard no_grad;
+      const torch::Tensor a = s.model->features(s.batch.images);
+      benchmark::DoNotOptimize(a.data_ptr());
+    });
   }
   const double images = static_cast<double>(state.iterations() * kBatch);
   state.counters["images_per_s"] = seconds > 0 ? images / seconds : 0.0;

@@ -18,7 +18,6 @@
 #include <string>
 
 #include "bench_main.hpp"
-#include "core/timer.hpp"
 #include "data/synthetic_shapes.hpp"
 #include "models/factory.hpp"
 #include "train/trainer.hpp"
@@ -75,12 +74,10 @@ void BM_TrainStep(benchmark::State& state, const std::string& loss) {
   const int world = sfb::bench::ctx().size();
   double seconds = 0;
   for (auto _ : state) {
-    sfb::Stopwatch sw;
-    const std::vector<double> terms = s.trainer->step(s.batch, 0);
-    benchmark::DoNotOptimize(terms.data());
-    const double t = sfb::bench::max_over_ranks(sw.seconds());
-    state.SetIterationTime(t);
-    seconds += t;
+    seconds += sfb::bench::time_iteration(state, [&] {
+      const std::vector<double> terms = s.trainer->step(s.batch, 0);
+      benchmark::DoNotOptimize(terms.data());
+    });
   }
   const double images = static_cast<double>(state.iterations() * kLocalBatch * world);
   state.counters["images_per_s"] = seconds > 0 ? images / seconds : 0.0;
