@@ -19,6 +19,8 @@ void AttributionConfig::register_keys(ConfigSchema& s) {
               10.0);
   s.add("attribution.internal_batch", &internal_batch, "rows per forward/backward in a method");
   s.add("attribution.layer", &layer, "Grad-CAM layer (empty = last block before features)");
+  s.add("attribution.ig_layer", &ig_layer,
+        "layer-wise integrated gradients layer (empty = last block before features)");
   s.add("attribution.region", &region, "r of the regional Gini (0 = 16 from 224 px, else 4)");
   s.add("attribution.masks", &masks, "foreground masks: empty (the dataset's) | png:DIR | h5:FILE");
   s.add("attribution.dtype", &dtype, "precision of the model evaluation", {"float32", "float64"});
@@ -33,6 +35,7 @@ MethodOptions AttributionConfig::method_options(uint64_t seed) const {
   o.shap_noise_std = shap_noise_std;
   o.internal_batch = internal_batch;
   o.layer = layer;
+  o.ig_layer = ig_layer;
   o.seed = seed;
   return o;
 }

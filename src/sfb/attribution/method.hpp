@@ -30,6 +30,9 @@ struct MethodOptions {
   /// Grad-CAM layer (one of the model's layer_names()); empty = the last block before "features"
   /// (the last convolutional block).
   std::string layer;
+  /// Layer-wise integrated gradients: the hidden layer whose activations are attributed (one of
+  /// the model's layer_names(); empty = the last layer before "features").
+  std::string ig_layer;
   /// The activation the guided methods restore after switching the model to "guided-relu".
   std::string activation = "relu";
   /// Seed of the random baselines and noise; the draw for an image depends on (seed, its key) only.
