@@ -23,6 +23,7 @@ PAIRS = {
     "BM_Pgd": "BM_PgdPyTorch",
     "BM_TrainStep": "BM_TrainStepPyTorch",
     "BM_Interactions": "BM_InteractionsPyTorch",
+    "BM_Attribution": "BM_AttributionPyTorch",
 }
 CHECKED = ("k", "params", "torch_threads", "passes_per_image")
 TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}

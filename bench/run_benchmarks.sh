@@ -13,7 +13,7 @@
 # Output: results/<name>${SFB_SF_TAG}_np1.json and <name>${SFB_SF_TAG}_pytorch_np1.json (a tag
 # names a run under a different environment, e.g. malloc settings exported for both sides).
 # usage: bench/run_benchmarks.sh [NP] [NAME...]   NAME: allreduce hdf5_write data imagenet sf pgd
-#        train train_scaling interactions
+#        train train_scaling interactions attribution
 #        (default: all)   env: SFB_BUILD_DIR, SFB_PYTHON, SFB_SF_ROUNDS, SFB_SF_MIN_TIME,
 #        SFB_SF_TAG
 set -euo pipefail
@@ -22,7 +22,8 @@ build=${SFB_BUILD_DIR:-$repo/build}
 np=${1:-2}
 shift || true
 names=("$@")
-[[ ${#names[@]} -gt 0 ]] || names=(allreduce hdf5_write data imagenet sf pgd train train_scaling interactions)
+[[ ${#names[@]} -gt 0 ]] || names=(allreduce hdf5_write data imagenet sf pgd train train_scaling interactions
+                                  attribution)
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 results="$repo/bench/results"
 mkdir -p "$results"
@@ -32,6 +33,8 @@ outs=()
 pgd_pairs=("Pgd.*/cnn-small/" "Pgd.*/wrn-28-10/")
 train_pairs=("TrainStep.*/standard/" "TrainStep.*/pgd-at/")
 interactions_pairs=("Interactions.*/cnn-small/" "Interactions.*/wrn-28-10/")
+attribution_pairs=("Attribution.*/integrated-gradients/cnn-small/"
+                   "Attribution.*/integrated-gradients/wrn-28-10/")
 sf_pairs=("SfStage.*/cnn-small/closed-form/" "SfStage.*/cnn-small/autograd/" "Features.*/cnn-small/"
           "SfAccumulatorAdd.*/128/" "SfAccumulatorAdd.*/640/" "SfStage.*/wrn-28-10/closed-form/"
           "SfStage.*/wrn-28-10/autograd/" "Features.*/wrn-28-10/")
@@ -118,7 +121,8 @@ for name in "${names[@]}"; do
     run_train_scaling
     continue
   fi
-  if [[ $name == sf || $name == pgd || $name == interactions || $name == train ]]; then
+  if [[ $name == sf || $name == pgd || $name == interactions || $name == train ||
+        $name == attribution ]]; then
     run_paired "$name"
     continue
   fi
