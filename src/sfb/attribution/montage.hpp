@@ -1,0 +1,50 @@
+#pragma once
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sfb::attribution {
+
+/// Layout and normalization of write_montage().
+struct MontageOptions {
+  /// Smallest cell side in pixels: each image is upscaled by the integer factor
+  /// s = max(1, ceil(min_cell / max(H, W))) with nearest neighbour (32×32 → 96×96 by default).
+  int64_t min_cell = 96;
+  /// White pixels between neighbouring cells (none around the border). ≥ 0.
+  int64_t gap = 2;
+  /// Each heat map is |a| / (this quantile of |a| over its cell), clipped to 1. In (0, 1].
+  double clip_quantile = 0.99;
+};
+
+/// The "heat" colour map of the montage: t in [0, 1] (clamped; NaN → 0) →
+/// 8-bit RGB (round(255·clamp(3t)), round(255·clamp(3t − 1)), round(255·clamp(3t − 2))), a
+/// black → red → yellow → white ramp: heat_colour(0) = black, heat_colour(1) = white.
+std::array<uint8_t, 3> heat_colour(double t);
+
+/// Writes an 8-bit RGB PNG (no alpha) montage to `path`: one row per image; the first column is the
+/// image itself (grey replicated to RGB), then one heat-map column per method. Every cell is
+/// upscaled by the integer factor s of MontageOptions::min_cell with nearest neighbour; cells are
+/// separated by MontageOptions::gap white pixels, so the PNG is
+/// (1 + M)·s·W + M·gap wide and K·s·H + (K − 1)·gap high.
+/// A heat cell shows t = min(1, |a| / q) through heat_colour(), where q is the clip_quantile
+/// quantile of |a| over that cell's map (linear interpolation, as torch.quantile; the cell's
+/// maximum when that quantile is 0); an all-zero map is drawn at t = 0.
+/// No text is drawn; the PNG's tEXt chunks say what is shown: "Software" = "sfbench",
+/// "sfbench:columns" = "image," then `names` joined by ",", "sfbench:rows" = `row_labels` joined by
+/// "; ", "sfbench:layout", "sfbench:normalization", "sfbench:colormap" (formulas in words) and
+/// "sfbench:scales" (each cell's q: a row's columns joined by ",", rows by "; ").
+/// images: [K, C, H, W] float in [0, 1] (C = 1 or 3, any floating dtype and device; values outside
+/// [0, 1] are clamped). maps: one [K, H, W] channel-reduced attribution per method (any dtype and
+/// device); names: one column name per map; row_labels: K strings
+/// (e.g. "index 17, label 3, pred 3").
+/// The PNG is written to `path + ".tmp"` and renamed into place, so a failed write leaves neither
+/// file. Throws ConfigError on bad shapes, counts or options, IoError naming `path` when the file
+/// cannot be written. Not collective: call it on one rank.
+void write_montage(const std::string& path, const torch::Tensor& images,
+                   const std::vector<torch::Tensor>& maps, const std::vector<std::string>& names,
+                   const std::vector<std::string>& row_labels, const MontageOptions& o = {});
+
+}  // namespace sfb::attribution
