@@ -1,6 +1,7 @@
 // Agreement of attribution maps (paper 003): Spearman rank correlation with tie-averaged ranks.
 #include "attribution/agreement.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -40,6 +41,41 @@ MeanCi mean_ci(const torch::Tensor& values, double z) {
   out.low = out.mean - z * se;
   out.high = out.mean + z * se;
   return out;
+}
+
+MeanCi mean_ci_from_sums(double sum, double sum_sq, double count, double z) {
+  MeanCi out;
+  out.count = static_cast<int64_t>(std::llround(count));
+  if (out.count == 0) {
+    out.mean = out.low = out.high = std::numeric_limits<double>::quiet_NaN();
+    return out;
+  }
+  out.mean = sum / count;
+  double se = 0;
+  if (out.count > 1) {
+    const double var = std::max(0.0, (sum_sq - sum * sum / count) / (count - 1));
+    se = std::sqrt(var / count);
+  }
+  out.low = out.mean - z * se;
+  out.high = out.mean + z * se;
+  return out;
+}
+
+Rate wilson(int64_t k, int64_t n, double z) {
+  Rate r;
+  r.k = k;
+  r.n = n;
+  if (n <= 0) {
+    r.rate = r.low = r.high = std::numeric_limits<double>::quiet_NaN();
+    return r;
+  }
+  const double nn = static_cast<double>(n), p = static_cast<double>(k) / nn, z2 = z * z;
+  const double centre = (p + z2 / (2 * nn)) / (1 + z2 / nn);
+  const double half = z / (1 + z2 / nn) * std::sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn));
+  r.rate = p;
+  r.low = std::max(0.0, centre - half);
+  r.high = std::min(1.0, centre + half);
+  return r;
 }
 
 }  // namespace sfb::attribution

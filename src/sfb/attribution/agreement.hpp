@@ -23,4 +23,17 @@ struct MeanCi {
 };
 MeanCi mean_ci(const torch::Tensor& values, double z = 1.959963984540054);
 
+/// The same from sums over finite values (Σv, Σv², count), e.g. after an all-reduce; the interval
+/// uses the sample SD. count 0 gives NaN, count 1 a zero-width interval.
+MeanCi mean_ci_from_sums(double sum, double sum_sq, double count,
+                         double z = 1.959963984540054);
+
+/// A proportion k/n with its Wilson score interval (z = 1.96 for 95 %); NaN for n = 0. Used for
+/// the error rates of the inductive attacks (paper 002).
+struct Rate {
+  int64_t k = 0, n = 0;
+  double rate = 0, low = 0, high = 0;
+};
+Rate wilson(int64_t k, int64_t n, double z = 1.959963984540054);
+
 }  // namespace sfb::attribution

@@ -86,30 +86,40 @@ OcclusionResult occlusion_attack(models::Classifier& model, const torch::Tensor&
   const torch::Tensor order =
       std::get<1>(sums.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true)).to(x.device());
   const int64_t cands = o.max_count * o.max_radius;
-  torch::Tensor first = torch::full({b}, cands, torch::kInt64);  // candidate index of first flip
+  const int64_t used = std::min(o.max_count, order.size(1));  // regions any candidate occludes
+  const int64_t per_row = w / o.region;
+  const auto lopt = torch::TensorOptions().dtype(torch::kInt64).device(x.device());
+  const torch::Tensor top = order.narrow(1, 0, used);
+  const torch::Tensor cy_all = top.div(per_row, "floor") * o.region + o.region / 2;  // [B, used]
+  const torch::Tensor cx_all = top.remainder(per_row) * o.region + o.region / 2;
+  const torch::Tensor ys = torch::arange(h, lopt).view({1, 1, h, 1});
+  const torch::Tensor xs = torch::arange(w, lopt).view({1, 1, 1, w});
+  const torch::Tensor slot = torch::arange(used, lopt).view({1, used});
+  // candidate index of the first misclassifying (n, r) per image; cands = none
+  torch::Tensor first = torch::full({b}, cands, lopt);
+  const torch::Tensor yd = y.to(x.device(), torch::kInt64);
   torch::NoGradGuard no_grad;
   const int64_t rows = b * cands;
   for (int64_t s = 0; s < rows; s += o.internal_batch) {
     const int64_t e = std::min(rows, s + o.internal_batch);
-    std::vector<torch::Tensor> imgs;
-    std::vector<int64_t> img_idx;
-    for (int64_t row = s; row < e; ++row) {
-      const int64_t i = row / cands, c = row % cands;
-      const int64_t n = c / o.max_radius + 1, r = c % o.max_radius + 1;
-      const torch::Tensor m =
-          occlusion_mask(order.narrow(0, i, 1), n, r, o.region, h, w).to(x.scalar_type());
-      imgs.push_back((1.0 - m) * x.narrow(0, i, 1) + m * o.color);
-      img_idx.push_back(i);
-    }
-    const torch::Tensor pred = model.forward(torch::cat(imgs)).argmax(1).to(torch::kCPU);
-    const torch::Tensor yc = y.to(torch::kCPU);
-    for (int64_t k = 0; k < e - s; ++k) {
-      const int64_t i = img_idx[static_cast<size_t>(k)], c = (s + k) % cands;
-      if (pred[k].item<int64_t>() != yc[i].item<int64_t>() && c < first[i].item<int64_t>()) {
-        first[i] = c;
-      }
-    }
+    const torch::Tensor row = torch::arange(s, e, lopt);
+    const torch::Tensor img = row.div(cands, "floor"), cand = row.remainder(cands);
+    const torch::Tensor n = cand.div(o.max_radius, "floor") + 1;  // [rows]
+    const torch::Tensor r = (cand.remainder(o.max_radius) + 1).view({-1, 1, 1, 1});
+    const torch::Tensor cy = cy_all.index_select(0, img).unsqueeze(2).unsqueeze(3);
+    const torch::Tensor cx = cx_all.index_select(0, img).unsqueeze(2).unsqueeze(3);
+    const torch::Tensor active = slot.lt(n.unsqueeze(1)).unsqueeze(2).unsqueeze(3);
+    // Chebyshev distance < r: a square of side 2r − 1 around each of the top-n centres
+    const torch::Tensor m = ((ys - cy).abs().lt(r) & (xs - cx).abs().lt(r) & active)
+                                .any(1, /*keepdim=*/true)
+                                .to(x.scalar_type());
+    const torch::Tensor xi = x.index_select(0, img);
+    const torch::Tensor pred = model.forward((1.0 - m) * xi + m * o.color).argmax(1);
+    const torch::Tensor hit = pred.ne(yd.index_select(0, img));
+    const torch::Tensor c_hit = torch::where(hit, cand, torch::full_like(cand, cands));
+    first.scatter_reduce_(0, img, c_hit, "amin", /*include_self=*/true);
   }
+  first = first.to(torch::kCPU);
   OcclusionResult res;
   res.flipped = first.lt(cands);
   res.count =

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
+#include "attribution/detail/grad.hpp"
 #include "attribution/focus.hpp"
 #include "attribution/gini.hpp"
+#include "attribution/inductive.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "core/timer.hpp"
@@ -27,8 +30,9 @@ models::Classifier& prepared(models::Classifier& model, const AttributionConfig&
   return model;
 }
 
-torch::Tensor cat_or_empty(const std::vector<torch::Tensor>& parts, torch::ScalarType st) {
-  return parts.empty() ? torch::empty({0}, st) : torch::cat(parts);
+torch::Tensor cat_or_empty(const std::vector<torch::Tensor>& parts, torch::ScalarType st,
+                           std::vector<int64_t> empty_shape = {0}) {
+  return parts.empty() ? torch::empty(empty_shape, st) : torch::cat(parts);
 }
 
 // Layout of one method's row of sums (all float64): Σg, Σg², Σgr, Σgr², n, then per class Σg,
@@ -40,6 +44,10 @@ struct Layout {
   int64_t size() const { return 5 + 3 * c + 3 * kNumGroups; }
 };
 
+// Random streams of the stage's own draws (the methods use streams 1-4).
+constexpr uint64_t kNoiseStream = 101;
+constexpr uint64_t kRandomMaskSalt = 0x52414e444d41534bULL;  // "RANDMASK"
+
 double stderr_of(double s, double s2, double n) {
   if (n < 2) return kNaN;
   const double var = std::max(0.0, (s2 - s * s / n) / (n - 1));
@@ -50,7 +58,8 @@ double stderr_of(double s, double s2, double n) {
 
 AttributionStage::AttributionStage(models::Classifier& model, const AttributionConfig& cfg,
                                    int64_t num_classes, bool with_masks, uint64_t seed,
-                                   const torch::Device& device, int64_t batch_size)
+                                   const torch::Device& device, int64_t batch_size,
+                                   int64_t n_images, const std::vector<int64_t>& image_shape)
     : model_(prepared(model, cfg)),
       cfg_(cfg),
       num_classes_(num_classes),
@@ -60,10 +69,41 @@ AttributionStage::AttributionStage(models::Classifier& model, const AttributionC
       gini_(cfg.methods.size()),
       regional_(cfg.methods.size()),
       snr_(cfg.methods.size()),
+      noise1_(cfg.methods.size()),
+      noise2_(cfg.methods.size()),
+      occl_flip_(cfg.methods.size(), std::vector<std::vector<torch::Tensor>>(
+                                         cfg.occlusion_colors.size())),
+      occl_count_(occl_flip_),
+      occl_radius_(occl_flip_),
+      save_(saved_map_indices(cfg, n_images)),
+      image_shape_(image_shape),
+      saved_(cfg.methods.size()),
+      seed_(seed),
       with_masks_(with_masks) {
+  if (image_shape.size() != 3) throw ConfigError("attribution: image shape must be {C, H, W}");
   if (batch_size < 1) throw ConfigError("batch_size must be >= 1");
   if (cfg.region <= 0) throw ConfigError("attribution.region must be resolved (> 0)");
+  if (cfg.noise && cfg.top_pixels.empty()) {
+    throw ConfigError("attribution.top_pixels must be resolved (resolve_config)");
+  }
+  if (!cfg.occlusion_colors.empty() && cfg.occlusion_radius <= 0) {
+    throw ConfigError("attribution.occlusion_radius must be resolved (> 0)");
+  }
   for (const auto& m : cfg.methods) methods_.push_back(make_method(m, cfg.method_options(seed)));
+  if (cfg.agreement) {
+    for (size_t i = 0; i < methods_.size(); ++i) {
+      for (size_t j = i + 1; j < methods_.size(); ++j) pairs_.emplace_back(i, j);
+    }
+  }
+  rho_.resize(pairs_.size());
+}
+
+std::vector<torch::Tensor> AttributionStage::maps(const data::Batch& batch) {
+  const torch::Tensor x = batch.images.to(device_, dtype_);
+  const torch::Tensor y = batch.labels.to(device_, torch::kInt64);
+  std::vector<torch::Tensor> out;
+  for (auto& m : methods_) out.push_back(reduce_channels(m->attribute(model_, x, y, batch.index)));
+  return out;
 }
 
 void AttributionStage::add(const data::Batch& batch) {
@@ -80,8 +120,49 @@ void AttributionStage::add(const data::Batch& batch) {
     probs = torch::softmax(model_.forward(x).to(torch::kFloat64), 1).to(torch::kCPU);
   }
   const auto [conf, pred] = probs.max(1);
+  const torch::Tensor y_cpu = batch.labels.to(torch::kCPU, torch::kInt64);
+  const torch::Tensor correct = pred.eq(y_cpu);
+  const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
+  // The inductive attacks run on the correctly classified images only (paper 002 §4.1).
+  const torch::Tensor cpos = correct.nonzero().flatten();  // CPU int64
+  const torch::Tensor cpos_d = cpos.to(device_);
+  const torch::Tensor xc = x.index_select(0, cpos_d), yc = y.index_select(0, cpos_d);
+  const torch::Tensor keys_c = batch.index.to(torch::kCPU, torch::kInt64).index_select(0, cpos);
+  const auto n_top = static_cast<int64_t>(cfg_.top_pixels.size());
+  // [b, T] uint8: 1 where attacked image k of column t is misclassified
+  auto flips = [&](const std::function<torch::Tensor(int64_t)>& attacked) {
+    torch::Tensor out = torch::zeros({b, n_top}, torch::kUInt8);
+    if (cpos.numel() == 0) return out;
+    torch::NoGradGuard no_grad;
+    for (int64_t t = 0; t < n_top; ++t) {
+      std::vector<torch::Tensor> parts;
+      const torch::Tensor xa = attacked(t);
+      for (int64_t s = 0; s < xa.size(0); s += batch_size_) {
+        const int64_t e = std::min(xa.size(0), s + batch_size_);
+        parts.push_back(model_.forward(xa.narrow(0, s, e - s)).argmax(1));
+      }
+      const torch::Tensor wrong = torch::cat(parts).ne(yc).to(torch::kCPU, torch::kUInt8);
+      out.select(1, t).index_copy_(0, cpos, wrong);
+    }
+    return out;
+  };
+  torch::Tensor sigma;
+  if (cfg_.noise) {
+    sigma = cpos.numel() > 0 ? detail::keyed_normal(keys_c, seed_, kNoiseStream,
+                                                    xc.sizes().slice(1), xc)
+                             : torch::Tensor();
+    std::vector<torch::Tensor> rmask(static_cast<size_t>(n_top));
+    for (int64_t t = 0; t < n_top && cpos.numel() > 0; ++t) {
+      rmask[static_cast<size_t>(t)] =
+          random_pixel_mask(keys_c, seed_ ^ kRandomMaskSalt, h, w,
+                            cfg_.top_pixels[static_cast<size_t>(t)], device_);
+    }
+    rnoise1_.push_back(flips([&](int64_t t) { return noise_one(xc, rmask[static_cast<size_t>(t)], sigma); }));
+    rnoise2_.push_back(flips([&](int64_t t) { return noise_two(xc, rmask[static_cast<size_t>(t)], sigma); }));
+  }
+  const std::vector<torch::Tensor> mp = maps(batch);
   for (size_t m = 0; m < methods_.size(); ++m) {
-    const torch::Tensor map = reduce_channels(methods_[m]->attribute(model_, x, y, batch.index));
+    const torch::Tensor& map = mp[m];
     gini_[m].push_back(gini_global(map).to(torch::kCPU));
     regional_[m].push_back(attribution::gini_regional(map, cfg_.region).to(torch::kCPU));
     if (with_masks_) {
@@ -92,11 +173,60 @@ void AttributionStage::add(const data::Batch& batch) {
                         std::to_string(batch.index[0].item<int64_t>()) + ")");
       }
     }
+    const torch::Tensor mag = map.detach().index_select(0, cpos_d).abs();
+    if (cfg_.noise) {
+      std::vector<torch::Tensor> tmask(static_cast<size_t>(n_top));
+      for (int64_t t = 0; t < n_top && cpos.numel() > 0; ++t) {
+        tmask[static_cast<size_t>(t)] = top_pixel_mask(mag, cfg_.top_pixels[static_cast<size_t>(t)]);
+      }
+      noise1_[m].push_back(flips([&](int64_t t) { return noise_one(xc, tmask[static_cast<size_t>(t)], sigma); }));
+      noise2_[m].push_back(flips([&](int64_t t) { return noise_two(xc, tmask[static_cast<size_t>(t)], sigma); }));
+    }
+    for (size_t k = 0; k < cfg_.occlusion_colors.size(); ++k) {
+      torch::Tensor flip = torch::zeros({b}, torch::kUInt8);
+      torch::Tensor count = torch::zeros({b}, torch::kInt64), radius = torch::zeros_like(count);
+      if (cpos.numel() > 0) {
+        OcclusionOptions o;
+        o.max_count = cfg_.occlusion_count;
+        o.max_radius = cfg_.occlusion_radius;
+        o.region = cfg_.region;
+        o.color = occlusion_value(cfg_.occlusion_colors[k]);
+        o.internal_batch = batch_size_;
+        const OcclusionResult r = occlusion_attack(model_, xc, yc, mag, o);
+        flip.index_copy_(0, cpos, r.flipped.to(torch::kUInt8));
+        count.index_copy_(0, cpos, r.count);
+        radius.index_copy_(0, cpos, r.radius);
+      }
+      occl_flip_[m][k].push_back(flip);
+      occl_count_[m][k].push_back(count);
+      occl_radius_[m][k].push_back(radius);
+    }
+  }
+  for (size_t p = 0; p < pairs_.size(); ++p) {
+    rho_[p].push_back(attribution::spearman(mp[pairs_[p].first].detach().flatten(1),
+                                            mp[pairs_[p].second].detach().flatten(1))
+                          .to(torch::kCPU));
+  }
+  if (!save_.empty()) {
+    const torch::Tensor idx = batch.index.to(torch::kCPU, torch::kInt64);
+    std::vector<int64_t> keep;
+    for (int64_t i = 0; i < b; ++i) {
+      if (std::binary_search(save_.begin(), save_.end(), idx[i].item<int64_t>())) keep.push_back(i);
+    }
+    if (!keep.empty()) {
+      const torch::Tensor kp = torch::tensor(keep, torch::kInt64);
+      map_index_.push_back(idx.index_select(0, kp));
+      const torch::Tensor kpd = kp.to(device_);
+      for (size_t m = 0; m < methods_.size(); ++m) {
+        saved_[m].push_back(mp[m].detach().index_select(0, kpd).to(torch::kCPU, torch::kFloat32));
+      }
+    }
   }
   index_.push_back(batch.index.to(torch::kCPU, torch::kInt64));
-  labels_.push_back(batch.labels.to(torch::kCPU, torch::kInt64));
+  labels_.push_back(y_cpu);
   preds_.push_back(pred);
   conf_.push_back(conf);
+  correct_.push_back(correct);
   seconds_ += sw.seconds();
 }
 
@@ -114,15 +244,23 @@ void AttributionStage::run_shard(const data::Dataset& ds, const Range& shard, bo
 AttributionStatistics AttributionStage::reduce(comm::Communicator& comm) const {
   const Layout l{num_classes_};
   const auto n_methods = static_cast<int64_t>(methods_.size());
-  torch::Tensor sums = torch::zeros({n_methods * l.size() + 2}, torch::kFloat64);
+  const auto n_top = cfg_.noise ? static_cast<int64_t>(cfg_.top_pixels.size()) : 0;
+  const auto n_col = static_cast<int64_t>(cfg_.occlusion_colors.size());
+  const auto n_pairs = static_cast<int64_t>(pairs_.size());
+  // Per method: the Layout row, then Σflips of Noise-I [T], Noise-II [T], occlusion [colours].
+  const int64_t row_size = l.size() + 2 * n_top + n_col;
+  // Then: random Noise-I [T], Noise-II [T]; per pair Σρ, Σρ², count; n; correct.
+  const int64_t tail = 2 * n_top + 3 * n_pairs + 2;
+  torch::Tensor sums = torch::zeros({n_methods * row_size + tail}, torch::kFloat64);
   const torch::Tensor lab = labels(), pr = preds();
   const torch::Tensor grp = confidence_group(confidence());
+  auto flip_sums = [](const torch::Tensor& f) { return f.to(torch::kFloat64).sum(0); };
   sums[-2] = static_cast<double>(lab.numel());
   sums[-1] = static_cast<double>(pr.eq(lab).sum().item<int64_t>());
   for (int64_t m = 0; m < n_methods; ++m) {
-    torch::Tensor row = sums.narrow(0, m * l.size(), l.size());
-    const torch::Tensor g = gini(static_cast<size_t>(m)),
-                        gr = gini_regional(static_cast<size_t>(m));
+    const auto mu = static_cast<size_t>(m);
+    torch::Tensor row = sums.narrow(0, m * row_size, row_size);
+    const torch::Tensor g = gini(mu), gr = gini_regional(mu);
     row[0] = g.sum();
     row[1] = g.square().sum();
     row[2] = gr.sum();
@@ -133,13 +271,33 @@ AttributionStatistics AttributionStage::reduce(comm::Communicator& comm) const {
     row.narrow(0, l.cls(1), l.c).index_add_(0, lab, gr);
     row.narrow(0, l.cls(2), l.c).index_add_(0, lab, ones);
     if (with_masks_) {
-      const torch::Tensor s = snr_db(static_cast<size_t>(m));
+      const torch::Tensor s = snr_db(mu);
       const torch::Tensor fin = torch::isfinite(s);
       const torch::Tensor sv = torch::where(fin, s, torch::zeros_like(s));
       row.narrow(0, l.grp(0), kNumGroups).index_add_(0, grp, sv);
       row.narrow(0, l.grp(1), kNumGroups).index_add_(0, grp, sv.square());
       row.narrow(0, l.grp(2), kNumGroups).index_add_(0, grp, fin.to(torch::kFloat64));
     }
+    if (n_top > 0) {
+      row.narrow(0, l.size(), n_top).copy_(flip_sums(noise1_flip(mu)));
+      row.narrow(0, l.size() + n_top, n_top).copy_(flip_sums(noise2_flip(mu)));
+    }
+    for (int64_t k = 0; k < n_col; ++k) {
+      row[l.size() + 2 * n_top + k] = flip_sums(occlusion_flip(mu, static_cast<size_t>(k)));
+    }
+  }
+  torch::Tensor rest = sums.narrow(0, n_methods * row_size, tail);
+  if (n_top > 0) {
+    rest.narrow(0, 0, n_top).copy_(flip_sums(random_noise1_flip()));
+    rest.narrow(0, n_top, n_top).copy_(flip_sums(random_noise2_flip()));
+  }
+  for (int64_t p = 0; p < n_pairs; ++p) {
+    const torch::Tensor r = spearman(static_cast<size_t>(p));
+    const torch::Tensor fin = torch::isfinite(r);
+    const torch::Tensor rv = torch::where(fin, r, torch::zeros_like(r));
+    rest[2 * n_top + 3 * p] = rv.sum();
+    rest[2 * n_top + 3 * p + 1] = rv.square().sum();
+    rest[2 * n_top + 3 * p + 2] = fin.sum().to(torch::kFloat64);
   }
   torch::Tensor flat = sums.to(comm.device());
   comm.allreduce(flat, comm::ReduceOp::kSum);
@@ -148,8 +306,11 @@ AttributionStatistics AttributionStage::reduce(comm::Communicator& comm) const {
   out.n = static_cast<int64_t>(flat[-2].item<double>());
   out.correct = static_cast<int64_t>(flat[-1].item<double>());
   out.masks = with_masks_;
+  auto rate = [&](const torch::Tensor& k) {
+    return wilson(std::llround(k.item<double>()), out.correct);
+  };
   for (int64_t m = 0; m < n_methods; ++m) {
-    const torch::Tensor row = flat.narrow(0, m * l.size(), l.size());
+    const torch::Tensor row = flat.narrow(0, m * row_size, row_size);
     auto at = [&](int64_t i) { return row[i].item<double>(); };
     MethodStatistics s;
     s.method = cfg_.methods[static_cast<size_t>(m)];
@@ -178,7 +339,26 @@ AttributionStatistics AttributionStage::reduce(comm::Communicator& comm) const {
       s.snr_db = tn > 0 ? ss.sum().item<double>() / tn : kNaN;
       s.snr_db_stderr = stderr_of(ss.sum().item<double>(), ss2.sum().item<double>(), tn);
     }
+    for (int64_t t = 0; t < n_top; ++t) {
+      s.noise1.push_back(rate(row[l.size() + t]));
+      s.noise2.push_back(rate(row[l.size() + n_top + t]));
+    }
+    for (int64_t k = 0; k < n_col; ++k) s.occlusion.push_back(rate(row[l.size() + 2 * n_top + k]));
     out.methods.push_back(s);
+  }
+  const torch::Tensor rrest = flat.narrow(0, n_methods * row_size, tail);
+  for (int64_t t = 0; t < n_top; ++t) {
+    out.random_noise1.push_back(rate(rrest[t]));
+    out.random_noise2.push_back(rate(rrest[n_top + t]));
+  }
+  for (int64_t p = 0; p < n_pairs; ++p) {
+    PairAgreement a;
+    a.a = cfg_.methods[pairs_[static_cast<size_t>(p)].first];
+    a.b = cfg_.methods[pairs_[static_cast<size_t>(p)].second];
+    a.spearman = mean_ci_from_sums(rrest[2 * n_top + 3 * p].item<double>(),
+                                   rrest[2 * n_top + 3 * p + 1].item<double>(),
+                                   rrest[2 * n_top + 3 * p + 2].item<double>());
+    out.agreement.push_back(a);
   }
   return out;
 }
@@ -196,6 +376,44 @@ torch::Tensor AttributionStage::gini_regional(size_t m) const {
 torch::Tensor AttributionStage::snr_db(size_t m) const {
   if (!with_masks_) return {};
   return cat_or_empty(snr_.at(m), torch::kFloat64);
+}
+
+}  // namespace sfb::attribution
+
+namespace sfb::attribution {
+
+torch::Tensor AttributionStage::noise1_flip(size_t m) const {
+  return cat_or_empty(noise1_.at(m), torch::kUInt8, {0, top_count()});
+}
+torch::Tensor AttributionStage::noise2_flip(size_t m) const {
+  return cat_or_empty(noise2_.at(m), torch::kUInt8, {0, top_count()});
+}
+torch::Tensor AttributionStage::random_noise1_flip() const {
+  return cat_or_empty(rnoise1_, torch::kUInt8, {0, top_count()});
+}
+torch::Tensor AttributionStage::random_noise2_flip() const {
+  return cat_or_empty(rnoise2_, torch::kUInt8, {0, top_count()});
+}
+torch::Tensor AttributionStage::occlusion_flip(size_t m, size_t k) const {
+  return cat_or_empty(occl_flip_.at(m).at(k), torch::kUInt8);
+}
+torch::Tensor AttributionStage::occlusion_count(size_t m, size_t k) const {
+  return cat_or_empty(occl_count_.at(m).at(k), torch::kInt64);
+}
+torch::Tensor AttributionStage::occlusion_radius(size_t m, size_t k) const {
+  return cat_or_empty(occl_radius_.at(m).at(k), torch::kInt64);
+}
+torch::Tensor AttributionStage::spearman(size_t p) const {
+  return cat_or_empty(rho_.at(p), torch::kFloat64);
+}
+int64_t AttributionStage::map_offset() const {
+  if (map_index_.empty()) return 0;
+  const int64_t first = map_index_.front()[0].item<int64_t>();
+  return std::lower_bound(save_.begin(), save_.end(), first) - save_.begin();
+}
+torch::Tensor AttributionStage::map_index() const { return cat_or_empty(map_index_, torch::kInt64); }
+torch::Tensor AttributionStage::saved_maps(size_t m) const {
+  return cat_or_empty(saved_.at(m), torch::kFloat32, {0, image_shape_.at(1), image_shape_.at(2)});
 }
 
 }  // namespace sfb::attribution
