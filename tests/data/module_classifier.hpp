@@ -1,8 +1,8 @@
 #pragma once
 // The Classifier boilerplate of the tests' hand-made models: a torch::nn::Module whose parameters,
-// mode, device and dtype are the module's, with one named layer ("features", tapped as the
-// features), no swappable activation and a constant fingerprint. A test model derives from it and
-// gives features(), head(), num_features() and num_classes().
+// mode, device and dtype are the module's, with one named layer ("features", tapped and replaced
+// as the features), no swappable activation and a constant fingerprint. A test model derives from
+// it and gives features(), head(), num_features() and num_classes().
 #include <torch/torch.h>
 
 #include <string>
@@ -29,6 +29,11 @@ class ModuleClassifier : public torch::nn::Module, public models::Classifier {
     const torch::Tensor a = features(x);
     taps.assign(names.size(), a);
     return head(a);
+  }
+  /// Every name replaces the features, as forward_tapped taps them for every name: head(value).
+  torch::Tensor forward_replaced(const torch::Tensor&, const std::string&,
+                                 const torch::Tensor& value) override {
+    return head(value);
   }
   void set_activation(const std::string&) override {}
   std::string fingerprint() const override { return "0"; }

@@ -1,7 +1,10 @@
-// Native zoo: shapes, g = head ∘ features, batch-split independence, taps, activations, factory.
+// Native zoo: shapes, g = head ∘ features, batch-split independence, taps, replaced layers,
+// activations, factory.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -148,6 +151,68 @@ TEST(ZooLayers, UnknownLayerListsTheValidNames) {
     EXPECT_NE(msg.find("block9"), std::string::npos) << msg;
     EXPECT_NE(msg.find("block1, block2, block3, features"), std::string::npos) << msg;
   }
+}
+
+TEST(ZooLayers, ForwardReplacedWithTheOwnOutputIsForwardAndGradientsReachTheValue) {
+  for (const std::string arch : {"cnn-small", "preact-resnet-18", "resnet-18"}) {
+    ModelOptions o;
+    o.activation = "softplus";  // smooth, for the finite difference
+    o.seed = 5;
+    auto model = make_zoo_model(arch, o);
+    model->eval();
+    model->to_dtype(torch::kFloat64);
+    torch::manual_seed(6);
+    const torch::Tensor x = torch::rand({2, 3, 32, 32}, torch::kFloat64);
+    const torch::Tensor z = model->forward(x).detach();
+    const auto names = model->layer_names();
+    std::vector<torch::Tensor> taps;
+    const torch::Tensor zt = model->forward_tapped(x, names, taps);
+    const auto tap_grads = torch::autograd::grad({zt.select(1, 1).sum()}, taps);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const std::string& name = names[i];
+      const torch::Tensor own = taps[i].detach().requires_grad_(true);
+      const torch::Tensor zo = model->forward_replaced(x, name, own);
+      EXPECT_LE(max_abs_diff(zo, z), 1e-10) << arch << name;
+      // at the layer's own output, d z_1 / d value is the gradient with respect to the tap
+      const torch::Tensor go = torch::autograd::grad({zo.select(1, 1).sum()}, {own})[0];
+      EXPECT_LE(max_abs_diff(go, tap_grads[i]), 1e-12) << arch << name;
+      // A changed value changes the logits; d z_1 / d value matches a central difference along a
+      // random direction d (a small step: max pooling has kinks).
+      const torch::Tensor value = (own + 0.1 * torch::randn_like(own)).requires_grad_(true);
+      const torch::Tensor zv = model->forward_replaced(x, name, value);
+      EXPECT_GT(max_abs_diff(zv, z), 1e-4) << arch << name;
+      const torch::Tensor g = torch::autograd::grad({zv.select(1, 1).sum()}, {value})[0];
+      const torch::Tensor d = torch::randn_like(own);
+      const double h = 1e-7;
+      torch::NoGradGuard no_grad;
+      const double fd = (model->forward_replaced(x, name, value.detach() + h * d) -
+                         model->forward_replaced(x, name, value.detach() - h * d))
+                            .select(1, 1)
+                            .sum()
+                            .item<double>() /
+                        (2 * h);
+      const double ad = (g * d).sum().item<double>();
+      EXPECT_NEAR(ad, fd, 1e-6 * std::max(0.1, std::abs(fd))) << arch << name;
+    }
+  }
+}
+
+TEST(ZooLayers, ForwardReplacedRejectsUnknownLayersAndWrongShapes) {
+  auto model = make_zoo_model("cnn-small", ModelOptions{});
+  model->eval();
+  const torch::Tensor x = torch::rand({2, 3, 32, 32});
+  try {
+    model->forward_replaced(x, "block9", torch::zeros({2, 64, 8, 8}));
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("block9"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("block1, block2, block3, features"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(model->forward_replaced(x, "block2", torch::zeros({2, 64, 16, 16})), ConfigError);
+  EXPECT_THROW(model->forward_replaced(x, "features", torch::zeros({2, 64})), ConfigError);
+  EXPECT_EQ(model->forward_replaced(x, "block2", torch::zeros({2, 64, 8, 8})).sizes(),
+            torch::IntArrayRef({2, 10}));
 }
 
 TEST(Activation, GuidedReluBackwardOnAHandDerivedCase) {

@@ -36,7 +36,7 @@ class CnnSmall : public NativeModel {
     for (std::size_t i = 0; i < convs_.size(); ++i) {
       h = act(bns_[i]->forward(convs_[i]->forward(h)));
       if (i < 2) h = torch::max_pool2d(h, 2);
-      tap("block" + std::to_string(i + 1), h);
+      h = tap("block" + std::to_string(i + 1), h);
     }
     return global_avg_pool(h);
   }
@@ -104,10 +104,10 @@ class PreActNet : public NativeModel {
   }
   torch::Tensor body(const torch::Tensor& xn, const TapFn& tap) override {
     torch::Tensor h = stem_->forward(xn);
-    tap("stem", h);
+    h = tap("stem", h);
     for (std::size_t s = 0; s < stages_.size(); ++s) {
       h = run_stage(stages_[s], h);
-      tap(stage_names_[s], h);
+      h = tap(stage_names_[s], h);
     }
     return global_avg_pool(act(final_bn_->forward(h)));
   }

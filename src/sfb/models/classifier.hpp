@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
+
 namespace sfb::models {
 
 /// An image classifier split as g = head ∘ features (SPEC §1). Inputs are images in [0, 1]: the
@@ -49,11 +51,35 @@ class Classifier {
   /// taken). Throws ConfigError listing layer_names() for an unknown name.
   virtual torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
                                        std::vector<torch::Tensor>& taps) = 0;
+  /// The logits of x with the output of layer `name` (one of layer_names(), "features" included)
+  /// replaced by `value`, which must have the shape that layer's output has for x; everything
+  /// downstream of the layer is computed from `value`, so gradients of the logits with respect to
+  /// `value` can be taken. x: [B, C, H, W] in [0, 1] -> [B, num_classes()]. Throws ConfigError
+  /// listing layer_names() for an unknown name and naming both shapes for a wrong shape. This
+  /// default handles "features" only (head(value)); models with hidden layers override it.
+  virtual torch::Tensor forward_replaced(const torch::Tensor& x, const std::string& name,
+                                         const torch::Tensor& value);
   /// Replaces the nonlinearity of every activation layer ("relu", "guided-relu", "softplus").
   /// Throws ConfigError for a model whose activations cannot be swapped (e.g. TorchScript).
   virtual void set_activation(const std::string& kind) = 0;
   /// SHA-256 of the weights file it was loaded from, or of its serialized parameters.
   virtual std::string fingerprint() const = 0;
 };
+
+inline torch::Tensor Classifier::forward_replaced(const torch::Tensor& x, const std::string& name,
+                                                  const torch::Tensor& value) {
+  if (name != "features") {
+    std::string valid;
+    for (const auto& l : layer_names()) valid += (valid.empty() ? "" : ", ") + l;
+    throw ConfigError("model " + this->name() + ": unknown layer '" + name +
+                      "'; valid layers: " + valid);
+  }
+  if (value.dim() != 2 || value.size(0) != x.size(0) || value.size(1) != num_features()) {
+    throw ConfigError("model " + this->name() + ": replacement for layer 'features' must be [" +
+                      std::to_string(x.size(0)) + ", " + std::to_string(num_features()) +
+                      "], got " + c10::str(value.sizes()));
+  }
+  return head(value);
+}
 
 }  // namespace sfb::models

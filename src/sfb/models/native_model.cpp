@@ -1,9 +1,9 @@
 #include "models/native_model.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
@@ -80,7 +80,7 @@ torch::Tensor NativeModel::normalize(const torch::Tensor& x) const {
 }
 
 torch::Tensor NativeModel::features(const torch::Tensor& x) {
-  return body(normalize(x), [](const std::string&, const torch::Tensor&) {});
+  return body(normalize(x), [](const std::string&, const torch::Tensor& out) { return out; });
 }
 
 torch::Tensor NativeModel::head(const torch::Tensor& a) { return fc_->forward(a); }
@@ -106,20 +106,48 @@ void NativeModel::to_dtype(torch::ScalarType dtype) {
 torch::Tensor NativeModel::forward_tapped(const torch::Tensor& x,
                                           const std::vector<std::string>& names,
                                           std::vector<torch::Tensor>& taps) {
-  const std::unordered_set<std::string> known(layer_names_.begin(), layer_names_.end());
-  for (const auto& n : names) {
-    if (known.count(n) == 0) {
-      std::string valid;
-      for (const auto& l : layer_names_) valid += (valid.empty() ? "" : ", ") + l;
-      throw ConfigError("model " + name_ + ": unknown layer '" + n + "'; valid layers: " + valid);
-    }
-  }
+  for (const auto& n : names) check_layer(n);
   std::unordered_map<std::string, torch::Tensor> outputs;
-  auto keep = [&](const std::string& name, const torch::Tensor& out) { outputs[name] = out; };
+  auto keep = [&](const std::string& name, const torch::Tensor& out) {
+    outputs[name] = out;
+    return out;
+  };
   const torch::Tensor a = body(normalize(x), keep);
   outputs["features"] = a;
   taps.clear();
   for (const auto& n : names) taps.push_back(outputs.at(n));
+  return head(a);
+}
+
+void NativeModel::check_layer(const std::string& name) const {
+  if (std::find(layer_names_.begin(), layer_names_.end(), name) != layer_names_.end()) return;
+  std::string valid;
+  for (const auto& l : layer_names_) valid += (valid.empty() ? "" : ", ") + l;
+  throw ConfigError("model " + name_ + ": unknown layer '" + name + "'; valid layers: " + valid);
+}
+
+torch::Tensor NativeModel::forward_replaced(const torch::Tensor& x, const std::string& name,
+                                            const torch::Tensor& value) {
+  check_layer(name);
+  auto shape_error = [&](torch::IntArrayRef expected) {
+    return ConfigError("model " + name_ + ": replacement for layer '" + name + "' must be " +
+                       c10::str(expected) + ", got " + c10::str(value.sizes()));
+  };
+  if (name == "features") {
+    if (value.dim() != 2 || value.size(0) != x.size(0) || value.size(1) != num_features_) {
+      throw shape_error({x.size(0), num_features_});
+    }
+    return head(value);
+  }
+  bool replaced = false;
+  auto swap = [&](const std::string& layer, const torch::Tensor& out) {
+    if (layer != name) return out;
+    if (!value.sizes().equals(out.sizes())) throw shape_error(out.sizes());
+    replaced = true;
+    return value;
+  };
+  const torch::Tensor a = body(normalize(x), swap);
+  SFB_ASSERT(replaced, "model " + name_ + ": body() did not pass layer '" + name + "' to tap");
   return head(a);
 }
 

@@ -43,8 +43,10 @@ ModelOptions imagenet_options();
 /// values, mean/std not one per channel, std <= 0).
 void validate(const ModelOptions& o);
 
-/// Callback a model's body calls with each named layer's output (the tensor stays in the graph).
-using TapFn = std::function<void(const std::string& name, const torch::Tensor& out)>;
+/// Callback a model's body calls with each named layer's output (the tensor stays in the graph);
+/// the body continues with the tensor it returns: `out` itself, or a replacement of the same shape
+/// (forward_replaced).
+using TapFn = std::function<torch::Tensor(const std::string& name, const torch::Tensor& out)>;
 
 /// Base of the native zoo: holds the normalization buffers ("mean", "std": [1, C, 1, 1]), the
 /// shared activation, the head (a Linear named "fc") and the names of the tappable layers.
@@ -80,6 +82,10 @@ class NativeModel : public torch::nn::Module, public Classifier {
   /// Throws ConfigError listing layer_names() for an unknown name.
   torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
                                std::vector<torch::Tensor>& taps) override;
+  /// Throws ConfigError listing layer_names() for an unknown name, and naming both shapes when
+  /// `value` does not have the layer's output shape.
+  torch::Tensor forward_replaced(const torch::Tensor& x, const std::string& name,
+                                 const torch::Tensor& value) override;
   /// Switches the shared activation of every layer; ConfigError on an unknown kind.
   void set_activation(const std::string& kind) override;
   /// SHA-256 of the file the weights came from (set_weights_file), else of the current parameters
@@ -95,8 +101,8 @@ class NativeModel : public torch::nn::Module, public Classifier {
 
  protected:
   /// Everything between normalization and the features: xn is the normalized input
-  /// [B, C, H, W]; returns [B, k]. Calls tap(name, output) for every name in layer_names() other
-  /// than "features".
+  /// [B, C, H, W]; returns [B, k]. Calls h = tap(name, h) for every name in layer_names() other
+  /// than "features", in forward order, and continues from the tensor tap returns.
   virtual torch::Tensor body(const torch::Tensor& xn, const TapFn& tap) = 0;
   /// Creates the head Linear(k, C) named "fc" and records k. Call once from the constructor.
   void make_head(int64_t num_features);
@@ -110,6 +116,8 @@ class NativeModel : public torch::nn::Module, public Classifier {
 
  private:
   torch::Tensor normalize(const torch::Tensor& x) const;
+  /// Throws ConfigError listing layer_names() when `name` is not one of them.
+  void check_layer(const std::string& name) const;
 
   std::string arch_;
   std::string name_;

@@ -113,10 +113,10 @@ class ResNet : public NativeModel {
   torch::Tensor body(const torch::Tensor& xn, const TapFn& tap) override {
     torch::Tensor h = act(bn1_->forward(conv1_->forward(xn)));
     h = torch::max_pool2d(h, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
-    tap("stem", h);
+    h = tap("stem", h);
     for (std::size_t s = 0; s < stages_.size(); ++s) {
       for (const auto& b : stages_[s]) h = b->forward(h);
-      tap("layer" + std::to_string(s + 1), h);
+      h = tap("layer" + std::to_string(s + 1), h);
     }
     return h.mean({2, 3});
   }

@@ -108,6 +108,20 @@ torch::Tensor TorchScriptModel::forward_tapped(const torch::Tensor& x,
   return head(a);
 }
 
+torch::Tensor TorchScriptModel::forward_replaced(const torch::Tensor& x, const std::string& name,
+                                                 const torch::Tensor& value) {
+  if (name != "features") {
+    throw ConfigError("torchscript model " + file_ + ": unknown layer '" + name +
+                      "'; valid layers: features");
+  }
+  if (value.dim() != 2 || value.size(0) != x.size(0) || value.size(1) != num_features_) {
+    throw ConfigError("torchscript model " + file_ +
+                      ": replacement for layer 'features' must be [" + std::to_string(x.size(0)) +
+                      ", " + std::to_string(num_features_) + "], got " + c10::str(value.sizes()));
+  }
+  return head(value);
+}
+
 void TorchScriptModel::set_activation(const std::string& kind) {
   throw ConfigError("torchscript model " + file_ + ": cannot switch the activation to '" + kind +
                     "' (its nonlinearities are compiled in; use a native zoo model)");

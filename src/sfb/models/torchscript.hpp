@@ -49,6 +49,10 @@ class TorchScriptModel : public Classifier {
   /// Only "features" can be tapped; ConfigError naming it for anything else.
   torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
                                std::vector<torch::Tensor>& taps) override;
+  /// Only "features" can be replaced: head(value), value [B, k]; ConfigError naming the layer for
+  /// anything else, and naming both shapes for a wrongly shaped value.
+  torch::Tensor forward_replaced(const torch::Tensor& x, const std::string& name,
+                                 const torch::Tensor& value) override;
   /// Always throws ConfigError: a TorchScript module's nonlinearities are compiled in.
   void set_activation(const std::string& kind) override;
   /// SHA-256 of the file.
