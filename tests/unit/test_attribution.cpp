@@ -1,19 +1,26 @@
 // Attribution methods and Gini (SPEC §5): IG completeness with an error that shrinks with the
 // steps, saliency of a linear model = |W_y|, guided backprop on a hand-derived ReLU net, Grad-CAM
-// identities, internal-batch and key invariance, Gini check values, bad input.
+// identities, layer-wise IG (completeness, (a_x − a_b) ⊙ W_y on the features, TorchScript
+// limits), internal-batch and key invariance, Gini check values, bad input.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "attribution/agreement.hpp"
 #include "attribution/focus.hpp"
 #include "attribution/gini.hpp"
 #include "attribution/inductive.hpp"
+#include "attribution/layer_integrated_gradients.hpp"
 #include "attribution/method.hpp"
 #include "core/error.hpp"
 #include "models/activation.hpp"
+#include "models/torchscript.hpp"
 #include "models/zoo.hpp"
 
 namespace sfb::attribution {
@@ -365,7 +372,165 @@ TEST(Attribution, BadInputThrowsConfigErrorNamingTheKey) {
   expect_config("integrated-gradients", o, "attribution.baseline");
   EXPECT_THROW(region_sums(torch::zeros({1, 32, 32}), 5), ConfigError);
   EXPECT_THROW(region_sums(torch::zeros({1, 32, 32}), 0), ConfigError);
-  EXPECT_EQ(method_names().size(), 8u);
+  EXPECT_EQ(method_names().size(), 9u);
+}
+
+/// z_y for every image (no graph): x [B, C, H, W], y [B] -> [B].
+torch::Tensor target_logit(models::Classifier& model, const torch::Tensor& x,
+                           const torch::Tensor& y) {
+  torch::NoGradGuard ng;
+  return model.forward(x).gather(1, y.view({-1, 1})).squeeze(1);
+}
+
+/// max_i |Σ LIG_i − (z_y(x_i) − z_y(0))| / max_i |z_y(x_i) − z_y(0)| for a zero baseline.
+double layer_completeness_error(SmoothCnn& s, const std::string& layer, int64_t steps) {
+  MethodOptions o;
+  o.steps = steps;
+  o.internal_batch = 16;
+  o.ig_layer = layer;
+  const torch::Tensor a = layer_integrated_gradients(*s.model, s.x, s.y, keys_for(3), o);
+  const torch::Tensor dz =
+      target_logit(*s.model, s.x, s.y) - target_logit(*s.model, torch::zeros_like(s.x), s.y);
+  const torch::Tensor err = (a.flatten(1).sum(1) - dz).abs().max();
+  return err.item<double>() / dz.abs().max().item<double>();
+}
+
+TEST(LayerIntegratedGradients, CompletenessErrorOfAMiddleLayerShrinksWithSteps) {
+  SmoothCnn s;
+  const double e4 = layer_completeness_error(s, "block2", 4);
+  const double e64 = layer_completeness_error(s, "block2", 64);
+  EXPECT_LT(e64, e4);
+  EXPECT_LT(e64, 1e-3);
+  // the head is linear, so on "features" the midpoint rule is exact with any step count
+  EXPECT_LT(layer_completeness_error(s, "features", 1), 1e-10);
+  EXPECT_LT(layer_completeness_error(s, "features", 4), 1e-10);
+}
+
+TEST(LayerIntegratedGradients, FeaturesOfALinearHeadGiveDeltaTimesWeightRow) {
+  SmoothCnn s;
+  MethodOptions o;
+  o.steps = 3;
+  o.ig_layer = "features";
+  const torch::Tensor a = layer_integrated_gradients(*s.model, s.x, s.y, keys_for(3), o);
+  torch::NoGradGuard ng;
+  const torch::Tensor delta = s.model->features(s.x) - s.model->features(torch::zeros_like(s.x));
+  const torch::Tensor w = s.model->linear_head()->first.index_select(0, s.y);
+  ASSERT_EQ(a.sizes(), delta.sizes());
+  EXPECT_TRUE(torch::allclose(a, delta * w, 1e-12, 1e-14));
+}
+
+TEST(LayerIntegratedGradients, NormalBaselineIsIntegratedGradientsOneAndKeyed) {
+  SmoothCnn s;
+  MethodOptions o;
+  o.baseline = "normal";
+  o.seed = 9;
+  o.ig_layer = "features";
+  o.steps = 2;
+  // exact on "features" (linear head): Σ = z_y(x) − z_y(b) for the baseline b that
+  // integrated-gradients draws; a dense IG of that baseline approximates the same difference
+  const torch::Tensor lig = layer_integrated_gradients(*s.model, s.x, s.y, keys_for(3), o).sum(1);
+  MethodOptions p = o;
+  p.steps = 256;
+  const torch::Tensor ig = make_method("integrated-gradients", p)
+                               ->attribute(*s.model, s.x, s.y, keys_for(3))
+                               .sum({1, 2, 3});
+  EXPECT_LT((lig - ig).abs().max().item<double>(), 1e-2 * ig.abs().max().item<double>());
+  // image 1 alone with the same key gets the same attribution (middle layer)
+  o.ig_layer = "block2";
+  const torch::Tensor all = layer_integrated_gradients(*s.model, s.x, s.y, keys_for(3), o);
+  const torch::Tensor one = layer_integrated_gradients(
+      *s.model, s.x.slice(0, 1, 2), s.y.slice(0, 1, 2), torch::tensor({1}, torch::kInt64), o);
+  EXPECT_TRUE(torch::allclose(all.slice(0, 1, 2), one, 1e-10, 1e-12));
+}
+
+TEST(LayerIntegratedGradients, InternalBatchDoesNotChangeResults) {
+  SmoothCnn s;
+  for (const std::string layer : {"block1", "block3", "features"}) {
+    MethodOptions big, small;
+    big.steps = small.steps = 5;
+    big.ig_layer = small.ig_layer = layer;
+    big.internal_batch = 1000;
+    small.internal_batch = 1;
+    const torch::Tensor a = layer_integrated_gradients(*s.model, s.x, s.y, keys_for(3), big);
+    const torch::Tensor b = layer_integrated_gradients(*s.model, s.x, s.y, keys_for(3), small);
+    EXPECT_TRUE(torch::allclose(a, b, 1e-9, 1e-12)) << layer;
+  }
+}
+
+TEST(LayerIntegratedGradients, MethodMapIsTheChannelSumUpsampledWithItsSign) {
+  SmoothCnn s;
+  MethodOptions o;
+  o.steps = 4;
+  // the default layer is the last one before "features" (block3 of cnn-small, 8×8)
+  const torch::Tensor map =
+      make_method("layer-integrated-gradients", o)->attribute(*s.model, s.x, s.y, keys_for(3));
+  ASSERT_EQ(map.sizes(), (std::vector<int64_t>{3, 1, 32, 32}));
+  o.ig_layer = "block3";
+  const torch::Tensor a = layer_integrated_gradients(*s.model, s.x, s.y, keys_for(3), o);
+  ASSERT_EQ(a.sizes(), (std::vector<int64_t>{3, 128, 8, 8}));
+  const torch::Tensor ref = torch::nn::functional::interpolate(
+      a.sum(1, true), torch::nn::functional::InterpolateFuncOptions()
+                          .size(std::vector<int64_t>{32, 32})
+                          .mode(torch::kBilinear)
+                          .align_corners(false));
+  EXPECT_TRUE(torch::allclose(map, ref, 1e-12, 1e-14));
+  EXPECT_EQ(map.scalar_type(), torch::kFloat64);
+}
+
+TEST(LayerIntegratedGradients, UnknownOrFlatLayersAreConfigErrors) {
+  SmoothCnn s;
+  MethodOptions o;
+  o.ig_layer = "block9";
+  try {
+    layer_integrated_gradients(*s.model, s.x, s.y, keys_for(3), o);
+    ADD_FAILURE() << "no error for block9";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("block9"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("block1, block2, block3, features"), std::string::npos) << msg;
+  }
+  // the method needs a feature map to give an image-shaped map
+  o.ig_layer = "features";
+  EXPECT_THROW(
+      make_method("layer-integrated-gradients", o)->attribute(*s.model, s.x, s.y, keys_for(3)),
+      ConfigError);
+  o.steps = 0;
+  EXPECT_THROW(make_method("layer-integrated-gradients", o), ConfigError);
+}
+
+TEST(LayerIntegratedGradients, TorchScriptModelsOnlyReplaceTheirFeatures) {
+  namespace fs = std::filesystem;
+  const fs::path file =
+      fs::temp_directory_path() / ("sfb_lig_" + std::to_string(::getpid()) + ".pt");
+  {
+    torch::jit::Module m("Probe");
+    m.register_parameter("w", torch::linspace(-1.0, 1.0, 12).view({4, 3}), false);
+    m.define(R"(
+def features(self, x):
+    return x.mean([2, 3])
+def head(self, a):
+    return torch.matmul(a, self.w.t())
+def forward(self, x):
+    return self.head(self.features(x))
+)");
+    m.save(file.string());
+  }
+  models::TorchScriptModel model(file, {3, 8, 8}, "torchscript:" + file.string());
+  fs::remove(file);
+  torch::manual_seed(8);
+  const torch::Tensor x = torch::rand({2, 3, 8, 8});
+  const torch::Tensor y = torch::tensor({3, 0}, torch::kInt64);
+  MethodOptions o;
+  o.ig_layer = "block1";
+  EXPECT_THROW(layer_integrated_gradients(model, x, y, keys_for(2), o), ConfigError);
+  o.ig_layer = "";  // no layer before "features"
+  EXPECT_THROW(layer_integrated_gradients(model, x, y, keys_for(2), o), ConfigError);
+  EXPECT_THROW(model.forward_replaced(x, "block1", torch::zeros({2, 3})), ConfigError);
+  o.ig_layer = "features";
+  o.steps = 2;
+  const torch::Tensor a = layer_integrated_gradients(model, x, y, keys_for(2), o);
+  const torch::Tensor w = torch::linspace(-1.0, 1.0, 12).view({4, 3}).index_select(0, y);
+  EXPECT_TRUE(torch::allclose(a, x.mean({2, 3}) * w, 1e-5, 1e-6));
 }
 
 }  // namespace

@@ -21,6 +21,7 @@ const std::vector<Entry>& table() {
       {"saliency", detail::make_saliency},
       {"input-x-gradient", detail::make_input_x_gradient},
       {"integrated-gradients", detail::make_integrated_gradients},
+      {"layer-integrated-gradients", detail::make_layer_integrated_gradients},
       {"smoothgrad", detail::make_smoothgrad},
       {"gradient-shap", detail::make_gradient_shap},
       {"grad-cam", detail::make_grad_cam},
