@@ -1,7 +1,9 @@
 // `sfbench compare r1.h5 r2.h5 ...`: a model-zoo table of SF, accuracy and ΔAcc per attack, with
 // Spearman/Kendall correlations between SF and ΔAcc / robust accuracy (permutation p-values and
-// bootstrap CIs). `--format robustbench` prints RobustBench model_info objects (a JSON array);
-// `--out-dir DIR` also writes one model_info file per results file, DIR/<stem>.json.
+// bootstrap CIs). Files with attribution results add a table of Gini and inductive error rates per
+// model and method, and per method the model×model Spearman agreement of the saved maps.
+// `--format robustbench` prints RobustBench model_info objects (a JSON array); `--out-dir DIR`
+// also writes one model_info file per results file, DIR/<stem>.json.
 // Rank 0 reads and prints; other ranks only agree on errors.
 #include <fmt/format.h>
 
@@ -9,9 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 
 #include "app.hpp"
+#include "attribution/compare.hpp"
 #include "core/error.hpp"
 #include "io/compare.hpp"
 
@@ -70,6 +74,123 @@ void print_table(const std::vector<io::ModelRecord>& recs, const std::vector<io:
   }
 }
 
+std::string stem(const std::string& file) { return std::filesystem::path(file).stem().string(); }
+
+// The attribution results of the files that have them (papers 002/003).
+struct AttributionSide {
+  std::vector<attribution::AttributionRecord> records;
+  std::vector<attribution::AgreementMatrix> matrices;
+  std::vector<std::string> notes;
+};
+
+std::string rho_cell(const attribution::MeanCi& c) {
+  if (c.count == 0) return "";
+  return fmt::format("{} [{}, {}] n={}", num(c.mean, 3), num(c.low, 3), num(c.high, 3), c.count);
+}
+
+void print_attribution(const AttributionSide& a, const std::string& format) {
+  if (a.records.empty()) return;
+  const bool md = format == "md";
+  const std::string sep = md ? " | " : ",";
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string s;
+    for (std::size_t i = 0; i < cells.size(); ++i) s += (i ? sep : "") + cells[i];
+    std::cout << (md ? "| " + s + " |" : s) << "\n";
+  };
+  std::cout << "\n";
+  // one column per inductive attack setting present in any file: Noise-I, Noise-II by T, then
+  // the occlusion colours
+  std::set<int64_t> tops;
+  std::set<std::string> colours;
+  for (const auto& r : a.records) {
+    tops.insert(r.top_pixels.begin(), r.top_pixels.end());
+    colours.insert(r.occlusion.begin(), r.occlusion.end());
+  }
+  std::vector<std::string> attacks;
+  for (const char* kind : {"Noise-I", "Noise-II"}) {
+    for (const int64_t t : tops) attacks.push_back(fmt::format("{} T={}", kind, t));
+  }
+  for (const auto& c : colours) attacks.push_back("occlusion-" + c);
+  std::vector<std::string> head{"model", "method", "Gini", "Gini_r"};
+  head.insert(head.end(), attacks.begin(), attacks.end());
+  line(head);
+  if (md) line(std::vector<std::string>(head.size(), "---"));
+  for (const auto& r : a.records) {
+    for (size_t m = 0; m < r.methods.size(); ++m) {
+      const auto& pm = r.per_method[m];
+      std::map<std::string, double> v;
+      for (size_t t = 0; t < pm.noise1.size() && t < r.top_pixels.size(); ++t) {
+        v[fmt::format("Noise-I T={}", r.top_pixels[t])] = pm.noise1[t];
+        v[fmt::format("Noise-II T={}", r.top_pixels[t])] = pm.noise2[t];
+      }
+      for (size_t k = 0; k < pm.occlusion.size() && k < r.occlusion.size(); ++k) {
+        v["occlusion-" + r.occlusion[k]] = pm.occlusion[k];
+      }
+      std::vector<std::string> row{stem(r.file), r.methods[m], num(pm.gini), num(pm.gini_regional)};
+      for (const auto& c : attacks) row.push_back(v.count(c) ? num(v.at(c)) : "");
+      line(row);
+    }
+  }
+  std::cout << (md ? "\n" : "")
+            << "# error rates: misclassified after the inductive attack / correctly classified\n";
+  for (const auto& mx : a.matrices) {
+    std::cout << "\n";
+    std::vector<std::string> mh{"Spearman rho " + mx.method};
+    for (const size_t i : mx.records) mh.push_back(stem(a.records[i].file));
+    line(mh);
+    if (md) line(std::vector<std::string>(mh.size(), "---"));
+    for (size_t p = 0; p < mx.records.size(); ++p) {
+      std::vector<std::string> row{stem(a.records[mx.records[p]].file)};
+      for (size_t q = 0; q < mx.records.size(); ++q) row.push_back(rho_cell(mx.rho[p][q]));
+      line(row);
+    }
+    std::cout << (md ? "\n" : "")
+              << "# mean rho [95% CI] over the n images both files saved maps of\n";
+  }
+  for (const auto& n : a.notes) std::cout << "# note: " << n << "\n";
+}
+
+nlohmann::json attribution_json(const AttributionSide& a) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& r : a.records) {
+    for (size_t m = 0; m < r.methods.size(); ++m) {
+      const auto& pm = r.per_method[m];
+      models.push_back({{"file", r.file},
+                        {"method", r.methods[m]},
+                        {"gini", pm.gini},
+                        {"gini_regional", pm.gini_regional},
+                        {"top_pixels", r.top_pixels},
+                        {"noise1_error_rate", pm.noise1},
+                        {"noise2_error_rate", pm.noise2},
+                        {"occlusion_colors", r.occlusion},
+                        {"occlusion_error_rate", pm.occlusion}});
+    }
+  }
+  nlohmann::json mats = nlohmann::json::array();
+  for (const auto& mx : a.matrices) {
+    nlohmann::json files = nlohmann::json::array(), mean = nlohmann::json::array(),
+                   low = nlohmann::json::array(), high = nlohmann::json::array(),
+                   count = nlohmann::json::array();
+    for (size_t p = 0; p < mx.records.size(); ++p) {
+      files.push_back(a.records[mx.records[p]].file);
+      nlohmann::json rm = nlohmann::json::array(), rl = rm, rh = rm, rc = rm;
+      for (const auto& c : mx.rho[p]) {
+        rm.push_back(c.count ? nlohmann::json(c.mean) : nlohmann::json());
+        rl.push_back(c.count ? nlohmann::json(c.low) : nlohmann::json());
+        rh.push_back(c.count ? nlohmann::json(c.high) : nlohmann::json());
+        rc.push_back(c.count);
+      }
+      mean.push_back(rm);
+      low.push_back(rl);
+      high.push_back(rh);
+      count.push_back(rc);
+    }
+    mats.push_back({{"method", mx.method}, {"files", files}, {"spearman", mean},
+                    {"ci_low", low}, {"ci_high", high}, {"count", count}});
+  }
+  return {{"models", models}, {"agreement", mats}, {"notes", a.notes}};
+}
+
 // Writes DIR/<name>.json for every record; IoError (exit 2) for a missing directory or two records
 // with the same name.
 void write_model_infos(const std::vector<io::ModelRecord>& recs, const std::string& dir) {
@@ -106,21 +227,31 @@ Command register_compare(CLI::App& app, Invocation& inv) {
             resolve(ctx, inv2);
             std::vector<io::ModelRecord> recs;
             std::vector<io::AttackCorrelation> corr;
+            AttributionSide att;
             ctx.agree([&] {
               if (ctx.rank() != 0) return;
               for (const auto& f : inv2.files) recs.push_back(io::read_record(f));
+              for (const auto& f : inv2.files) {
+                bool has = false;
+                auto r = attribution::read_attribution(f, has);
+                if (has) att.records.push_back(std::move(r));
+              }
+              att.matrices = attribution::agreement_matrices(att.records, att.notes);
               corr = io::correlate(recs, static_cast<uint64_t>(inv2.common.seed));
               if (!out_dir->empty()) write_model_infos(recs, *out_dir);
             });
             if (ctx.rank() != 0) return 0;
             if (*format == "json") {
-              std::cout << io::compare_json(recs, corr).dump(2) << "\n";
+              nlohmann::json doc = io::compare_json(recs, corr);
+              if (!att.records.empty()) doc["attribution"] = attribution_json(att);
+              std::cout << doc.dump(2) << "\n";
             } else if (*format == "robustbench") {
               auto infos = nlohmann::json::array();
               for (const auto& r : recs) infos.push_back(io::robustbench_json(r));
               std::cout << infos.dump(2) << "\n";
             } else {
               print_table(recs, corr, *format);
+              print_attribution(att, *format);
             }
             return 0;
           }};

@@ -394,6 +394,67 @@ for m in ["saliency", "integrated-gradients", "grad-cam"]:
     lab = f["/samples/label"][()]
     for c in set(lab):
         assert np.isclose(g["gini_by_class"][c], gini[lab == c].mean(), rtol=1e-9)
+# Inductive attacks (defaults: T = 102 of 1024 pixels, three occlusion colours, N = 10, R = 4):
+# flags only on correctly classified images, rates = flips / correct.
+correct = f["/samples/correct"][()].astype(bool)
+assert list(f["/attribution/top_pixels"][()]) == [102] and a.attrs["occlusion_radius"] == 4
+for m in ["saliency", "integrated-gradients", "grad-cam", "random"]:
+    g = a[m]
+    for k in ["noise1", "noise2"]:
+        fl = g[k + "_flip"][()]
+        assert fl.shape == (6, 1) and not fl[~correct].any(), (m, k)
+        want = fl[correct].mean(0) if correct.any() else np.full(1, np.nan)
+        assert np.allclose(g[k + "_error_rate"][()], want, equal_nan=True), (m, k)
+        lo, hi = g[k + "_error_ci"][()].T
+        assert correct.sum() == 0 or np.all((lo <= want) & (want <= hi)), (m, k)
+    if m == "random":
+        continue
+    rates = []
+    for c in ["black", "grey", "white"]:
+        fl, cnt, rad = (g["occlusion_%s_%s" % (c, x)][()] for x in ("flip", "count", "radius"))
+        assert not fl[~correct].any() and np.all((cnt > 0) == (fl == 1)) and np.all(cnt <= 10) and np.all(rad <= 4)
+        rates.append(fl[correct].mean() if correct.any() else np.nan)
+    assert np.allclose(g["occlusion_error_rate"][()], rates, equal_nan=True), m
+# Agreement between methods: per-image Spearman of the saved maps (all 6 images are saved).
+def ranks(v):
+    return np.argsort(np.argsort(v, kind="stable"), kind="stable").astype(float)
+def spearman(p, q):
+    return np.corrcoef(ranks(p.ravel()), ranks(q.ravel()))[0, 1]
+assert list(a["maps/index"][()]) == list(range(6)) and a["maps/saliency"].shape == (6, 32, 32)
+assert a["agreement"].attrs["pairs"] == "saliency~integrated-gradients,saliency~grad-cam,integrated-gradients~grad-cam"
+rho = a["agreement/spearman"][()]
+assert rho.shape == (6, 3)
+for i in range(6):
+    p = spearman(a["maps/saliency"][i], a["maps/integrated-gradients"][i])
+    assert abs(p - rho[i, 0]) < 1e-4, (i, p, rho[i, 0])
+assert np.isclose(a["agreement/mean"][0], np.nanmean(rho[:, 0]))
+assert [x["a"] + "~" + x["b"] for x in s["agreement"]] == a["agreement"].attrs["pairs"].split(",")
+PY
+    # The montage: 6 rows of 96-px cells (image + 3 methods, 2-px gaps): 390 x 586 RGB.
+    "${SFB_PYTHON:-python3}" -c 'import struct,sys; d=open(sys.argv[1],"rb").read(33); assert d[:8]==b"\x89PNG\r\n\x1a\n"; w,h,bits,ct=struct.unpack(">IIBB",d[16:26]); assert (w,h,bits,ct)==(390,586,8,2),(w,h,bits,ct)' \
+      "$dir/att.montage.png" || fail "attribution montage missing or of the wrong size"
+    # A second model on the same images: compare prints the model x model agreement per method.
+    expect_exit 0 "$sfb" attribution --data synthetic-shapes:6 --model zoo:preact-resnet-18 --batch-size 2 --steps 4 \
+      --set 'attribution.methods=["integrated-gradients","saliency"]' --occlusion-colors '[]' --out "$dir/att2.h5"
+    expect_exit 0 "$sfb" compare "$dir/att.h5" "$dir/att2.h5"
+    grep -q "^| Spearman rho saliency | att | att2 |" "$dir/out" || fail "no saliency agreement matrix"
+    grep -q "^| att | saliency | " "$dir/out" || fail "no per-model attribution row"
+    expect_exit 0 "$sfb" compare "$dir/att.h5" "$dir/att2.h5" --format json
+    "${SFB_PYTHON:-python3}" - "$dir/out" "$dir/att.h5" "$dir/att2.h5" <<'PY' || fail "agreement matrix wrong"
+import json, sys
+import h5py, numpy as np
+doc = json.load(open(sys.argv[1]))
+mats = {m["method"]: m for m in doc["attribution"]["agreement"]}
+assert sorted(mats) == ["integrated-gradients", "saliency"]  # grad-cam: one file only
+def ranks(v):
+    return np.argsort(np.argsort(v, kind="stable"), kind="stable").astype(float)
+for meth, m in mats.items():
+    a = h5py.File(sys.argv[2])["/attribution/maps/" + meth][()]
+    b = h5py.File(sys.argv[3])["/attribution/maps/" + meth][()]
+    r = [np.corrcoef(ranks(a[i].ravel()), ranks(b[i].ravel()))[0, 1] for i in range(6)]
+    assert m["count"] == [[6, 6], [6, 6]] and m["spearman"][0][0] == 1.0 and m["spearman"][1][1] == 1.0
+    assert abs(m["spearman"][0][1] - np.mean(r)) < 1e-4 and m["spearman"][0][1] == m["spearman"][1][0], meth
+    assert m["ci_low"][0][1] < m["spearman"][0][1] < m["ci_high"][0][1]
 PY
     # Bad input: exit 2, one message, no result file.
     expect_exit 2 $mpi -np 2 "$sfb" attribution "${common[@]}" --set 'attribution.methods=["lime"]' --out "$dir/bad.h5"
@@ -402,6 +463,14 @@ PY
     once "attribution.region = 5 does not divide the 32x32 image"
     expect_exit 2 "$sfb" attribution "${common[@]}" --steps 0 --out "$dir/bad.h5"
     once "attribution.steps must be > 0"
+    expect_exit 2 "$sfb" attribution "${common[@]}" --top-pixels '[0]' --out "$dir/bad.h5"
+    once "attribution.top_pixels: 0 is outside \[1, 1024\]"
+    expect_exit 2 "$sfb" attribution "${common[@]}" --occlusion-colors '["red"]' --out "$dir/bad.h5"
+    once "unknown colour 'red'"
+    expect_exit 2 "$sfb" attribution "${common[@]}" --set 'attribution.map_indices=[2,6]' --out "$dir/bad.h5"
+    once "attribution.map_indices: 6 is outside the 6 images"
+    expect_exit 2 "$sfb" attribution "${common[@]}" --maps 2 --montage 3 --out "$dir/bad.h5"
+    once "attribution.montage = 3 must be in \[0, 2\]"
     # User masks (h5:FILE): a good square, masks of the wrong size, an empty mask (sample 3).
     "${SFB_PYTHON:-python3}" - "$dir" <<'PY' || fail "cannot write masks"
 import sys

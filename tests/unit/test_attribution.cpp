@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "attribution/agreement.hpp"
+#include "attribution/config.hpp"
 #include "attribution/focus.hpp"
 #include "attribution/gini.hpp"
 #include "attribution/inductive.hpp"
@@ -346,6 +347,128 @@ TEST(Agreement, SpearmanByHandAndOfAMapWithItself) {
   EXPECT_EQ(ci.count, 3);
   EXPECT_NEAR(ci.mean, 2.0, 1e-12);
   EXPECT_NEAR(ci.high - ci.mean, 1.959963984540054 * 1.0 / std::sqrt(3.0), 1e-12);
+}
+
+TEST(Agreement, WilsonIntervalAndCiFromSums) {
+  // 5 of 10: centre 0.5, half-width 1.96·sqrt(0.025 + 0.0096)/1.384 -> [0.2366, 0.7634]
+  const Rate half = wilson(5, 10);
+  EXPECT_DOUBLE_EQ(half.rate, 0.5);
+  EXPECT_NEAR(half.low, 0.2366, 1e-4);
+  EXPECT_NEAR(half.high, 0.7634, 1e-4);
+  // 0 of 10: [0, z²/(n + z²)] = [0, 0.2775]
+  const Rate none = wilson(0, 10);
+  EXPECT_EQ(none.low, 0.0);
+  EXPECT_NEAR(none.high, 0.2775, 1e-4);
+  EXPECT_TRUE(std::isnan(wilson(0, 0).rate));
+  torch::manual_seed(4);
+  const torch::Tensor v = torch::randn({37}, torch::kFloat64);
+  const MeanCi a = mean_ci(v);
+  const MeanCi b = mean_ci_from_sums(v.sum().item<double>(), v.square().sum().item<double>(), 37);
+  EXPECT_EQ(a.count, b.count);
+  EXPECT_NEAR(a.mean, b.mean, 1e-12);
+  EXPECT_NEAR(a.low, b.low, 1e-12);
+  EXPECT_NEAR(a.high, b.high, 1e-12);
+  EXPECT_TRUE(std::isnan(mean_ci_from_sums(0, 0, 0).mean));
+}
+
+// The batched occlusion search gives what a plain loop over Algorithm 1 gives (first (n, r) in
+// order n = 1..N outer, r = 1..R inner whose prediction differs from y), on a real network.
+TEST(Inductive, OcclusionAttackEqualsAPlainLoopOverAlgorithmOne) {
+  models::ModelOptions mo;
+  mo.seed = 21;
+  auto model = models::make_zoo_model("cnn-small", mo);
+  model->train(false);
+  model->to_dtype(torch::kFloat64);
+  torch::manual_seed(3);
+  // low-contrast images near the decision boundary of the untrained net, so that patches flip some
+  const torch::Tensor x = 0.45 + 0.1 * torch::rand({6, 3, 32, 32}, torch::kFloat64);
+  torch::Tensor y;
+  {
+    torch::NoGradGuard ng;
+    y = model->forward(x).argmax(1);  // every image "correctly classified"
+  }
+  const torch::Tensor map = torch::randn({6, 32, 32}, torch::kFloat64);
+  OcclusionOptions o;
+  o.max_count = 4;
+  o.max_radius = 5;
+  o.region = 4;
+  o.color = 1.0;
+  o.internal_batch = 7;  // chunks straddle images
+  const OcclusionResult got = occlusion_attack(*model, x, y, map, o);
+  const torch::Tensor order = std::get<1>(region_sums(map, 4).sort(true, 1, true));
+  int64_t flipped = 0;
+  for (int64_t i = 0; i < 6; ++i) {
+    int64_t want_n = 0, want_r = 0;
+    for (int64_t n = 1; n <= o.max_count && want_n == 0; ++n) {
+      for (int64_t r = 1; r <= o.max_radius; ++r) {
+        const torch::Tensor m =
+            occlusion_mask(order.narrow(0, i, 1), n, r, 4, 32, 32).to(torch::kFloat64);
+        const torch::Tensor xo = (1 - m) * x.narrow(0, i, 1) + m * 1.0;
+        torch::NoGradGuard ng;
+        if (model->forward(xo).argmax(1).item<int64_t>() != y[i].item<int64_t>()) {
+          want_n = n;
+          want_r = r;
+          break;
+        }
+      }
+    }
+    SCOPED_TRACE(i);
+    EXPECT_EQ(got.count[i].item<int64_t>(), want_n);
+    EXPECT_EQ(got.radius[i].item<int64_t>(), want_r);
+    EXPECT_EQ(got.flipped[i].item<bool>(), want_n > 0);
+    flipped += want_n > 0 ? 1 : 0;
+  }
+  EXPECT_GT(flipped, 0) << "no image flipped: the comparison would be vacuous";
+}
+
+TEST(Attribution, ResolveConfigFillsPaperDefaultsAndChecksTheAttackKeys) {
+  AttributionConfig c;
+  const AttributionConfig small = resolve_config(c, {3, 32, 32}, 100);
+  EXPECT_EQ(small.top_pixels, std::vector<int64_t>{102});  // 5000/224² of 1024 pixels
+  EXPECT_EQ(small.occlusion_radius, 4);
+  EXPECT_EQ(small.montage, 8);
+  EXPECT_EQ(saved_map_indices(small, 100).size(), 64u);
+  const AttributionConfig big = resolve_config(c, {3, 224, 224}, 5);
+  EXPECT_EQ(big.top_pixels, std::vector<int64_t>{5000});
+  EXPECT_EQ(big.occlusion_radius, 20);
+  EXPECT_EQ(big.montage, 5);  // only 5 images, so 5 maps saved
+  c.map_indices = {9, 2, 4};
+  const AttributionConfig listed = resolve_config(c, {3, 32, 32}, 10);
+  EXPECT_EQ(saved_map_indices(listed, 10), (std::vector<int64_t>{2, 4, 9}));
+  EXPECT_EQ(listed.montage, 3);
+  auto expect_key = [](AttributionConfig bad, int64_t n, const std::string& key) {
+    try {
+      resolve_config(bad, {3, 32, 32}, n);
+      ADD_FAILURE() << "no error for " << key;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  };
+  AttributionConfig b;
+  b.top_pixels = {1025};
+  expect_key(b, 10, "attribution.top_pixels");
+  b = {};
+  b.occlusion_colors = {"black", "black"};
+  expect_key(b, 10, "attribution.occlusion_colors");
+  b = {};
+  b.occlusion_count = 0;
+  expect_key(b, 10, "attribution.occlusion_count");
+  b = {};
+  b.occlusion_radius = -1;
+  expect_key(b, 10, "attribution.occlusion_radius");
+  b = {};
+  b.map_indices = {3, 3};
+  expect_key(b, 10, "attribution.map_indices");
+  b = {};
+  b.map_indices = {-1};
+  expect_key(b, 10, "attribution.map_indices");
+  b = {};
+  b.maps = -2;
+  expect_key(b, 10, "attribution.maps");
+  b = {};
+  b.maps = 4;
+  b.montage = 5;
+  expect_key(b, 10, "attribution.montage");
 }
 
 TEST(Attribution, BadInputThrowsConfigErrorNamingTheKey) {
