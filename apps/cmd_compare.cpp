@@ -7,6 +7,7 @@
 // Rank 0 reads and prints; other ranks only agree on errors.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -97,7 +98,6 @@ void print_attribution(const AttributionSide& a, const std::string& format) {
     for (std::size_t i = 0; i < cells.size(); ++i) s += (i ? sep : "") + cells[i];
     std::cout << (md ? "| " + s + " |" : s) << "\n";
   };
-  std::cout << "\n";
   // one column per inductive attack setting present in any file: Noise-I, Noise-II by T, then
   // the occlusion colours
   std::set<int64_t> tops;
@@ -111,11 +111,24 @@ void print_attribution(const AttributionSide& a, const std::string& format) {
     for (const int64_t t : tops) attacks.push_back(fmt::format("{} T={}", kind, t));
   }
   for (const auto& c : colours) attacks.push_back("occlusion-" + c);
-  std::vector<std::string> head{"model", "method", "Gini", "Gini_r"};
+  std::vector<std::string> head{"model", "n", "accuracy", "method", "Gini", "Gini_r"};
   head.insert(head.end(), attacks.begin(), attacks.end());
   line(head);
   if (md) line(std::vector<std::string>(head.size(), "---"));
   for (const auto& r : a.records) {
+    if (!r.random_noise1.empty()) {  // the control row: T random pixels, same noise
+      std::vector<std::string> row{stem(r.file), std::to_string(r.n), num(r.accuracy),
+                                   "(random pixels)", "", ""};
+      for (const auto& c : attacks) {
+        std::string cell;
+        for (size_t t = 0; t < r.top_pixels.size() && t < r.random_noise1.size(); ++t) {
+          if (c == fmt::format("Noise-I T={}", r.top_pixels[t])) cell = num(r.random_noise1[t]);
+          if (c == fmt::format("Noise-II T={}", r.top_pixels[t])) cell = num(r.random_noise2[t]);
+        }
+        row.push_back(cell);
+      }
+      line(row);
+    }
     for (size_t m = 0; m < r.methods.size(); ++m) {
       const auto& pm = r.per_method[m];
       std::map<std::string, double> v;
@@ -126,7 +139,8 @@ void print_attribution(const AttributionSide& a, const std::string& format) {
       for (size_t k = 0; k < pm.occlusion.size() && k < r.occlusion.size(); ++k) {
         v["occlusion-" + r.occlusion[k]] = pm.occlusion[k];
       }
-      std::vector<std::string> row{stem(r.file), r.methods[m], num(pm.gini), num(pm.gini_regional)};
+      std::vector<std::string> row{stem(r.file),     std::to_string(r.n), num(r.accuracy),
+                                   r.methods[m], num(pm.gini),        num(pm.gini_regional)};
       for (const auto& c : attacks) row.push_back(v.count(c) ? num(v.at(c)) : "");
       line(row);
     }
@@ -157,6 +171,8 @@ nlohmann::json attribution_json(const AttributionSide& a) {
       const auto& pm = r.per_method[m];
       models.push_back({{"file", r.file},
                         {"method", r.methods[m]},
+                        {"n", r.n},
+                        {"accuracy", r.accuracy},
                         {"gini", pm.gini},
                         {"gini_regional", pm.gini_regional},
                         {"top_pixels", r.top_pixels},
@@ -164,6 +180,15 @@ nlohmann::json attribution_json(const AttributionSide& a) {
                         {"noise2_error_rate", pm.noise2},
                         {"occlusion_colors", r.occlusion},
                         {"occlusion_error_rate", pm.occlusion}});
+    }
+    if (!r.random_noise1.empty()) {
+      models.push_back({{"file", r.file},
+                        {"method", "(random pixels)"},
+                        {"n", r.n},
+                        {"accuracy", r.accuracy},
+                        {"top_pixels", r.top_pixels},
+                        {"noise1_error_rate", r.random_noise1},
+                        {"noise2_error_rate", r.random_noise2}});
     }
   }
   nlohmann::json mats = nlohmann::json::array();
@@ -250,7 +275,12 @@ Command register_compare(CLI::App& app, Invocation& inv) {
               for (const auto& r : recs) infos.push_back(io::robustbench_json(r));
               std::cout << infos.dump(2) << "\n";
             } else {
-              print_table(recs, corr, *format);
+              // the zoo table when some file has SF or attacks; attribution-only files skip it
+              const bool zoo = std::any_of(recs.begin(), recs.end(), [](const io::ModelRecord& r) {
+                return r.has_sf || r.clean_acc >= 0;
+              });
+              if (zoo) print_table(recs, corr, *format);
+              if (zoo && !att.records.empty()) std::cout << "\n";
               print_attribution(att, *format);
             }
             return 0;

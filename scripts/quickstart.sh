@@ -2,7 +2,8 @@
 # One command from a clean clone on Debian 12: install dependencies, build, and run the main job on
 # built-in data under `mpirun -np 2`: train a small model zoo on synthetic-shapes (standard,
 # FGSM-AT, PGD-AT, and PGD-AT + SF fine-tune), evaluate each with SF and attacks on the test split,
-# and end with the `sfbench compare` table. Results go to runs/quickstart/. Training is cached: a
+# compute attribution maps, Gini, inductive attacks and agreement for the standard and PGD-AT
+# models, and end with the `sfbench compare` tables. Results go to runs/quickstart/. Training is cached: a
 # rerun resumes each model from its checkpoint and skips the finished ones (--resume).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,6 +48,17 @@ for run in standard fgsm-at pgd-at pgd-at-sf; do
   evals+=("$out/eval-$run.h5")
 done
 echo
+echo "== sfbench attribution (papers 002, 003): standard vs PGD-AT on 300 test images"
+atts=()
+for run in standard pgd-at; do
+  echo "-- $run"
+  "${mpirun[@]}" "$sfbench" attribution --data synthetic-shapes:300 --split test \
+    --model "zoo:cnn-small@$out/$run.ckpt" \
+    --set 'attribution.methods=["saliency","integrated-gradients","grad-cam"]' \
+    --top-pixels '[51,102]' --out "$out/att-$run.h5" --log-level warn
+  atts+=("$out/att-$run.h5")
+done
+echo
 echo "== sfbench validate: every results file and summary against results_schema/"
 for f in "$out"/*.h5; do
   [[ $f == *.checkpoint.h5 ]] || "$sfbench" validate "$f" "${f%.h5}.json" >/dev/null
@@ -55,3 +67,8 @@ echo "all results files valid"
 echo
 echo "== sfbench compare: the zoo (markdown; --format csv|json also)"
 "$sfbench" compare "${evals[@]}" | tee "$out/compare.md"
+echo
+echo "== sfbench compare: attribution, with the model x model agreement of the saved maps"
+"$sfbench" compare "${atts[@]}" | tee "$out/compare-attribution.md"
+echo
+echo "heat-map montages: $out/att-standard.montage.png $out/att-pgd-at.montage.png"

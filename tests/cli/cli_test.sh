@@ -438,7 +438,8 @@ PY
       --set 'attribution.methods=["integrated-gradients","saliency"]' --occlusion-colors '[]' --out "$dir/att2.h5"
     expect_exit 0 "$sfb" compare "$dir/att.h5" "$dir/att2.h5"
     grep -q "^| Spearman rho saliency | att | att2 |" "$dir/out" || fail "no saliency agreement matrix"
-    grep -q "^| att | saliency | " "$dir/out" || fail "no per-model attribution row"
+    grep -q "^| att | 6 | [0-9.]* | saliency | " "$dir/out" || fail "no per-model attribution row"
+    grep -q "^| att | 6 | [0-9.]* | (random pixels) |  |  | " "$dir/out" || fail "no random-control row"
     expect_exit 0 "$sfb" compare "$dir/att.h5" "$dir/att2.h5" --format json
     "${SFB_PYTHON:-python3}" - "$dir/out" "$dir/att.h5" "$dir/att2.h5" <<'PY' || fail "agreement matrix wrong"
 import json, sys

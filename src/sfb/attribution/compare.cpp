@@ -57,11 +57,15 @@ AttributionRecord read_attribution(const std::string& file, bool& has_attributio
   }
   auto g = h5::open_object(f.get(), "/attribution");
   r.methods = split(str_attr(g.get(), "methods"));
+  r.accuracy = number_attr(g.get(), "accuracy", file);
+  r.n = static_cast<int64_t>(number_attr(g.get(), "n", file));
   r.occlusion = split(str_attr(g.get(), "occlusion_colors"));
   if (h5::exists(f.get(), "/attribution/top_pixels")) {
     const torch::Tensor t = h5::read_dataset(f.get(), "/attribution/top_pixels").contiguous();
     r.top_pixels.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
   }
+  r.random_noise1 = doubles(f.get(), "/attribution/random/noise1_error_rate");
+  r.random_noise2 = doubles(f.get(), "/attribution/random/noise2_error_rate");
   if (h5::exists(f.get(), "/attribution/maps/index")) {
     r.map_index = h5::read_dataset(f.get(), "/attribution/maps/index");
   }

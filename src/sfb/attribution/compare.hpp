@@ -16,6 +16,8 @@ struct AttributionRecord {
   std::vector<std::string> methods;    ///< the run's methods, in run order
   std::vector<int64_t> top_pixels;     ///< T of the inductive noise (empty: not run)
   std::vector<std::string> occlusion;  ///< occlusion colours (empty: not run)
+  double accuracy = 0;                 ///< clean accuracy of the attributed images
+  int64_t n = 0;                       ///< images attributed
   struct Method {
     double gini = 0, gini_regional = 0;
     std::vector<double> noise1, noise2;  ///< error rate per T
@@ -23,6 +25,8 @@ struct AttributionRecord {
     bool has_maps = false;               ///< /attribution/maps/<method> exists
   };
   std::vector<Method> per_method;  ///< parallel to `methods`
+  /// The random-pixel controls of the noise (method-independent): error rate per T.
+  std::vector<double> random_noise1, random_noise2;
   torch::Tensor map_index;         ///< [k] int64 indices of the saved maps (empty: none)
 };
 
