@@ -68,8 +68,8 @@ void write_montage(attribution::AttributionStage& stage, const data::Dataset& ds
   std::vector<std::string> rows;
   for (size_t i = 0; i < idx.size(); ++i) {
     const auto ii = static_cast<int64_t>(i);
-    rows.push_back(fmt::format("index {}, label {}, pred {}", idx[i],
-                               b.labels[ii].item<int64_t>(), pred[ii].item<int64_t>()));
+    rows.push_back(fmt::format("index {}, label {}, pred {}", idx[i], b.labels[ii].item<int64_t>(),
+                               pred[ii].item<int64_t>()));
   }
   attribution::write_montage(path, b.images, maps, c.methods, rows);
 }
@@ -77,14 +77,15 @@ void write_montage(attribution::AttributionStage& stage, const data::Dataset& ds
 void print_attacks(const attribution::AttributionStatistics& s,
                    const attribution::AttributionConfig& c) {
   auto pct = [](const attribution::Rate& r) {
-    return std::isfinite(r.rate) ? fmt::format("{:.1f} [{:.1f}, {:.1f}]", 100 * r.rate,
-                                               100 * r.low, 100 * r.high)
-                                 : std::string("nan");
+    return std::isfinite(r.rate)
+               ? fmt::format("{:.1f} [{:.1f}, {:.1f}]", 100 * r.rate, 100 * r.low, 100 * r.high)
+               : std::string("nan");
   };
   if (!s.random_noise1.empty() || !c.occlusion_colors.empty()) {
-    std::cout << fmt::format("# inductive attacks (paper 002): error % [95% Wilson] over the {} "
-                             "correctly classified images\n",
-                             s.correct);
+    std::cout << fmt::format(
+        "# inductive attacks (paper 002): error % [95% Wilson] over the {} "
+        "correctly classified images\n",
+        s.correct);
     std::cout << fmt::format("#{:>21} {:>24}\n", "method", "attack");
   }
   for (size_t t = 0; t < s.random_noise1.size(); ++t) {
@@ -109,11 +110,11 @@ void print_attacks(const attribution::AttributionStatistics& s,
     }
   }
   if (!s.agreement.empty()) {
-    std::cout << "# agreement between methods (paper 003): mean Spearman rho [95% CI] over images\n";
+    std::cout
+        << "# agreement between methods (paper 003): mean Spearman rho [95% CI] over images\n";
     for (const auto& a : s.agreement) {
       std::cout << fmt::format(" {:>21} {:>24} {:.4f} [{:.4f}, {:.4f}] (n = {})\n", a.a, a.b,
-                               a.spearman.mean, a.spearman.low, a.spearman.high,
-                               a.spearman.count);
+                               a.spearman.mean, a.spearman.low, a.spearman.high, a.spearman.count);
     }
   }
 }

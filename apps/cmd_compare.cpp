@@ -23,11 +23,13 @@
 namespace sfb::app {
 namespace {
 
-std::string num(double v, int prec = 4) { return std::isfinite(v) ? fmt::format("{:.{}f}", v, prec) : "nan"; }
+std::string num(double v, int prec = 4) {
+  return std::isfinite(v) ? fmt::format("{:.{}f}", v, prec) : "nan";
+}
 std::string sig(double v) { return std::isfinite(v) ? fmt::format("{:.4g}", v) : "nan"; }
 
-void print_table(const std::vector<io::ModelRecord>& recs, const std::vector<io::AttackCorrelation>& corr,
-                 const std::string& format) {
+void print_table(const std::vector<io::ModelRecord>& recs,
+                 const std::vector<io::AttackCorrelation>& corr, const std::string& format) {
   std::set<std::string> labels;
   for (const auto& r : recs) {
     for (const auto& [l, v] : r.adv_acc) labels.insert(l);
@@ -47,9 +49,10 @@ void print_table(const std::vector<io::ModelRecord>& recs, const std::vector<io:
   line(head);
   if (md) line(std::vector<std::string>(head.size(), "---"));
   for (const auto& r : recs) {
-    std::vector<std::string> row{r.model, r.has_sf ? sig(r.sf) : "",
-                                 r.has_sf ? fmt::format("[{}, {}]", sig(r.sf_ci_low), sig(r.sf_ci_high)) : "",
-                                 r.clean_acc >= 0 ? num(r.clean_acc) : ""};
+    std::vector<std::string> row{
+        r.model, r.has_sf ? sig(r.sf) : "",
+        r.has_sf ? fmt::format("[{}, {}]", sig(r.sf_ci_low), sig(r.sf_ci_high)) : "",
+        r.clean_acc >= 0 ? num(r.clean_acc) : ""};
     for (const auto& l : labels) {
       row.push_back(r.adv_acc.count(l) ? num(r.adv_acc.at(l)) : "");
       row.push_back(r.accuracy_drop.count(l) ? num(r.accuracy_drop.at(l)) : "");
@@ -57,7 +60,8 @@ void print_table(const std::vector<io::ModelRecord>& recs, const std::vector<io:
     line(row);
   }
   if (corr.empty()) {
-    std::cout << (md ? "\n" : "") << "# correlations need SF and the same attack in at least 3 files\n";
+    std::cout << (md ? "\n" : "")
+              << "# correlations need SF and the same attack in at least 3 files\n";
     return;
   }
   std::cout << "\n";
@@ -66,8 +70,10 @@ void print_table(const std::vector<io::ModelRecord>& recs, const std::vector<io:
   if (md) line(std::vector<std::string>(ch.size(), "---"));
   for (const auto& c : corr) {
     const std::pair<const char*, const CorrelationTest*> stats[] = {
-        {"Spearman rho(SF, dAcc)", &c.rho_drop}, {"Kendall tau(SF, dAcc)", &c.tau_drop},
-        {"Spearman rho(SF, adv_acc)", &c.rho_adv}, {"Kendall tau(SF, adv_acc)", &c.tau_adv}};
+        {"Spearman rho(SF, dAcc)", &c.rho_drop},
+        {"Kendall tau(SF, dAcc)", &c.tau_drop},
+        {"Spearman rho(SF, adv_acc)", &c.rho_adv},
+        {"Kendall tau(SF, adv_acc)", &c.tau_adv}};
     for (const auto& [name, t] : stats) {
       line({c.attack, std::to_string(c.models), name, num(t->value, 3),
             fmt::format("[{}, {}]", num(t->ci_low, 3), num(t->ci_high, 3)), num(t->p_value, 4)});
@@ -117,8 +123,8 @@ void print_attribution(const AttributionSide& a, const std::string& format) {
   if (md) line(std::vector<std::string>(head.size(), "---"));
   for (const auto& r : a.records) {
     if (!r.random_noise1.empty()) {  // the control row: T random pixels, same noise
-      std::vector<std::string> row{stem(r.file), std::to_string(r.n), num(r.accuracy),
-                                   "(random pixels)", "", ""};
+      std::vector<std::string> row{
+          stem(r.file), std::to_string(r.n), num(r.accuracy), "(random pixels)", "", ""};
       for (const auto& c : attacks) {
         std::string cell;
         for (size_t t = 0; t < r.top_pixels.size() && t < r.random_noise1.size(); ++t) {
@@ -139,7 +145,7 @@ void print_attribution(const AttributionSide& a, const std::string& format) {
       for (size_t k = 0; k < pm.occlusion.size() && k < r.occlusion.size(); ++k) {
         v["occlusion-" + r.occlusion[k]] = pm.occlusion[k];
       }
-      std::vector<std::string> row{stem(r.file),     std::to_string(r.n), num(r.accuracy),
+      std::vector<std::string> row{stem(r.file), std::to_string(r.n), num(r.accuracy),
                                    r.methods[m], num(pm.gini),        num(pm.gini_regional)};
       for (const auto& c : attacks) row.push_back(v.count(c) ? num(v.at(c)) : "");
       line(row);
@@ -210,8 +216,12 @@ nlohmann::json attribution_json(const AttributionSide& a) {
       high.push_back(rh);
       count.push_back(rc);
     }
-    mats.push_back({{"method", mx.method}, {"files", files}, {"spearman", mean},
-                    {"ci_low", low}, {"ci_high", high}, {"count", count}});
+    mats.push_back({{"method", mx.method},
+                    {"files", files},
+                    {"spearman", mean},
+                    {"ci_low", low},
+                    {"ci_high", high},
+                    {"count", count}});
   }
   return {{"models", models}, {"agreement", mats}, {"notes", a.notes}};
 }
@@ -229,7 +239,8 @@ void write_model_infos(const std::vector<io::ModelRecord>& recs, const std::stri
     const std::string name = info["name"].get<std::string>();
     if (!names.insert(name).second) {
       throw IoError("compare --out-dir: two results files are named '" + name + "' (" + r.file +
-                    "); model_info files are named after the file stem", ExitCode::kBadInput);
+                        "); model_info files are named after the file stem",
+                    ExitCode::kBadInput);
     }
     const fs::path out = fs::path(dir) / (name + ".json");
     std::ofstream os(out);
@@ -241,13 +252,15 @@ void write_model_infos(const std::vector<io::ModelRecord>& recs, const std::stri
 }  // namespace
 
 Command register_compare(CLI::App& app, Invocation& inv) {
-  auto* sub = app.add_subcommand("compare", "compare results files over a model zoo: SF, accuracies, correlations");
+  auto* sub = app.add_subcommand(
+      "compare", "compare results files over a model zoo: SF, accuracies, correlations");
   auto format = std::make_shared<std::string>("md");
   auto out_dir = std::make_shared<std::string>();
   sub->add_option("files", inv.files, "results files (.h5) of sf, attack or eval runs")->required();
   sub->add_option("--format", *format, "md|csv|json|robustbench (RobustBench model_info array)")
       ->check(CLI::IsMember({"md", "csv", "json", "robustbench"}));
-  sub->add_option("--out-dir", *out_dir, "also write RobustBench model_info DIR/<file stem>.json per model");
+  sub->add_option("--out-dir", *out_dir,
+                  "also write RobustBench model_info DIR/<file stem>.json per model");
   return {sub, [format, out_dir](Context& ctx, Invocation& inv2) {
             resolve(ctx, inv2);
             std::vector<io::ModelRecord> recs;

@@ -112,8 +112,8 @@ TEST(AttributionMpi, RankCountDoesNotChangeAttacksAgreementOrMaps) {
     EXPECT_EQ(dist.stats.random_noise2[t].k, single.stats.random_noise2[t].k);
     EXPECT_EQ(dist.stats.random_noise1[t].n, single.stats.correct);
   }
-  EXPECT_TRUE(torch::equal(dist.stage->random_noise1_flip(),
-                           rows(single.stage->random_noise1_flip())));
+  EXPECT_TRUE(
+      torch::equal(dist.stage->random_noise1_flip(), rows(single.stage->random_noise1_flip())));
   int64_t any_flip = 0;
   for (size_t m = 0; m < 4; ++m) {
     const auto& d = dist.stats.methods[m];
@@ -142,8 +142,8 @@ TEST(AttributionMpi, RankCountDoesNotChangeAttacksAgreementOrMaps) {
   }
   // the saved maps: each rank holds those of its shard, in ascending index order
   const torch::Tensor want = single.stage->map_index();
-  ASSERT_TRUE(torch::equal(want, torch::tensor({int64_t{2}, kAttacked / 2 - 1, kAttacked / 2 + 1,
-                                                kAttacked - 1})));
+  ASSERT_TRUE(torch::equal(
+      want, torch::tensor({int64_t{2}, kAttacked / 2 - 1, kAttacked / 2 + 1, kAttacked - 1})));
   EXPECT_EQ(dist.stage->map_offset(), want.lt(shard.begin).sum().item<int64_t>());
   const torch::Tensor mine = dist.stage->map_index();
   const torch::Tensor sel = want.ge(shard.begin) & want.lt(shard.end());

@@ -25,8 +25,7 @@ MeanCi mean_ci(const torch::Tensor& values, double z = 1.959963984540054);
 
 /// The same from sums over finite values (Σv, Σv², count), e.g. after an all-reduce; the interval
 /// uses the sample SD. count 0 gives NaN, count 1 a zero-width interval.
-MeanCi mean_ci_from_sums(double sum, double sum_sq, double count,
-                         double z = 1.959963984540054);
+MeanCi mean_ci_from_sums(double sum, double sum_sq, double count, double z = 1.959963984540054);
 
 /// A proportion k/n with its Wilson score interval (z = 1.96 for 95 %); NaN for n = 0. Used for
 /// the error rates of the inductive attacks (paper 002).

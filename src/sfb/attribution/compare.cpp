@@ -121,12 +121,14 @@ std::vector<AgreementMatrix> agreement_matrices(const std::vector<AttributionRec
         MeanCi ci = mean_ci(torch::empty({0}, torch::kFloat64));  // NaN, count 0
         if (ra.dataset_sha256 != rb.dataset_sha256) {
           if (p != q) {
-            notes.push_back(fmt::format("{}: {} and {} were run on different datasets; their maps "
-                                        "are not compared", method, ra.file, rb.file));
+            notes.push_back(
+                fmt::format("{}: {} and {} were run on different datasets; their maps "
+                            "are not compared",
+                            method, ra.file, rb.file));
           }
         } else if (maps[p].sizes().slice(1) != maps[q].sizes().slice(1)) {
-          notes.push_back(fmt::format("{}: {} and {} saved maps of different sizes", method,
-                                      ra.file, rb.file));
+          notes.push_back(
+              fmt::format("{}: {} and {} saved maps of different sizes", method, ra.file, rb.file));
         } else {
           // images both files saved: the indices are ascending in each file
           const torch::Tensor common =

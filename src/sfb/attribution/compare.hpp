@@ -27,7 +27,7 @@ struct AttributionRecord {
   std::vector<Method> per_method;  ///< parallel to `methods`
   /// The random-pixel controls of the noise (method-independent): error rate per T.
   std::vector<double> random_noise1, random_noise2;
-  torch::Tensor map_index;         ///< [k] int64 indices of the saved maps (empty: none)
+  torch::Tensor map_index;  ///< [k] int64 indices of the saved maps (empty: none)
 };
 
 /// Reads the attribution results of a complete, validated results file; `has_attribution` false

@@ -36,7 +36,8 @@ void AttributionConfig::register_keys(ConfigSchema& s) {
   s.add("attribution.agreement", &agreement, "Spearman agreement between every pair of methods");
   s.add("attribution.maps", &maps, "maps saved for the first N images (0 = none)");
   s.add("attribution.map_indices", &map_indices, "maps saved for these indices (overrides maps)");
-  s.add("attribution.montage", &montage, "images in the PNG heat-map montage (0 = none, -1 = up to 8)");
+  s.add("attribution.montage", &montage,
+        "images in the PNG heat-map montage (0 = none, -1 = up to 8)");
   s.add("attribution.dtype", &dtype, "precision of the model evaluation", {"float32", "float64"});
 }
 
@@ -77,13 +78,15 @@ AttributionConfig resolve_config(const AttributionConfig& cfg, const std::vector
   }
   const int64_t pixels = shape[1] * shape[2];
   if (c.top_pixels.empty()) {
-    c.top_pixels = {std::max<int64_t>(1, std::llround(5000.0 * static_cast<double>(pixels) /
-                                                      (224.0 * 224.0)))};
+    c.top_pixels = {
+        std::max<int64_t>(1, std::llround(5000.0 * static_cast<double>(pixels) / (224.0 * 224.0)))};
   }
   for (const int64_t t : c.top_pixels) {
     if (t < 1 || t > pixels) {
-      throw ConfigError(fmt::format("attribution.top_pixels: {} is outside [1, {}] (pixels of a "
-                                    "{}x{} image)", t, pixels, shape[1], shape[2]));
+      throw ConfigError(
+          fmt::format("attribution.top_pixels: {} is outside [1, {}] (pixels of a "
+                      "{}x{} image)",
+                      t, pixels, shape[1], shape[2]));
     }
   }
   for (size_t i = 0; i < c.occlusion_colors.size(); ++i) {
@@ -111,16 +114,17 @@ AttributionConfig resolve_config(const AttributionConfig& cfg, const std::vector
                                     c.map_indices[i], n_images, n_images));
     }
     if (i > 0 && c.map_indices[i] == c.map_indices[i - 1]) {
-      throw ConfigError(fmt::format("attribution.map_indices: {} is listed twice",
-                                    c.map_indices[i]));
+      throw ConfigError(
+          fmt::format("attribution.map_indices: {} is listed twice", c.map_indices[i]));
     }
   }
   const auto saved = static_cast<int64_t>(saved_map_indices(c, n_images).size());
   if (c.montage == -1) c.montage = std::min<int64_t>(8, saved);
   if (c.montage < 0 || c.montage > saved) {
-    throw ConfigError(fmt::format("attribution.montage = {} must be in [0, {}] (the images whose "
-                                  "maps are saved: attribution.maps / map_indices)",
-                                  c.montage, saved));
+    throw ConfigError(
+        fmt::format("attribution.montage = {} must be in [0, {}] (the images whose "
+                    "maps are saved: attribution.maps / map_indices)",
+                    c.montage, saved));
   }
   return c;
 }

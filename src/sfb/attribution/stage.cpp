@@ -71,8 +71,8 @@ AttributionStage::AttributionStage(models::Classifier& model, const AttributionC
       snr_(cfg.methods.size()),
       noise1_(cfg.methods.size()),
       noise2_(cfg.methods.size()),
-      occl_flip_(cfg.methods.size(), std::vector<std::vector<torch::Tensor>>(
-                                         cfg.occlusion_colors.size())),
+      occl_flip_(cfg.methods.size(),
+                 std::vector<std::vector<torch::Tensor>>(cfg.occlusion_colors.size())),
       occl_count_(occl_flip_),
       occl_radius_(occl_flip_),
       save_(saved_map_indices(cfg, n_images)),
@@ -148,17 +148,18 @@ void AttributionStage::add(const data::Batch& batch) {
   };
   torch::Tensor sigma;
   if (cfg_.noise) {
-    sigma = cpos.numel() > 0 ? detail::keyed_normal(keys_c, seed_, kNoiseStream,
-                                                    xc.sizes().slice(1), xc)
-                             : torch::Tensor();
+    sigma = cpos.numel() > 0
+                ? detail::keyed_normal(keys_c, seed_, kNoiseStream, xc.sizes().slice(1), xc)
+                : torch::Tensor();
     std::vector<torch::Tensor> rmask(static_cast<size_t>(n_top));
     for (int64_t t = 0; t < n_top && cpos.numel() > 0; ++t) {
-      rmask[static_cast<size_t>(t)] =
-          random_pixel_mask(keys_c, seed_ ^ kRandomMaskSalt, h, w,
-                            cfg_.top_pixels[static_cast<size_t>(t)], device_);
+      rmask[static_cast<size_t>(t)] = random_pixel_mask(
+          keys_c, seed_ ^ kRandomMaskSalt, h, w, cfg_.top_pixels[static_cast<size_t>(t)], device_);
     }
-    rnoise1_.push_back(flips([&](int64_t t) { return noise_one(xc, rmask[static_cast<size_t>(t)], sigma); }));
-    rnoise2_.push_back(flips([&](int64_t t) { return noise_two(xc, rmask[static_cast<size_t>(t)], sigma); }));
+    rnoise1_.push_back(
+        flips([&](int64_t t) { return noise_one(xc, rmask[static_cast<size_t>(t)], sigma); }));
+    rnoise2_.push_back(
+        flips([&](int64_t t) { return noise_two(xc, rmask[static_cast<size_t>(t)], sigma); }));
   }
   const std::vector<torch::Tensor> mp = maps(batch);
   for (size_t m = 0; m < methods_.size(); ++m) {
@@ -177,10 +178,13 @@ void AttributionStage::add(const data::Batch& batch) {
     if (cfg_.noise) {
       std::vector<torch::Tensor> tmask(static_cast<size_t>(n_top));
       for (int64_t t = 0; t < n_top && cpos.numel() > 0; ++t) {
-        tmask[static_cast<size_t>(t)] = top_pixel_mask(mag, cfg_.top_pixels[static_cast<size_t>(t)]);
+        tmask[static_cast<size_t>(t)] =
+            top_pixel_mask(mag, cfg_.top_pixels[static_cast<size_t>(t)]);
       }
-      noise1_[m].push_back(flips([&](int64_t t) { return noise_one(xc, tmask[static_cast<size_t>(t)], sigma); }));
-      noise2_[m].push_back(flips([&](int64_t t) { return noise_two(xc, tmask[static_cast<size_t>(t)], sigma); }));
+      noise1_[m].push_back(
+          flips([&](int64_t t) { return noise_one(xc, tmask[static_cast<size_t>(t)], sigma); }));
+      noise2_[m].push_back(
+          flips([&](int64_t t) { return noise_two(xc, tmask[static_cast<size_t>(t)], sigma); }));
     }
     for (size_t k = 0; k < cfg_.occlusion_colors.size(); ++k) {
       torch::Tensor flip = torch::zeros({b}, torch::kUInt8);
@@ -411,7 +415,9 @@ int64_t AttributionStage::map_offset() const {
   const int64_t first = map_index_.front()[0].item<int64_t>();
   return std::lower_bound(save_.begin(), save_.end(), first) - save_.begin();
 }
-torch::Tensor AttributionStage::map_index() const { return cat_or_empty(map_index_, torch::kInt64); }
+torch::Tensor AttributionStage::map_index() const {
+  return cat_or_empty(map_index_, torch::kInt64);
+}
 torch::Tensor AttributionStage::saved_maps(size_t m) const {
   return cat_or_empty(saved_.at(m), torch::kFloat32, {0, image_shape_.at(1), image_shape_.at(2)});
 }

@@ -144,7 +144,7 @@ class AttributionStage {
   std::vector<std::vector<std::vector<torch::Tensor>>> occl_flip_, occl_count_, occl_radius_;
   std::vector<std::pair<size_t, size_t>> pairs_;
   std::vector<std::vector<torch::Tensor>> rho_;  // [pair][batch]
-  std::vector<int64_t> save_;                     // saved_map_indices()
+  std::vector<int64_t> save_;                    // saved_map_indices()
   std::vector<int64_t> image_shape_;
   std::vector<torch::Tensor> map_index_;
   std::vector<std::vector<torch::Tensor>> saved_;  // [method][batch]

@@ -36,9 +36,9 @@ void write_rates(io::ResultsFile& rf, const std::string& prefix, const std::vect
     high.push_back(r.high);
   }
   rf.write_global(prefix + "_error_rate", torch::tensor(rate, torch::kFloat64));
-  rf.write_global(prefix + "_error_ci", torch::stack({torch::tensor(low, torch::kFloat64),
-                                                      torch::tensor(high, torch::kFloat64)},
-                                                     1));
+  rf.write_global(
+      prefix + "_error_ci",
+      torch::stack({torch::tensor(low, torch::kFloat64), torch::tensor(high, torch::kFloat64)}, 1));
 }
 
 }  // namespace
@@ -144,9 +144,10 @@ void write_attribution(io::ResultsFile& rf, const AttributionStage& stage,
     }
     rf.write_per_sample("/attribution/agreement/spearman", offset, torch::cat(cols, 1));
     rf.write_global("/attribution/agreement/mean", torch::tensor(mean, torch::kFloat64));
-    rf.write_global("/attribution/agreement/ci",
-                    torch::stack({torch::tensor(low, torch::kFloat64),
-                                  torch::tensor(high, torch::kFloat64)}, 1));
+    rf.write_global(
+        "/attribution/agreement/ci",
+        torch::stack({torch::tensor(low, torch::kFloat64), torch::tensor(high, torch::kFloat64)},
+                     1));
     rf.write_global("/attribution/agreement/count", torch::tensor(count, torch::kInt64));
     rf.set_attr("/attribution/agreement", "pairs", names);
     rf.set_attr("/attribution/agreement", "statistic",
