@@ -184,6 +184,7 @@ Command register_attribution(CLI::App& app, Invocation& inv) {
               stage = std::make_unique<attribution::AttributionStage>(
                   *model, inv2.attribution, model->num_classes(), ds->has_masks(), seed,
                   ctx.device(), inv2.common.batch_size, ds->size(), ds->image_shape());
+              stage->check_layers(ds->get({0}));  // a bad layer stops here, before any file
             });
             std::unique_ptr<io::ResultsFile> rf;
             if (!inv2.common.out.empty()) {

@@ -433,6 +433,11 @@ PY
     # The montage: 6 rows of 96-px cells (image + 3 methods, 2-px gaps): 390 x 586 RGB.
     "${SFB_PYTHON:-python3}" -c 'import struct,sys; d=open(sys.argv[1],"rb").read(33); assert d[:8]==b"\x89PNG\r\n\x1a\n"; w,h,bits,ct=struct.unpack(">IIBB",d[16:26]); assert (w,h,bits,ct)==(390,586,8,2),(w,h,bits,ct)' \
       "$dir/att.montage.png" || fail "attribution montage missing or of the wrong size"
+    # Layer-wise IG through the command (paper 003 Fig. 5): a hidden block, upsampled to the image.
+    expect_exit 0 "$sfb" attribution "${common[@]}" --steps 4 --set 'attribution.methods=["layer-integrated-gradients"]' \
+      --set attribution.ig_layer=block2 --set attribution.noise=false --occlusion-colors '[]' --out "$dir/lig.h5"
+    "${SFB_PYTHON:-python3}" -c 'import h5py,sys; f=h5py.File(sys.argv[1]); a=f["/attribution"]; assert a.attrs["ig_layer"]=="block2" and f["/attribution/maps/layer-integrated-gradients"].shape==(6,32,32) and "noise1_flip" not in f["/attribution/layer-integrated-gradients"]' \
+      "$dir/lig.h5" || fail "layer-integrated-gradients run incomplete"
     # A second model on the same images: compare prints the model x model agreement per method.
     expect_exit 0 "$sfb" attribution --data synthetic-shapes:6 --model zoo:preact-resnet-18 --batch-size 2 --steps 4 \
       --set 'attribution.methods=["integrated-gradients","saliency"]' --occlusion-colors '[]' --out "$dir/att2.h5"
@@ -472,6 +477,15 @@ PY
     once "attribution.map_indices: 6 is outside the 6 images"
     expect_exit 2 "$sfb" attribution "${common[@]}" --maps 2 --montage 3 --out "$dir/bad.h5"
     once "attribution.montage = 3 must be in \[0, 2\]"
+    expect_exit 2 $mpi -np 2 "$sfb" attribution "${common[@]}" --set 'attribution.methods=["layer-integrated-gradients"]' \
+      --set attribution.ig_layer=block9 --out "$dir/bad.h5"
+    once "attribution.ig_layer = 'block9': model zoo:cnn-small: unknown layer 'block9'"
+    expect_exit 2 "$sfb" attribution "${common[@]}" --set 'attribution.methods=["layer-integrated-gradients"]' \
+      --set attribution.ig_layer=features --out "$dir/bad.h5"
+    once "attribution.ig_layer = 'features' is not a convolutional feature map"
+    expect_exit 2 "$sfb" attribution "${common[@]}" --set 'attribution.methods=["grad-cam"]' \
+      --set attribution.layer=nope --out "$dir/bad.h5"
+    once "attribution.layer = 'nope'"
     # User masks (h5:FILE): a good square, masks of the wrong size, an empty mask (sample 3).
     "${SFB_PYTHON:-python3}" - "$dir" <<'PY' || fail "cannot write masks"
 import sys

@@ -18,16 +18,6 @@ namespace {
 /// The baseline stream of integrated_gradients.cpp, so both methods draw the same N(0,1) baseline.
 constexpr uint64_t kBaselineStream = 1;
 
-std::string resolve_layer(const models::Classifier& model, const std::string& layer) {
-  if (!layer.empty()) return layer;
-  const auto names = model.layer_names();
-  if (names.size() < 2) {
-    throw ConfigError("layer-integrated-gradients: model " + model.name() +
-                      " has no layer before 'features'; set attribution.ig_layer");
-  }
-  return names[names.size() - 2];
-}
-
 /// A_L(x) for every image, in chunks of `chunk` images: [B, ...] (detached).
 torch::Tensor layer_output(models::Classifier& model, const torch::Tensor& x,
                            const std::string& layer, int64_t chunk) {
@@ -47,7 +37,7 @@ torch::Tensor layer_integrated_gradients(models::Classifier& model, const torch:
                                          const torch::Tensor& y, const torch::Tensor& keys,
                                          const MethodOptions& o) {
   detail::validate(o);
-  const std::string layer = resolve_layer(model, o.ig_layer);
+  const std::string layer = detail::resolve_layer(model, o.ig_layer, "attribution.ig_layer");
   const torch::Tensor xd = x.detach();
   if (xd.size(0) == 0) {
     std::vector<torch::Tensor> taps;
@@ -96,7 +86,8 @@ class LayerIntegratedGradients : public Method {
                           const torch::Tensor& keys) override {
     const torch::Tensor a = layer_integrated_gradients(model, x, y, keys, o_);
     if (a.dim() != 4) {
-      throw ConfigError("layer-integrated-gradients: layer '" + resolve_layer(model, o_.ig_layer) +
+      throw ConfigError("layer-integrated-gradients: layer '" +
+                        detail::resolve_layer(model, o_.ig_layer, "attribution.ig_layer") +
                         "' of " + model.name() +
                         " is not a [B, K, h, w] feature map, so it has no image-shaped map; set "
                         "attribution.ig_layer to a convolutional layer");

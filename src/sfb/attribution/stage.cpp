@@ -106,6 +106,18 @@ std::vector<torch::Tensor> AttributionStage::maps(const data::Batch& batch) {
   return out;
 }
 
+void AttributionStage::check_layers(const data::Batch& batch) {
+  const torch::Tensor x1 = batch.images.narrow(0, 0, 1).to(device_, dtype_);
+  for (const auto& m : cfg_.methods) {
+    if (m == "grad-cam" || m == "guided-grad-cam") {
+      detail::check_feature_map_layer(model_, x1, cfg_.layer, "attribution.layer");
+    }
+    if (m == "layer-integrated-gradients") {
+      detail::check_feature_map_layer(model_, x1, cfg_.ig_layer, "attribution.ig_layer");
+    }
+  }
+}
+
 void AttributionStage::add(const data::Batch& batch) {
   Stopwatch sw;
   const torch::Tensor x = batch.images.to(device_, dtype_);

@@ -74,6 +74,10 @@ class AttributionStage {
   /// Every method's channel-reduced map of `batch` ([B, H, W] each, in cfg.methods order, on the
   /// stage's device, stage dtype); what add() computes, without recording anything.
   std::vector<torch::Tensor> maps(const data::Batch& batch);
+  /// Checks on the first image of `batch` that the layers the methods use (attribution.layer for
+  /// the Grad-CAMs, attribution.ig_layer for layer-wise IG) exist and are convolutional feature
+  /// maps; ConfigError naming the key otherwise. Call before creating the results file.
+  void check_layers(const data::Batch& batch);
   /// Processes one batch as Dataset::get returns it; batches in ascending global index order.
   void add(const data::Batch& batch);
   /// Walks `shard` of `ds` in batches of the stage's batch size; rank 0 shows progress.

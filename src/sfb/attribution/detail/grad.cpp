@@ -92,17 +92,37 @@ torch::Tensor keyed_uniform(const torch::Tensor& keys, uint64_t seed, uint64_t s
   });
 }
 
+std::string resolve_layer(const models::Classifier& model, const std::string& layer,
+                          const std::string& key) {
+  if (!layer.empty()) return layer;
+  const auto names = model.layer_names();
+  if (names.size() < 2) {
+    throw ConfigError("model " + model.name() + " has no layer before 'features'; set " + key);
+  }
+  return names[names.size() - 2];
+}
+
+void check_feature_map_layer(models::Classifier& model, const torch::Tensor& x1,
+                             const std::string& layer, const std::string& key) {
+  const std::string name = resolve_layer(model, layer, key);
+  std::vector<torch::Tensor> taps;
+  torch::NoGradGuard no_grad;
+  try {
+    model.forward_tapped(x1, {name}, taps);
+  } catch (const ConfigError& e) {
+    throw ConfigError(key + " = '" + name + "': " + e.what());
+  }
+  if (taps.at(0).dim() != 4) {
+    throw ConfigError(key + " = '" + name +
+                      "' is not a convolutional feature map [B, K, h, w] (its "
+                      "output is " +
+                      c10::str(taps.at(0).sizes()) + ")");
+  }
+}
+
 torch::Tensor grad_cam(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
                        const std::string& layer, int64_t chunk) {
-  std::string name = layer;
-  if (name.empty()) {
-    const auto names = model.layer_names();
-    if (names.size() < 2) {
-      throw ConfigError("grad-cam: model " + model.name() +
-                        " has no layer before 'features'; set attribution.layer");
-    }
-    name = names[names.size() - 2];
-  }
+  const std::string name = resolve_layer(model, layer, "attribution.layer");
   torch::AutoGradMode grad_on(true);
   std::vector<torch::Tensor> out;
   for (int64_t s = 0; s < x.size(0); s += chunk) {

@@ -42,6 +42,17 @@ torch::Tensor keyed_uniform(const torch::Tensor& keys, uint64_t seed, uint64_t s
 torch::Tensor grad_cam(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
                        const std::string& layer, int64_t chunk);
 
+/// `layer`, or when it is empty the model's last layer before "features" (the last
+/// convolutional block). Throws ConfigError naming `key` for a model without such a layer.
+std::string resolve_layer(const models::Classifier& model, const std::string& layer,
+                          const std::string& key);
+
+/// Checks on one image `x1` [1, C, H, W] that `layer` (resolved as above) exists and is a
+/// convolutional feature map [1, K, h, w]; ConfigError naming `key` otherwise. Used before a run
+/// creates its results file.
+void check_feature_map_layer(models::Classifier& model, const torch::Tensor& x1,
+                             const std::string& layer, const std::string& key);
+
 /// Switches the model to "guided-relu" for its lifetime, then back to `restore`.
 class GuidedScope {
  public:
