@@ -24,6 +24,8 @@ void resolve(Context& ctx, Invocation& inv) {
   opts.device = inv.common.device;
   opts.comm = inv.common.comm;
   opts.threads = inv.common.threads;
+  opts.precision = inv.common.precision;
+  opts.channels_last = inv.common.channels_last;
   ctx.configure(opts);
   seed_everything(static_cast<uint64_t>(inv.common.seed));
 }

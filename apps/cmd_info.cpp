@@ -61,7 +61,7 @@ Command register_info(CLI::App& app, Invocation& /*inv*/) {
                                      p["git_commit"].get<std::string>().substr(0, 12),
                                      p["git_dirty"].get<bool>() ? ", dirty" : "",
                                      p["build_type"].get<std::string>(), build::kCompiler);
-            for (const char* k : {"libtorch", "cuda", "nccl", "mpi", "hdf5", "cpu_model", "allocator"}) {
+            for (const char* k : {"libtorch", "cuda", "nccl", "mpi", "hdf5", "cpu_model", "allocator", "precision"}) {
               std::cout << fmt::format("  {:<10} {}\n", k, p[k].get<std::string>());
             }
             std::cout << fmt::format("  {:<10} {}\n", "features",

@@ -5,8 +5,9 @@
 namespace sfb::app {
 
 void InputConfig::register_keys(ConfigSchema& s) {
-  s.add("data", &data, "dataset spec: synthetic-shapes[:n] | cifar10:DIR | cifar100:DIR | "
-                       "imagenet-folder:DIR | imagenet-h5:FILE");
+  s.add("data", &data,
+        "dataset spec: synthetic-shapes[:n] | cifar10:DIR | cifar100:DIR | "
+        "imagenet-folder:DIR | imagenet-h5:FILE");
   s.add("model", &model, "model spec: zoo:NAME[@FILE] | torchscript:FILE | checkpoint:FILE");
   s.add("split", &split, "dataset split", {"train", "test"});
   s.add("subset", &subset, "samples to use: empty (all), N, first:N or file:PATH");
@@ -42,6 +43,13 @@ models::ModelOptions model_options_for(const data::Dataset& ds, const InputConfi
   return o;
 }
 
+void to_channels_last(models::Classifier& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+}
+
 std::shared_ptr<models::Classifier> open_model(Context& ctx, const InputConfig& in,
                                                const models::ModelOptions& options) {
   std::shared_ptr<models::Classifier> m;
@@ -50,14 +58,18 @@ std::shared_ptr<models::Classifier> open_model(Context& ctx, const InputConfig& 
     m = models::make_model(in.model, options);
     m->to(ctx.device());
     m->train(false);
+    if (ctx.channels_last()) to_channels_last(*m);
   });
   return m;
 }
 
 nlohmann::json describe_dataset(const data::Dataset& ds, const InputConfig& in) {
-  return {{"spec", ds.spec()},          {"split", in.split},
-          {"n", ds.size()},             {"num_classes", ds.num_classes()},
-          {"image_shape", ds.image_shape()}, {"masks", ds.has_masks()},
+  return {{"spec", ds.spec()},
+          {"split", in.split},
+          {"n", ds.size()},
+          {"num_classes", ds.num_classes()},
+          {"image_shape", ds.image_shape()},
+          {"masks", ds.has_masks()},
           {"sha256", ds.fingerprint()}};
 }
 

@@ -35,6 +35,11 @@ std::unique_ptr<data::Dataset> open_dataset(Context& ctx, const InputConfig& in,
 models::ModelOptions model_options_for(const data::Dataset& ds, const InputConfig& in,
                                        uint64_t seed);
 
+/// Puts every 4-D parameter (convolution weight) of `model` in the channels-last (NHWC) memory
+/// format; convolutions then produce channels-last activations (CommonConfig::channels_last).
+/// Models without trainable parameters (frozen TorchScript) are left as they are.
+void to_channels_last(models::Classifier& model);
+
 /// Builds the configured model on every rank, on `ctx.device()`, in eval mode. Collective like
 /// open_dataset(); a TorchScript file without features/head or a spec that does not parse is
 /// an AgreedError with exit code 2.

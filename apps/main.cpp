@@ -35,18 +35,24 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   add_flag_for_key(&app, inv, "--out", "out", "results file (.h5)");
   add_flag_for_key(&app, inv, "--log-level", "log_level", "trace|debug|info|warn|error|off");
   add_flag_for_key(&app, inv, "--threads", "threads", "intra-op threads per rank");
+  add_flag_for_key(&app, inv, "--precision", "precision", "fp32|tf32|bf16 model arithmetic");
+  app.add_flag_callback(
+      "--channels-last", [&inv] { inv.flags["channels_last"] = "true"; },
+      "NHWC memory format for convolution weights (config key 'channels_last')");
   add_flag_for_key(&app, inv, "--batch-size", "batch_size", "samples per batch on each rank");
-  add_flag_for_key(&app, inv, "--data", "data", "synthetic-shapes[:n] | cifar10:DIR | cifar100:DIR | imagenet-folder:DIR | imagenet-h5:FILE");
-  add_flag_for_key(&app, inv, "--model", "model", "zoo:NAME[@FILE] | torchscript:FILE | checkpoint:FILE");
+  add_flag_for_key(
+      &app, inv, "--data", "data",
+      "synthetic-shapes[:n] | cifar10:DIR | cifar100:DIR | imagenet-folder:DIR | imagenet-h5:FILE");
+  add_flag_for_key(&app, inv, "--model", "model",
+                   "zoo:NAME[@FILE] | torchscript:FILE | checkpoint:FILE");
   add_flag_for_key(&app, inv, "--split", "split", "train|test");
   add_flag_for_key(&app, inv, "--subset", "subset", "N | first:N | file:PATH");
 
-  std::vector<Command> commands{register_info(app, inv), register_validate(app, inv),
-                                register_commbench(app, inv),
-                                register_pack_imagenet(app, inv), register_sf(app, inv),
-                                register_attack(app, inv), register_eval(app, inv),
-                                register_compare(app, inv), register_train(app, inv),
-                                register_interactions(app, inv), register_attribution(app, inv)};
+  std::vector<Command> commands{
+      register_info(app, inv),          register_validate(app, inv),   register_commbench(app, inv),
+      register_pack_imagenet(app, inv), register_sf(app, inv),         register_attack(app, inv),
+      register_eval(app, inv),          register_compare(app, inv),    register_train(app, inv),
+      register_interactions(app, inv),  register_attribution(app, inv)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -505,6 +505,45 @@ PY
     expect_exit 2 "$sfb" attribution "${common[@]}" --masks "$dir/mgood.h5" --out "$dir/bad.h5"
     once "is not png:DIR or h5:FILE"
     [ ! -e "$dir/bad.h5" ] && [ ! -e "$dir/bad.h5.partial" ] || fail "a failed run left a result file" ;;
+  precision)
+    # --precision and --channels-last (issue 10 item 2; the CPU side): the same SF stage under
+    # fp32, bf16 autocast, channels-last weights and tf32 (a CUDA mode: fp32 on CPUs).
+    sfa=(sf --data synthetic-shapes:48 --model zoo:cnn-small --batch-size 16 --bootstrap 20)
+    expect_exit 0 "$sfb" "${sfa[@]}" --out "$dir/p32.h5"
+    expect_exit 0 "$sfb" "${sfa[@]}" --precision bf16 --out "$dir/pbf.h5"
+    expect_exit 0 $mpi -np 2 "$sfb" "${sfa[@]}" --channels-last --out "$dir/pcl.h5"
+    expect_exit 0 "$sfb" "${sfa[@]}" --precision tf32 --out "$dir/ptf.h5"
+    expect_exit 0 "$sfb" validate "$dir/pbf.h5" "$dir/pbf.json"
+    "${SFB_PYTHON:-python3}" - "$dir" <<'PY' || fail "precision results wrong"
+import json, sys
+import h5py
+d = sys.argv[1]
+def sf(name):
+    f = h5py.File(d + "/" + name + ".h5")
+    return float(f["/sf/value"][()]), f["/provenance"].attrs, json.load(open(d + "/" + name + ".json"))["provenance"]
+v32, a32, _ = sf("p32")
+vbf, abf, jbf = sf("pbf")
+vcl, acl, _ = sf("pcl")
+vtf, atf, _ = sf("ptf")
+assert a32["precision"] == "fp32" and a32["channels_last"] == 0
+assert abf["precision"] == "bf16 (autocast on cpu)" and jbf["precision"] == abf["precision"]
+assert acl["channels_last"] == 1 and atf["precision"].startswith("tf32 requested; fp32 on cpu")
+# bf16 rounds the convolutions (8-bit mantissa): a different but close value
+assert vbf != v32 and abs(vbf - v32) < 0.05 * abs(v32), (vbf, v32)
+# NHWC changes only the memory order (and the 2-rank reduction order), TF32 nothing on a CPU
+assert abs(vcl - v32) < 1e-5 * abs(v32), (vcl, v32)
+assert vtf == v32, (vtf, v32)
+PY
+    # the other stages run under bf16 autocast too
+    expect_exit 0 "$sfb" attack --data synthetic-shapes:16 --model zoo:cnn-small --attacks pgd --eps 8/255 \
+      --precision bf16 --out "$dir/pa.h5"
+    expect_exit 0 "$sfb" attribution --data synthetic-shapes:8 --model zoo:cnn-small --steps 4 --precision bf16 \
+      --occlusion-colors '[]' --out "$dir/pt.h5"
+    expect_exit 0 "$sfb" train --data synthetic-shapes:64 --model zoo:cnn-small --batch-size 16 --set train.epochs=1 \
+      --set train.lr=0.01 --set train.sf_lambda=1 --precision bf16 --channels-last --out "$dir/ptr.h5"
+    expect_exit 2 "$sfb" "${sfa[@]}" --precision fp16 --out "$dir/bad.h5"
+    once "precision"
+    [ ! -e "$dir/bad.h5" ] || fail "a failed run left a result file" ;;
   *) echo "unknown case $case_name"; exit 2 ;;
 esac
 echo "cli $case_name: 1 passed, 0 failed"

@@ -1,8 +1,9 @@
 #include "comm/context.hpp"
 
+#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
-#include <torch/torch.h>
 #include <sched.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -22,6 +23,28 @@
 
 namespace sfb {
 namespace {
+
+// Sets the arithmetic of the model evaluations that follow on this (the main) thread and returns
+// its description for the provenance. bf16 enables autocast for the rank's device type with its
+// cast cache off: the cache would keep bfloat16 copies of weights that training then updates.
+std::string apply_precision(const std::string& p, const torch::Device& dev) {
+  if (p != "fp32" && p != "tf32" && p != "bf16") {
+    throw ConfigError("precision = '" + p + "' is not one of fp32|tf32|bf16");
+  }
+  auto& g = at::globalContext();
+  g.setAllowTF32CuBLAS(p == "tf32");
+  g.setAllowTF32CuDNN(p == "tf32");
+  const at::DeviceType type = dev.type();
+  const std::string where = dev.is_cuda() ? "cuda" : "cpu";
+  at::autocast::set_autocast_cache_enabled(false);
+  at::autocast::set_autocast_enabled(type, p == "bf16");
+  if (p == "bf16") {
+    at::autocast::set_autocast_dtype(type, at::kBFloat16);
+    return "bf16 (autocast on " + where + ")";
+  }
+  if (p == "tf32" && !dev.is_cuda()) return "tf32 requested; fp32 on cpu (TF32 is a CUDA mode)";
+  return p;
+}
 
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -95,9 +118,7 @@ comm::Traffic Context::traffic() const {
   return t;
 }
 
-comm::Communicator& Context::comm() {
-  return nccl_comm_ ? *nccl_comm_ : *host_comm_;
-}
+comm::Communicator& Context::comm() { return nccl_comm_ ? *nccl_comm_ : *host_comm_; }
 
 void Context::agree(const std::function<void()>& fn) {
   std::string message;
@@ -176,22 +197,29 @@ void Context::configure(const ContextOptions& opts) {
   const int64_t threads =
       opts.threads > 0
           ? opts.threads
-          : std::max<int64_t>(1, std::min<int64_t>(allowed, static_cast<int64_t>(std::thread::hardware_concurrency()) /
-                                                                local_size_));
+          : std::max<int64_t>(
+                1, std::min<int64_t>(
+                       allowed,
+                       static_cast<int64_t>(std::thread::hardware_concurrency()) / local_size_));
   torch::set_num_threads(static_cast<int>(threads));
   std::string allocator;
   agree([&] { allocator = tune_allocator(); });
+  const std::string precision = apply_precision(opts.precision, device_);
+  channels_last_ = opts.channels_last;
 
   nccl_comm_.reset();
 #if SFB_WITH_NCCL
   const bool use_nccl = cuda && !shared && (opts.comm == "nccl" || opts.comm == "auto");
   if (use_nccl) {
-    agree([&] { nccl_comm_ = std::make_unique<comm::NcclCommunicator>(mpi_comm_, device_.index()); });
+    agree(
+        [&] { nccl_comm_ = std::make_unique<comm::NcclCommunicator>(mpi_comm_, device_.index()); });
   }
 #endif
 
   provenance_ = local_provenance();
   provenance_.allocator = allocator;
+  provenance_.precision = precision;
+  provenance_.channels_last = channels_last_ ? 1 : 0;
   provenance_.created_utc = comm::broadcast_string(*host_comm_, provenance_.created_utc, 0);
   provenance_.cpu_model = comm::broadcast_string(*host_comm_, provenance_.cpu_model, 0);
   provenance_.interconnect = comm::broadcast_string(*host_comm_, provenance_.interconnect, 0);
@@ -215,7 +243,8 @@ void Context::configure(const ContextOptions& opts) {
 #endif
   const auto hosts = comm::allgather_strings(*host_comm_, hostname_);
   for (const auto& h : hosts) {
-    if (std::find(provenance_.hosts.begin(), provenance_.hosts.end(), h) == provenance_.hosts.end()) {
+    if (std::find(provenance_.hosts.begin(), provenance_.hosts.end(), h) ==
+        provenance_.hosts.end()) {
       provenance_.hosts.push_back(h);
     }
   }

@@ -32,6 +32,8 @@ struct ContextOptions {
   std::string device = "auto";  ///< auto | cpu | cuda
   std::string comm = "auto";    ///< auto | mpi | nccl
   int64_t threads = 0;          ///< intra-op threads per rank; 0 = node cores / ranks on the node
+  std::string precision = "fp32";  ///< fp32 | tf32 | bf16 (CommonConfig::precision)
+  bool channels_last = false;      ///< CommonConfig::channels_last
 };
 
 /// Owns the MPI lifetime of the process, the rank's device and the communicators. Create exactly one,
@@ -51,6 +53,8 @@ class Context {
   /// one GPU or in a build without NCCL.
   void configure(const ContextOptions& opts);
 
+  /// Whether models are to be converted to the channels-last memory format (ContextOptions).
+  bool channels_last() const { return channels_last_; }
   int rank() const { return rank_; }
   int size() const { return size_; }
   int local_rank() const { return local_rank_; }
@@ -86,6 +90,7 @@ class Context {
  private:
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  bool channels_last_ = false;
   std::string hostname_;
   MPI_Comm mpi_comm_ = MPI_COMM_NULL;
   bool owns_mpi_ = false;

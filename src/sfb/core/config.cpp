@@ -354,6 +354,8 @@ void CommonConfig::register_keys(ConfigSchema& s) {
   s.add("log_all_ranks", &log_all_ranks, "log from every rank at the chosen level");
   s.add_int("threads", &threads, "intra-op threads per rank (0 = cores / local ranks)", 0, 4096);
   s.add_int("batch_size", &batch_size, "samples per batch on each rank", 1, 1 << 20);
+  s.add("precision", &precision, "model arithmetic", {"fp32", "tf32", "bf16"});
+  s.add("channels_last", &channels_last, "NHWC memory format for convolution weights");
 }
 
 }  // namespace sfb

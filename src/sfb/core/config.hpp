@@ -78,6 +78,11 @@ struct CommonConfig {
   bool log_all_ranks = false;    ///< info-level logs from every rank, not only rank 0
   int64_t threads = 0;           ///< intra-op threads per rank; 0 = cores of the node / local ranks
   int64_t batch_size = 256;      ///< samples per batch on each rank (evaluation stages)
+  /// Arithmetic of the model evaluations: fp32 (strict float32: TF32 off), tf32 (TF32 tensor-core
+  /// matmuls and convolutions on CUDA; no effect on CPUs) or bf16 (autocast to bfloat16 for
+  /// the ops autocast lists, on CUDA and CPU). float64 reference evaluations are never autocast.
+  std::string precision = "fp32";
+  bool channels_last = false;  ///< convolution weights (and so activations) in NHWC memory format
   /// Registers the keys above in `schema`.
   void register_keys(ConfigSchema& schema);
 };

@@ -28,6 +28,8 @@ nlohmann::json Provenance::to_json() const {
                         {"hdf5", hdf5},
                         {"cpu_model", cpu_model},
                         {"allocator", allocator},
+                        {"precision", precision},
+                        {"channels_last", channels_last},
                         {"hosts", hosts},
                         {"devices", devices},
                         {"world_size", world_size},

@@ -23,6 +23,8 @@ struct Provenance {
   std::string hdf5;         ///< HDF5 library version
   std::string cpu_model;    ///< /proc/cpuinfo "model name" of rank 0's host
   std::string allocator;    ///< CPU malloc settings in effect (core/allocator.hpp)
+  std::string precision = "fp32";  ///< the model arithmetic in effect (Context::configure)
+  int64_t channels_last = 0;       ///< 1 when models run in the channels-last memory format
   std::vector<std::string> hosts;    ///< distinct host names, in rank order of first appearance
   std::vector<std::string> devices;  ///< one entry per rank: "rank 0: cpu@host" / "rank 1: cuda:1 (NVIDIA H200)@host"
   int64_t world_size = 1;

@@ -78,6 +78,8 @@ ResultsFile::ResultsFile(Context& ctx, const fs::path& out, const RunInfo& info)
   set_attr("/provenance", "compiler", p.compiler);
   set_attr("/provenance", "cpu_model", p.cpu_model);
   set_attr("/provenance", "allocator", p.allocator);
+  set_attr("/provenance", "precision", p.precision);
+  set_attr("/provenance", "channels_last", p.channels_last);
   set_attr("/provenance", "slurm_job_id", p.slurm_job_id);
   set_attr("/provenance", "gpus_per_node", p.gpus_per_node);
   set_attr("/provenance", "ranks_per_node", p.ranks_per_node);
