@@ -3,13 +3,48 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <numeric>
 #include <set>
+#include <stdexcept>
+#include <vector>
 
 #include "core/error.hpp"
+#include "data/batches.hpp"
 #include "data/sampler.hpp"
+#include "data/synthetic_shapes.hpp"
 
 namespace sfb::data {
 namespace {
+
+// The stages' batch loop: the shard's indices once each, in order, in batches of the given size
+// (the last smaller), with the images Dataset::get gives; an error in the callback propagates.
+TEST(ForEachBatch, CoversTheShardInOrderAndPropagatesErrors) {
+  SyntheticShapesOptions o;
+  o.n = 30;
+  const SyntheticShapes ds(o);
+  std::vector<int64_t> seen, sizes;
+  for_each_batch(ds, Range{7, 17}, 4, "test", false, [&](const Batch& b) {
+    sizes.push_back(b.index.size(0));
+    for (int64_t i = 0; i < b.index.size(0); ++i) {
+      const int64_t g = b.index[i].item<int64_t>();
+      seen.push_back(g);
+      EXPECT_TRUE(torch::equal(b.images[i], ds.get({g}).images[0]));
+    }
+  });
+  std::vector<int64_t> want(17);
+  std::iota(want.begin(), want.end(), 7);
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(sizes, (std::vector<int64_t>{4, 4, 4, 4, 1}));
+  int calls = 0;
+  for_each_batch(ds, Range{0, 0}, 4, "empty", false, [&](const Batch&) { ++calls; });
+  EXPECT_EQ(calls, 0);
+  EXPECT_THROW(for_each_batch(ds, Range{0, 30}, 8, "throws", false,
+                              [&](const Batch& b) {
+                                if (b.index[0].item<int64_t>() == 8) throw std::runtime_error("x");
+                              }),
+               std::runtime_error);
+  EXPECT_THROW(for_each_batch(ds, Range{0, 30}, 0, "bad", false, [](const Batch&) {}), ConfigError);
+}
 
 TEST(ShardSampler, EveryIndexExactlyOnceContiguousAndBalanced) {
   for (int64_t n = 0; n <= 50; ++n) {

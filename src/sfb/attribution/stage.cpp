@@ -12,8 +12,8 @@
 #include "attribution/gini.hpp"
 #include "attribution/inductive.hpp"
 #include "core/error.hpp"
-#include "core/progress.hpp"
 #include "core/timer.hpp"
+#include "data/batches.hpp"
 
 namespace sfb::attribution {
 namespace {
@@ -242,19 +242,12 @@ void AttributionStage::add(const data::Batch& batch) {
   labels_.push_back(y_cpu);
   preds_.push_back(pred);
   conf_.push_back(conf);
-  correct_.push_back(correct);
   seconds_ += sw.seconds();
 }
 
 void AttributionStage::run_shard(const data::Dataset& ds, const Range& shard, bool show_progress) {
-  Progress progress("attribution", shard.count, show_progress);
-  for (int64_t start = shard.begin; start < shard.end(); start += batch_size_) {
-    std::vector<int64_t> idx;
-    for (int64_t i = start; i < std::min(start + batch_size_, shard.end()); ++i) idx.push_back(i);
-    add(ds.get(idx));
-    progress.advance(static_cast<int64_t>(idx.size()));
-  }
-  progress.finish();
+  data::for_each_batch(ds, shard, batch_size_, "attribution", show_progress,
+                       [this](const data::Batch& b) { add(b); });
 }
 
 AttributionStatistics AttributionStage::reduce(comm::Communicator& comm) const {

@@ -141,7 +141,6 @@ class AttributionStage {
   std::vector<std::unique_ptr<Method>> methods_;
   std::vector<torch::Tensor> index_, labels_, preds_, conf_;
   std::vector<std::vector<torch::Tensor>> gini_, regional_, snr_;
-  std::vector<torch::Tensor> correct_;
   std::vector<std::vector<torch::Tensor>> noise1_, noise2_;  // [method][batch] -> [b, T] uint8
   std::vector<torch::Tensor> rnoise1_, rnoise2_;
   // [method][colour][batch] -> [b]

@@ -6,8 +6,8 @@
 #include <limits>
 
 #include "core/error.hpp"
-#include "core/progress.hpp"
 #include "core/timer.hpp"
+#include "data/batches.hpp"
 #include "interactions/exact.hpp"
 
 namespace sfb::interactions {
@@ -58,11 +58,9 @@ InteractionsStage::InteractionsStage(models::Classifier& model, const ResolvedCo
 void InteractionsStage::compute_baseline(const data::Dataset& ds, const Range& shard,
                                          comm::Communicator& comm) {
   torch::Tensor sum = torch::zeros_like(baseline_, torch::kFloat64).to(torch::kCPU);
-  for (int64_t start = shard.begin; start < shard.end(); start += batch_size_) {
-    std::vector<int64_t> idx;
-    for (int64_t i = start; i < std::min(start + batch_size_, shard.end()); ++i) idx.push_back(i);
-    sum += ds.get(idx).images.to(torch::kFloat64).sum(0);
-  }
+  data::for_each_batch(ds, shard, batch_size_, "baseline", false, [&sum](const data::Batch& b) {
+    sum += b.images.to(torch::kFloat64).sum(0);
+  });
   torch::Tensor flat = torch::cat({sum.flatten(), torch::tensor({static_cast<double>(shard.count)},
                                                                  torch::kFloat64)})
                            .to(comm.device());
@@ -255,14 +253,8 @@ void InteractionsStage::add(const data::Batch& batch) {
 }
 
 void InteractionsStage::run_shard(const data::Dataset& ds, const Range& shard, bool show_progress) {
-  Progress progress("interactions", shard.count, show_progress);
-  for (int64_t start = shard.begin; start < shard.end(); start += batch_size_) {
-    std::vector<int64_t> idx;
-    for (int64_t i = start; i < std::min(start + batch_size_, shard.end()); ++i) idx.push_back(i);
-    add(ds.get(idx));
-    progress.advance(static_cast<int64_t>(idx.size()));
-  }
-  progress.finish();
+  data::for_each_batch(ds, shard, batch_size_, "interactions", show_progress,
+                       [this](const data::Batch& b) { add(b); });
 }
 
 torch::Tensor InteractionsStage::index() const { return cat_or_empty(index_, torch::kInt64); }

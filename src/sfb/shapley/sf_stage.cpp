@@ -2,11 +2,10 @@
 
 #include <torch/torch.h>
 
-#include <future>
 
 #include "core/error.hpp"
-#include "core/progress.hpp"
 #include "core/timer.hpp"
+#include "data/batches.hpp"
 
 namespace sfb::shapley {
 namespace {
@@ -73,24 +72,8 @@ ProbeOutput SfStage::add(const data::Batch& batch) {
 void SfStage::run_shard(const data::Dataset& ds, const Range& shard, int64_t batch_size,
                         bool show_progress) {
   SFB_ASSERT(batch_size >= 1, "batch_size must be >= 1");
-  auto indices = [&](int64_t start) {
-    std::vector<int64_t> idx;
-    for (int64_t i = start; i < std::min(start + batch_size, shard.end()); ++i) idx.push_back(i);
-    return idx;
-  };
-  Progress progress("sf", shard.count, show_progress);
-  std::future<data::Batch> next;
-  if (shard.count > 0) next = std::async(std::launch::async, [&] { return ds.get(indices(shard.begin)); });
-  for (int64_t start = shard.begin; start < shard.end(); start += batch_size) {
-    data::Batch batch = next.get();
-    if (start + batch_size < shard.end()) {
-      const int64_t following = start + batch_size;
-      next = std::async(std::launch::async, [&, following] { return ds.get(indices(following)); });
-    }
-    add(batch);
-    progress.advance(batch.labels.size(0));
-  }
-  progress.finish();
+  data::for_each_batch(ds, shard, batch_size, "sf", show_progress,
+                       [this](const data::Batch& b) { add(b); });
 }
 
 torch::Tensor SfStage::index() const { return cat_or_empty(index_, torch::kInt64); }

@@ -1,0 +1,20 @@
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/partition.hpp"
+#include "data/dataset.hpp"
+
+namespace sfb::data {
+
+/// Walks `shard` of `ds` in batches of `batch_size` samples (the last may be smaller) in ascending
+/// global index order and calls `fn` with each. The next batch is read on another thread while
+/// `fn` runs, so data loading overlaps the compute. With `show_progress`, a progress line labelled
+/// `label` counts samples. An exception from a read or from `fn` propagates (after any read in
+/// flight has finished). Not collective.
+void for_each_batch(const Dataset& ds, const Range& shard, int64_t batch_size,
+                    const std::string& label, bool show_progress,
+                    const std::function<void(const Batch&)>& fn);
+
+}  // namespace sfb::data
