@@ -89,10 +89,7 @@ int run_attack(Context& ctx, Invocation& inv) {
   if (!inv.common.out.empty()) {
     io::ResultsFile rf(ctx, inv.common.out, run_info(inv, "attack"));
     record_inputs(rf, inv.inputs, ds.get(), model.get());
-    rf.write_per_sample("/samples/index", shard.begin, clean.index);
-    rf.write_per_sample("/samples/label", shard.begin, clean.label);
-    rf.write_per_sample("/samples/pred", shard.begin, clean.pred);
-    rf.write_per_sample("/samples/correct", shard.begin, clean.pred.eq(clean.label).to(torch::kUInt8));
+    rf.write_samples(shard.begin, clean.index, clean.label, clean.pred);
     attacks::write_attacks(rf, *run.runner, run.summaries, shard.begin, torch::Tensor(), run.seconds);
     rf.record_traffic("attacks", run.traffic);
     record_costs(rf, run);

@@ -207,7 +207,7 @@ void AttributionStage::add(const data::Batch& batch) {
         o.max_radius = cfg_.occlusion_radius;
         o.region = cfg_.region;
         o.color = occlusion_value(cfg_.occlusion_colors[k]);
-        o.internal_batch = batch_size_;
+        o.internal_batch = cfg_.internal_batch;
         const OcclusionResult r = occlusion_attack(model_, xc, yc, mag, o);
         flip.index_copy_(0, cpos, r.flipped.to(torch::kUInt8));
         count.index_copy_(0, cpos, r.count);

@@ -48,10 +48,7 @@ void write_attribution(io::ResultsFile& rf, const AttributionStage& stage,
   const auto& c = stage.config();
   const torch::Tensor index = stage.index(), labels = stage.labels(), preds = stage.preds();
   const int64_t offset = index.numel() > 0 ? index[0].item<int64_t>() : 0;
-  rf.write_per_sample("/samples/index", offset, index);
-  rf.write_per_sample("/samples/label", offset, labels);
-  rf.write_per_sample("/samples/pred", offset, preds);
-  rf.write_per_sample("/samples/correct", offset, preds.eq(labels).to(torch::kUInt8));
+  rf.write_samples(offset, index, labels, preds);
   rf.write_per_sample("/attribution/confidence", offset, stage.confidence());
   rf.write_per_sample("/attribution/confidence_group", offset,
                       confidence_group(stage.confidence()));

@@ -40,10 +40,7 @@ void write_interactions(io::ResultsFile& rf, const InteractionsStage& stage,
   const auto& c = stage.config().cfg;
   const torch::Tensor index = stage.index(), labels = stage.labels(), preds = stage.preds();
   const int64_t offset = index.numel() > 0 ? index[0].item<int64_t>() : 0;
-  rf.write_per_sample("/samples/index", offset, index);
-  rf.write_per_sample("/samples/label", offset, labels);
-  rf.write_per_sample("/samples/pred", offset, preds);
-  rf.write_per_sample("/samples/correct", offset, preds.eq(labels).to(torch::kUInt8));
+  rf.write_samples(offset, index, labels, preds);
   const std::string g = "/interactions/";
   rf.write_global(g + "orders", torch::tensor(s.orders, torch::kInt64));
   rf.write_global(g + "order_ratio", torch::tensor(ratios(s), torch::kFloat64));

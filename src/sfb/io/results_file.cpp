@@ -175,6 +175,14 @@ void ResultsFile::write_per_sample(const std::string& path, int64_t offset,
   h5::write_slab(d.get(), slab, data, /*collective=*/true);
 }
 
+void ResultsFile::write_samples(int64_t offset, const torch::Tensor& index,
+                                const torch::Tensor& labels, const torch::Tensor& preds) {
+  write_per_sample("/samples/index", offset, index);
+  write_per_sample("/samples/label", offset, labels);
+  write_per_sample("/samples/pred", offset, preds);
+  write_per_sample("/samples/correct", offset, preds.eq(labels).to(torch::kUInt8));
+}
+
 void ResultsFile::write_global(const std::string& path, const torch::Tensor& value) {
   torch::Tensor data = value.to(torch::kCPU).contiguous();
   std::string canon = path + "\n" + std::string(c10::toString(data.scalar_type()));

@@ -52,6 +52,10 @@ class ResultsFile {
   /// (created with n = total rows over ranks). `local`: [rows, ...], any device, a supported dtype;
   /// all ranks pass the same dtype and trailing shape, and the ranks' rows must tile [0, n).
   void write_per_sample(const std::string& path, int64_t offset, const torch::Tensor& local);
+  /// Writes this rank's rows of /samples/{index, label, pred} (int64) and /samples/correct (uint8,
+  /// pred == label), the per-sample columns every evaluation stage shares. Collective.
+  void write_samples(int64_t offset, const torch::Tensor& index, const torch::Tensor& labels,
+                     const torch::Tensor& preds);
   /// Writes a dataset whose value every rank holds (rank 0's copy is written). Any shape, scalar too.
   void write_global(const std::string& path, const torch::Tensor& value);
   /// Sets attribute `key` on the group or dataset `object` (groups are created as needed).

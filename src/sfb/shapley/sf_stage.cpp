@@ -90,10 +90,7 @@ void write_sf(io::ResultsFile& rf, const SfStage& stage, const SfStatistics& s,
   const torch::Tensor index = stage.index();
   const int64_t offset = index.numel() > 0 ? index[0].item<int64_t>() : 0;
   const torch::Tensor labels = stage.labels(), preds = stage.preds();
-  rf.write_per_sample("/samples/index", offset, index);
-  rf.write_per_sample("/samples/label", offset, labels);
-  rf.write_per_sample("/samples/pred", offset, preds);
-  rf.write_per_sample("/samples/correct", offset, preds.eq(labels).to(torch::kUInt8));
+  rf.write_samples(offset, index, labels, preds);
   if (stage.config().save_per_sample) rf.write_per_sample("/sf/per_sample", offset, stage.per_sample());
   rf.write_global("/sf/global_shapley", s.global_shapley);
   rf.write_global("/sf/sorted", s.sorted);
