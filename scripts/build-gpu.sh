@@ -19,7 +19,7 @@
 #      Essential packages (the rule is in that script's header and in .gpu-deps/excluded.txt).
 #   2. Carry the tree with .gpu-deps/ to the GPU node (it is git-ignored: copy it explicitly).
 #   3. On the node: SFB_DEPS_DIR=.gpu-deps scripts/build-gpu.sh
-#      The script checks SHA256SUMS, unpacks every .deb with `dpkg-deb -x` (or `ar` + `tar` where
+#      The script checks SHA256SUMS, unpacks every .deb with `dpkg-deb -x` (Python's tarfile where
 #      dpkg-deb is missing) into a private prefix, <build>/deps-prefix (SFB_DEPS_PREFIX to choose;
 #      nothing is installed system-wide), and repairs what a relocated Debian install lacks: the
 #      update-alternatives links the packages' postinst scripts would create (mpicc, mpirun,
@@ -71,25 +71,45 @@ else
 fi
 
 # ---- Private prefix from Debian packages ----------------------------------------------------------
-tar_z() {  # the tar option for a .deb member's compression
-  case "$1" in *.xz) echo -J ;; *.zst) echo --zstd ;; *.gz) echo -z ;; *.bz2) echo -j ;; *) echo -- ;; esac
+# Without dpkg-deb (nodes that are not Debian/Ubuntu), Python's ar-free reader: a .deb is an `ar`
+# archive holding control.tar.* and data.tar.*; tarfile reads xz, gzip and bzip2.
+deb_py() {  # deb_py FILE DEST data|postinst
+  "$python" - "$@" <<'PY'
+import io, sys, tarfile
+deb, dest, what = sys.argv[1:4]
+with open(deb, "rb") as f:
+    if f.read(8) != b"!<arch>\n":
+        sys.exit(f"{deb}: not a Debian package")
+    while True:
+        header = f.read(60)
+        if len(header) < 60:
+            break
+        name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
+        body = f.read(size)
+        f.read(size % 2)
+        member = "data.tar" if what == "data" else "control.tar"
+        if not name.startswith(member):
+            continue
+        with tarfile.open(fileobj=io.BytesIO(body)) as t:
+            if what == "data":
+                trusted = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+                t.extractall(dest, **trusted)
+            elif "./postinst" in t.getnames():
+                sys.stdout.write(t.extractfile("./postinst").read().decode())
+PY
 }
-unpack_deb() {  # unpack_deb FILE DEST: the data part of a .deb, without dpkg if need be
+unpack_deb() {  # unpack_deb FILE DEST: the data part of a .deb
   if command -v dpkg-deb >/dev/null; then
     dpkg-deb -x "$1" "$2"
   else
-    local member
-    member=$(ar t "$1" | grep '^data\.tar') || die "$1: no data member"
-    ar p "$1" "$member" | tar -x -f - -C "$2" --no-same-owner "$(tar_z "$member")"
+    deb_py "$1" "$2" data || die "cannot unpack $1"
   fi
 }
 postinst_of() {  # postinst_of FILE: the package's postinst script, or nothing
   if command -v dpkg-deb >/dev/null; then
     dpkg-deb --ctrl-tarfile "$1" | tar -x -O -f - ./postinst 2>/dev/null || true
   else
-    local member
-    member=$(ar t "$1" | grep '^control\.tar') || return 0
-    ar p "$1" "$member" | tar -x -O -f - "$(tar_z "$member")" ./postinst 2>/dev/null || true
+    deb_py "$1" - postinst || true
   fi
 }
 
@@ -138,7 +158,7 @@ repair_prefix() {  # repair_prefix PREFIX: make an unpacked Debian tree usable w
   for f in "$u"/bin/h5pcc.* "$u"/bin/h5cc.*; do
     # h5pcc links the static libhdf5 with -lcrypto -lcurl -lsz -lz: find those in the prefix too.
     [[ -f "$f" && ! -L "$f" ]] && sed -i -e "s|^prefix=\"/usr\"|prefix=\"$u\"|" \
-      -e "/^H5BLD_LDFLAGS=.*-L$u/!s|^H5BLD_LDFLAGS=\" |H5BLD_LDFLAGS=\" -L$u/lib/$multiarch |" "$f"
+      -e "\\#^H5BLD_LDFLAGS=.*-L$u/#!s|^H5BLD_LDFLAGS=\" |H5BLD_LDFLAGS=\" -L$u/lib/$multiarch |" "$f"
   done
   for f in "$u"/lib/"$multiarch"/pkgconfig/*.pc "$u"/share/pkgconfig/*.pc; do
     [[ -f "$f" && ! -L "$f" ]] && sed -i -e "s|^prefix=/usr\$|prefix=$u|" \
@@ -243,11 +263,18 @@ logline() { grep -m1 -E "$1" "$log" | sed 's/^-- //' || true; }
   nvcc=$(cache CMAKE_CUDA_COMPILER); [[ -n "$nvcc" ]] || nvcc=$(cache CUDA_NVCC_EXECUTABLE)
   echo "nvcc:         $nvcc  ($("$nvcc" --version 2>/dev/null | grep -o 'release [0-9.]*' || echo '?'))"
   echo "cudart:       $(logline '^-- CUDA runtime: ' | sed 's/^CUDA runtime: //')"
-  echo "NCCL:         $(cache NCCL_LIBRARY)  (headers $(cache NCCL_INCLUDE_DIR); $(logline 'Found NCCL:' | grep -o 'found version "[^"]*"' || true))"
+  # Versions: CMake prints "Found X" only when a result changes, so read the headers it found.
+  nccl_inc=$(cache NCCL_INCLUDE_DIR)
+  nccl_v=$(sed -n 's/^#define NCCL_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' "$nccl_inc/nccl.h" 2>/dev/null | paste -sd. || true)
+  echo "NCCL:         $(cache NCCL_LIBRARY)  (version ${nccl_v:-?}, headers $nccl_inc)"
   mpiexec=$(cache MPIEXEC_EXECUTABLE)
   echo "MPI:          mpicc $(cache MPI_C_COMPILER), mpiexec $mpiexec  ($("$mpiexec" --version 2>/dev/null | head -n 1 || echo '?'))"
-  echo "              $(logline 'Found MPI_C:')"
-  echo "HDF5:         $(cache HDF5_C_LIBRARY_hdf5)  (h5pcc $(cache HDF5_C_COMPILER_EXECUTABLE); $(logline 'Found HDF5:' | grep -o 'found version "[^"]*"' || true); parallel: checked at configure)"
+  echo "MPI headers:  $(cache MPI_C_HEADER_DIR)  (library $(cache MPI_mpi_LIBRARY))"
+  h5cc=$(cache HDF5_C_COMPILER_EXECUTABLE)
+  h5cfg=$("$h5cc" -showconfig 2>/dev/null || true)   # the installed libhdf5.settings
+  h5_v=$(sed -n 's/^ *HDF5 Version: *//p' <<<"$h5cfg")
+  h5_par=$(sed -n 's/^ *Parallel HDF5: *//p' <<<"$h5cfg")
+  echo "HDF5:         $(cache HDF5_C_LIBRARY_hdf5)  (version ${h5_v:-?}, parallel: ${h5_par:-?}, h5pcc $h5cc)"
   echo "HDF5 extras:  $(for v in crypto curl sz z; do printf '%s ' "$(cache "HDF5_C_LIBRARY_$v")"; done)"
   echo "OpenSSL:      $(cache OPENSSL_CRYPTO_LIBRARY)  (headers $(cache OPENSSL_INCLUDE_DIR))"
   echo "CLI11:        $(cache CLI11_DIR)"
