@@ -71,7 +71,7 @@ else
 fi
 
 # ---- Private prefix from Debian packages ----------------------------------------------------------
-# Without dpkg-deb (nodes that are not Debian/Ubuntu), Python's ar-free reader: a .deb is an `ar`
+# Without dpkg-deb (nodes that are not Debian/Ubuntu), a few lines of Python: a .deb is an `ar`
 # archive holding control.tar.* and data.tar.*; tarfile reads xz, gzip and bzip2.
 deb_py() {  # deb_py FILE DEST data|postinst
   "$python" - "$@" <<'PY'
