@@ -6,6 +6,8 @@
 // counts from the reported (manual) times, which max_over_ranks() makes identical on all ranks.
 #include "bench_main.hpp"
 
+#include <torch/cuda.h>
+
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -31,6 +33,11 @@ class NullReporter : public benchmark::BenchmarkReporter {
 
 Context& ctx() { return *g_ctx; }
 
+void sync_device() {
+  const torch::Device d = g_ctx->device();
+  if (d.is_cuda()) torch::cuda::synchronize(d.index());
+}
+
 double max_over_ranks(double seconds) {
   return comm::allreduce_scalar(g_ctx->host_comm(), seconds, comm::ReduceOp::kMax);
 }
@@ -47,6 +54,11 @@ int main(int argc, char** argv) {
   // SFB_BENCH_THREADS=T: T intra-op threads per rank (e.g. 1 for weak-scaling runs, where every
   // rank must get the same resources); default: node cores / ranks on the node.
   if (const char* t = std::getenv("SFB_BENCH_THREADS")) opts.threads = std::atoll(t);
+  // SFB_BENCH_DEVICE=auto|cpu|cuda and SFB_BENCH_PRECISION=fp32|tf32|bf16: the Context's device
+  // (the GPU configurations of bench_gpu.hpp run on it) and model arithmetic (Context applies it
+  // process-wide: bf16 = autocast on that device). Defaults: auto, fp32.
+  if (const char* d = std::getenv("SFB_BENCH_DEVICE")) opts.device = d;
+  if (const char* p = std::getenv("SFB_BENCH_PRECISION")) opts.precision = p;
   g_ctx->configure(opts);
   benchmark::Initialize(&argc, argv);
   const auto& p = g_ctx->provenance();
@@ -66,6 +78,8 @@ int main(int argc, char** argv) {
   std::string devices;
   for (const auto& d : p.devices) devices += (devices.empty() ? "" : "; ") + d;
   benchmark::AddCustomContext("devices", devices);
+  benchmark::AddCustomContext("device", g_ctx->device().str());
+  benchmark::AddCustomContext("precision", p.precision);
   if (g_ctx->rank() == 0) {
     benchmark::RunSpecifiedBenchmarks();
   } else {

@@ -11,16 +11,19 @@
 // batch of 256 takes about 10 minutes on a 2-core CPU; throughput per image hardly depends on
 // the batch size at these sizes). Counters: images_per_s (batch images over the manual time, max
 // over ranks), passes_per_image (model forward passes per image per attack: 12), torch_threads,
-// params. The first batch of each configuration is an untimed warm-up.
+// params. The first batch of each configuration is an untimed warm-up. With SFB_BENCH_GPU=1 also
+// BM_Pgd/gpu/<arch>/<res>px/<batch> (bench_gpu.hpp) on the Context's device.
 #include <torch/torch.h>
 
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "attacks/attack.hpp"
 #include "attacks/plan.hpp"
+#include "bench_gpu.hpp"
 #include "bench_main.hpp"
 #include "models/factory.hpp"
 
@@ -46,14 +49,19 @@ struct PgdSetup {
   }
 };
 
-PgdSetup& setup(const std::string& arch, int64_t batch) {
+/// The CPU configurations: `arch` at 32×32 on the CPU; a GPU configuration (`gpu` set): its
+/// architecture, resolution and batch on the Context's device (images and labels live there).
+PgdSetup& setup(const std::string& arch, int64_t batch, const sfb::bench::GpuConfig* gpu) {
   static std::map<std::string, std::unique_ptr<PgdSetup>> cache;
-  auto& slot = cache[arch];
+  auto& slot = cache[gpu ? gpu->tag() : arch];
   if (slot) return *slot;
   auto s = std::make_unique<PgdSetup>();
-  sfb::models::ModelOptions o = sfb::models::cifar10_options();
+  sfb::models::ModelOptions o = gpu ? gpu->model_options(kSeed) : sfb::models::cifar10_options();
   o.seed = kSeed;
+  const torch::Device device = gpu ? sfb::bench::ctx().device() : torch::Device(torch::kCPU);
   s->model = sfb::models::make_model("zoo:" + arch, o);
+  s->model->to(device);
+  if (gpu) sfb::bench::calibrate_bn(*s->model, gpu->resolution, device);
   s->model->train(false);
   for (const auto& p : s->model->parameters()) s->params += p.numel();
   sfb::attacks::AttackOptions opts =
@@ -62,7 +70,7 @@ PgdSetup& setup(const std::string& arch, int64_t batch) {
   s->attack = sfb::attacks::make_attack("pgd", opts);
   s->batch = batch;
   torch::manual_seed(kSeed);
-  s->images = torch::rand({batch, 3, 32, 32});
+  s->images = torch::rand({batch, 3, o.image_shape[1], o.image_shape[2]}).to(device);
   {
     torch::NoGradGuard no_grad;
     s->labels = s->model->forward(s->images).argmax(1);
@@ -72,8 +80,9 @@ PgdSetup& setup(const std::string& arch, int64_t batch) {
   return *slot;
 }
 
-void BM_Pgd(benchmark::State& state, const std::string& arch, int64_t batch) {
-  PgdSetup& s = setup(arch, batch);
+void BM_Pgd(benchmark::State& state, const std::string& arch, int64_t batch,
+            const sfb::bench::GpuConfig* gpu) {
+  PgdSetup& s = setup(arch, batch, gpu);
   double seconds = 0;
   for (auto _ : state) {
     const torch::Tensor index = s.next_index_tensor();
@@ -92,8 +101,16 @@ void BM_Pgd(benchmark::State& state, const std::string& arch, int64_t batch) {
 [[maybe_unused]] const bool kRegistered = [] {
   for (const auto& [arch, batch] : kConfigs) {
     const std::string name = std::string("BM_Pgd/") + arch + "/" + std::to_string(batch);
-    benchmark::RegisterBenchmark(name.c_str(), BM_Pgd, std::string(arch), batch)
+    benchmark::RegisterBenchmark(name.c_str(), BM_Pgd, std::string(arch), batch,
+                                 static_cast<const sfb::bench::GpuConfig*>(nullptr))
         ->MeasureProcessCPUTime()
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  static const std::vector<sfb::bench::GpuConfig> gpu = sfb::bench::gpu_configs();
+  for (const auto& g : gpu) {
+    const std::string name = "BM_Pgd/" + g.tag() + "/" + std::to_string(g.batch);
+    benchmark::RegisterBenchmark(name.c_str(), BM_Pgd, g.arch, g.batch, &g)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   }

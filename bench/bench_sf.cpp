@@ -12,13 +12,17 @@
 // manual time, max over ranks), torch_threads (intra-op threads per rank), k (neurons), params
 // (model parameters). cpu_time is the CPU time of the whole process (all threads) per iteration.
 // The first batch of each configuration is an untimed warm-up (allocator, oneDNN primitives).
+// With SFB_BENCH_GPU=1 also BM_SfStage/gpu/<arch>/<res>px/closed-form/<batch> (bench_gpu.hpp) on
+// the Context's device; the images start on the CPU, as a data loader delivers them.
 #include <torch/torch.h>
 
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "bench_gpu.hpp"
 #include "bench_main.hpp"
 #include "data/dataset.hpp"
 #include "models/factory.hpp"
@@ -35,41 +39,49 @@ const char* const kArchs[] = {"cnn-small", "wrn-28-10"};
 struct SfSetup {
   std::shared_ptr<sfb::models::Classifier> model;
   std::unique_ptr<sfb::shapley::SfStage> stage;
-  sfb::data::Batch batch;  // images [B, 3, 32, 32] in [0, 1], labels [B], index [B]
+  sfb::data::Batch batch;  // images [B, 3, H, W] in [0, 1] on the CPU, labels [B], index [B]
+  int64_t batch_size = kBatch;
   int64_t next_index = 0;  // global index of the next batch's first sample
   int64_t params = 0;
 
   /// Advances the batch's global indices, so every batch draws fresh bootstrap weights.
   const sfb::data::Batch& next() {
-    batch.index = torch::arange(next_index, next_index + kBatch, torch::kInt64);
-    next_index += kBatch;
+    batch.index = torch::arange(next_index, next_index + batch_size, torch::kInt64);
+    next_index += batch_size;
     return batch;
   }
 };
 
-SfSetup& setup(const std::string& arch, bool fast_path) {
-  static std::map<std::pair<std::string, bool>, std::unique_ptr<SfSetup>> cache;
-  auto& slot = cache[{arch, fast_path}];
+/// The CPU configurations: `arch` at 32×32, batch kBatch, on the CPU; a GPU configuration (`gpu`
+/// set): its architecture, resolution and batch on the Context's device.
+SfSetup& setup(const std::string& arch, bool fast_path,
+               const sfb::bench::GpuConfig* gpu = nullptr) {
+  static std::map<std::string, std::unique_ptr<SfSetup>> cache;
+  auto& slot = cache[(gpu ? gpu->tag() : arch) + (fast_path ? "/closed-form" : "/autograd")];
   if (slot) return *slot;
   auto s = std::make_unique<SfSetup>();
-  sfb::models::ModelOptions o = sfb::models::cifar10_options();
+  sfb::models::ModelOptions o = gpu ? gpu->model_options(kSeed) : sfb::models::cifar10_options();
   o.seed = kSeed;
-  s->model = sfb::models::make_model("zoo:" + arch, o);
+  const torch::Device device = gpu ? sfb::bench::ctx().device() : torch::Device(torch::kCPU);
+  s->batch_size = gpu ? gpu->batch : kBatch;
+  s->model = sfb::models::make_model("zoo:" + (gpu ? gpu->arch : arch), o);
+  s->model->to(device);
+  if (gpu) sfb::bench::calibrate_bn(*s->model, gpu->resolution, device);
   for (const auto& p : s->model->parameters()) s->params += p.numel();
   sfb::shapley::SfConfig cfg;  // SPEC defaults: features layer, logit target, 200 replicates
   cfg.fast_path = fast_path;
-  const torch::Device cpu(torch::kCPU);
-  s->stage = std::make_unique<sfb::shapley::SfStage>(*s->model, cfg, o.image_shape, kSeed, cpu);
+  s->stage = std::make_unique<sfb::shapley::SfStage>(*s->model, cfg, o.image_shape, kSeed, device);
   torch::manual_seed(kSeed);
-  s->batch.images = torch::rand({kBatch, 3, 32, 32});
-  s->batch.labels = torch::randint(0, o.num_classes, {kBatch}, torch::kInt64);
+  s->batch.images = torch::rand({s->batch_size, 3, o.image_shape[1], o.image_shape[2]});
+  s->batch.labels = torch::randint(0, o.num_classes, {s->batch_size}, torch::kInt64);
   s->stage->add(s->next());  // warm-up
   slot = std::move(s);
   return *slot;
 }
 
-void BM_SfStage(benchmark::State& state, const std::string& arch, bool fast_path) {
-  SfSetup& s = setup(arch, fast_path);
+void BM_SfStage(benchmark::State& state, const std::string& arch, bool fast_path,
+                const sfb::bench::GpuConfig* gpu) {
+  SfSetup& s = setup(arch, fast_path, gpu);
   if (s.stage->uses_fast_path() != fast_path) {
     state.SkipWithError("the stage did not take the requested path");
     return;
@@ -82,7 +94,7 @@ void BM_SfStage(benchmark::State& state, const std::string& arch, bool fast_path
       benchmark::DoNotOptimize(out.c.data_ptr());
     });
   }
-  const double images = static_cast<double>(state.iterations() * kBatch);
+  const double images = static_cast<double>(state.iterations() * s.batch_size);
   state.counters["images_per_s"] = seconds > 0 ? images / seconds : 0.0;
   state.counters["torch_threads"] = torch::get_num_threads();
   state.counters["k"] = static_cast<double>(s.stage->num_neurons());
@@ -156,7 +168,8 @@ void BM_Features(benchmark::State& state, const std::string& arch) {
     for (const bool fast : {true, false}) {
       const std::string name = std::string("BM_SfStage/") + arch + "/" +
                                (fast ? "closed-form" : "autograd") + "/" + std::to_string(kBatch);
-      benchmark::RegisterBenchmark(name.c_str(), BM_SfStage, std::string(arch), fast)
+      benchmark::RegisterBenchmark(name.c_str(), BM_SfStage, std::string(arch), fast,
+                                   static_cast<const sfb::bench::GpuConfig*>(nullptr))
           ->MeasureProcessCPUTime()
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
@@ -165,6 +178,14 @@ void BM_Features(benchmark::State& state, const std::string& arch) {
         (std::string("BM_Features/") + arch + "/" + std::to_string(kBatch)).c_str(), BM_Features,
         std::string(arch))
         ->MeasureProcessCPUTime()
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  // The GPU configurations (SFB_BENCH_GPU=1): the SPEC's default path (closed form) only.
+  static const std::vector<sfb::bench::GpuConfig> gpu = sfb::bench::gpu_configs();
+  for (const auto& g : gpu) {
+    const std::string name = "BM_SfStage/" + g.tag() + "/closed-form/" + std::to_string(g.batch);
+    benchmark::RegisterBenchmark(name.c_str(), BM_SfStage, g.arch, true, &g)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   }

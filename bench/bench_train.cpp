@@ -10,13 +10,17 @@
 // (global batch over the manual time, max over ranks), images_per_s_per_rank, world_size,
 // torch_threads, params. Under `mpirun -np 1` and `-np 2` with the same B and one thread per rank
 // (SFB_BENCH_THREADS=1), images_per_s_per_rank of the two runs gives the weak-scaling efficiency
-// (bench/run_benchmarks.sh train_scaling). The first step is an untimed warm-up.
+// (bench/run_benchmarks.sh train_scaling). The first step is an untimed warm-up. With
+// SFB_BENCH_GPU=1 also BM_TrainStep/gpu/<arch>/<res>px/pgd-at/<batch> (bench_gpu.hpp) on the
+// Context's device.
 #include <torch/torch.h>
 
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "bench_gpu.hpp"
 #include "bench_main.hpp"
 #include "data/synthetic_shapes.hpp"
 #include "models/factory.hpp"
@@ -32,23 +36,35 @@ struct TrainSetup {
   std::unique_ptr<sfb::data::SyntheticShapes> data;  // only sizes the trainer's epochs
   std::unique_ptr<sfb::train::Trainer> trainer;
   sfb::data::Batch batch;
+  int64_t local_batch = kLocalBatch;  // images per rank
   int64_t params = 0;
 };
 
-TrainSetup& setup(const std::string& loss) {
+/// The CPU configurations: cnn-small at 32×32 with kLocalBatch images per rank on the CPU; a GPU
+/// configuration (`gpu` set): its architecture, resolution and batch per rank on the Context's
+/// device (the trainer moves the model there; the batch starts on the CPU).
+TrainSetup& setup(const std::string& loss, const sfb::bench::GpuConfig* gpu) {
   static std::map<std::string, std::unique_ptr<TrainSetup>> cache;
-  auto& slot = cache[loss];
+  auto& slot = cache[(gpu ? gpu->tag() + "/" : std::string()) + loss];
   if (slot) return *slot;
   auto s = std::make_unique<TrainSetup>();
   sfb::Context& ctx = sfb::bench::ctx();
-  sfb::models::ModelOptions o = sfb::models::cifar10_options();
+  sfb::models::ModelOptions o = gpu ? gpu->model_options(kSeed) : sfb::models::cifar10_options();
   o.seed = kSeed;
+  const torch::Device device = gpu ? ctx.device() : torch::Device(torch::kCPU);
+  s->local_batch = gpu ? gpu->batch : kLocalBatch;
+  const int64_t local = s->local_batch, h = o.image_shape[1], w = o.image_shape[2];
   s->model = std::dynamic_pointer_cast<sfb::models::NativeModel>(
-      sfb::models::make_model("zoo:cnn-small", o));
+      sfb::models::make_model("zoo:" + (gpu ? gpu->arch : std::string("cnn-small")), o));
   for (const auto& p : s->model->parameters()) s->params += p.numel();
-  const int64_t global = kLocalBatch * ctx.size();
+  if (gpu) {
+    s->model->to(device);
+    sfb::bench::calibrate_bn(*s->model, h, device);
+  }
+  const int64_t global = local * ctx.size();
   sfb::data::SyntheticShapesOptions d;
   d.n = 4 * global;
+  d.image_size = h;
   s->data = std::make_unique<sfb::data::SyntheticShapes>(d);
   sfb::train::TrainConfig c;
   c.loss = loss;
@@ -57,20 +73,20 @@ TrainSetup& setup(const std::string& loss) {
   c.lr = 0.01;
   c.epochs = 1;
   c.attack_steps = 10;
-  s->trainer = std::make_unique<sfb::train::Trainer>(*s->model, *s->data, c, ctx.comm(), kSeed,
-                                                     torch::Device(torch::kCPU), "");
+  s->trainer =
+      std::make_unique<sfb::train::Trainer>(*s->model, *s->data, c, ctx.comm(), kSeed, device, "");
   torch::manual_seed(kSeed + static_cast<uint64_t>(ctx.rank()));
-  s->batch.images = torch::rand({kLocalBatch, 3, 32, 32});
-  s->batch.labels = torch::randint(0, o.num_classes, {kLocalBatch}, torch::kInt64);
-  s->batch.index = torch::arange(ctx.rank() * kLocalBatch, (ctx.rank() + 1) * kLocalBatch,
-                                 torch::kInt64);
+  s->batch.images = torch::rand({local, 3, h, w});
+  s->batch.labels = torch::randint(0, o.num_classes, {local}, torch::kInt64);
+  s->batch.index = torch::arange(ctx.rank() * local, (ctx.rank() + 1) * local, torch::kInt64);
   s->trainer->step(s->batch, 0);  // warm-up
   slot = std::move(s);
   return *slot;
 }
 
-void BM_TrainStep(benchmark::State& state, const std::string& loss) {
-  TrainSetup& s = setup(loss);
+void BM_TrainStep(benchmark::State& state, const std::string& loss,
+                  const sfb::bench::GpuConfig* gpu) {
+  TrainSetup& s = setup(loss, gpu);
   const int world = sfb::bench::ctx().size();
   double seconds = 0;
   for (auto _ : state) {
@@ -79,7 +95,7 @@ void BM_TrainStep(benchmark::State& state, const std::string& loss) {
       benchmark::DoNotOptimize(terms.data());
     });
   }
-  const double images = static_cast<double>(state.iterations() * kLocalBatch * world);
+  const double images = static_cast<double>(state.iterations() * s.local_batch * world);
   state.counters["images_per_s"] = seconds > 0 ? images / seconds : 0.0;
   state.counters["images_per_s_per_rank"] = seconds > 0 ? images / seconds / world : 0.0;
   state.counters["world_size"] = world;
@@ -91,8 +107,16 @@ void BM_TrainStep(benchmark::State& state, const std::string& loss) {
   for (const char* loss : {"standard", "pgd-at"}) {
     const std::string name =
         std::string("BM_TrainStep/cnn-small/") + loss + "/" + std::to_string(kLocalBatch);
-    benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, std::string(loss))
+    benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, std::string(loss),
+                                 static_cast<const sfb::bench::GpuConfig*>(nullptr))
         ->MeasureProcessCPUTime()
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  static const std::vector<sfb::bench::GpuConfig> gpu = sfb::bench::gpu_configs();
+  for (const auto& g : gpu) {
+    const std::string name = "BM_TrainStep/" + g.tag() + "/pgd-at/" + std::to_string(g.batch);
+    benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, std::string("pgd-at"), &g)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   }

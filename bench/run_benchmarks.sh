@@ -16,18 +16,14 @@
 #        train train_scaling interactions attribution
 #        (default: all)   env: SFB_BUILD_DIR, SFB_PYTHON, SFB_SF_ROUNDS, SFB_SF_MIN_TIME,
 #        SFB_SF_TAG
+# Sourced (bench/run_gpu_benchmarks.sh does), it only defines its variables and functions.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SFB_BUILD_DIR:-$repo/build}
-np=${1:-2}
-shift || true
-names=("$@")
-[[ ${#names[@]} -gt 0 ]] || names=(allreduce hdf5_write data imagenet sf pgd train train_scaling interactions
-                                  attribution)
 if [[ $(id -u) -eq 0 ]]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 results="$repo/bench/results"
-mkdir -p "$results"
 outs=()
+py_extra=()  # more arguments for the reference scripts (run_gpu_benchmarks.sh: device, precision)
 
 # The pairs of each paired benchmark, one regular expression each that selects it on both sides.
 pgd_pairs=("Pgd.*/cnn-small/" "Pgd.*/wrn-28-10/")
@@ -49,11 +45,12 @@ quiet() {
   return "$rc"
 }
 
-# run_paired NAME: bench/bench_NAME against bench/reference/NAME_reference.py over ${NAME}_pairs;
-# sfbench's first run tells the reference the intra-op thread count sfbench's rank uses.
+# run_paired NAME [PAIRS]: bench/bench_NAME against bench/reference/NAME_reference.py over the
+# array named PAIRS (default ${NAME}_pairs), writing to $results; sfbench's first run tells the
+# reference the intra-op thread count sfbench's rank uses.
 run_paired() {
   local name=$1 py rounds min_time tmp threads r i
-  local -n pairs="${name}_pairs"
+  local -n pairs="${2:-${name}_pairs}"
   py=${SFB_PYTHON:-$(sed -n 's/^SFB_PYTHON:FILEPATH=//p' "$build/CMakeCache.txt")}
   rounds=${SFB_SF_ROUNDS:-3}
   min_time=${SFB_SF_MIN_TIME:-2}
@@ -77,7 +74,7 @@ print(int(json.load(open(sys.argv[1]))["benchmarks"][0]["torch_threads"]))' \
       fi
       local side_b=(quiet "$py" "$repo/bench/reference/${name}_reference.py" --filter "${pairs[$i]}"
                     --repetitions 1 --min-time "$min_time" --threads "$threads"
-                    --out "$tmp/pytorch_${r}_$((i + 1)).json")
+                    --out "$tmp/pytorch_${r}_$((i + 1)).json" "${py_extra[@]}")
       if ((r % 2)); then "${side_a[@]}"; "${side_b[@]}"; else "${side_b[@]}"; "${side_a[@]}"; fi
     done
     echo "$name round $r/$rounds done"
@@ -114,23 +111,33 @@ for name in one:
 PY
 }
 
-for name in "${names[@]}"; do
-  b="bench_${name%_scaling}"
-  [[ -x "$build/bench/$b" ]] || { echo "run_benchmarks: no $build/bench/$b" >&2; exit 1; }
-  if [[ $name == train_scaling ]]; then
-    run_train_scaling
-    continue
-  fi
-  if [[ $name == sf || $name == pgd || $name == interactions || $name == train ||
-        $name == attribution ]]; then
-    run_paired "$name"
-    continue
-  fi
-  out="$results/${name}_np${np}.json"
-  mpirun --oversubscribe -np "$np" "$build/bench/$b" --benchmark_repetitions=5 \
-    --benchmark_report_aggregates_only=true --benchmark_out="$out" --benchmark_out_format=json \
-    >/dev/null
-  echo "wrote $out"
-  outs+=("$out")
-done
-python3 "$repo/bench/ratios.py" "${outs[@]}"
+main() {
+  local np=${1:-2} name b out
+  shift || true
+  local names=("$@")
+  [[ ${#names[@]} -gt 0 ]] || names=(allreduce hdf5_write data imagenet sf pgd train train_scaling
+                                    interactions attribution)
+  mkdir -p "$results"
+  for name in "${names[@]}"; do
+    b="bench_${name%_scaling}"
+    [[ -x "$build/bench/$b" ]] || { echo "run_benchmarks: no $build/bench/$b" >&2; exit 1; }
+    if [[ $name == train_scaling ]]; then
+      run_train_scaling
+      continue
+    fi
+    if [[ $name == sf || $name == pgd || $name == interactions || $name == train ||
+          $name == attribution ]]; then
+      run_paired "$name"
+      continue
+    fi
+    out="$results/${name}_np${np}.json"
+    mpirun --oversubscribe -np "$np" "$build/bench/$b" --benchmark_repetitions=5 \
+      --benchmark_report_aggregates_only=true --benchmark_out="$out" --benchmark_out_format=json \
+      >/dev/null
+    echo "wrote $out"
+    outs+=("$out")
+  done
+  python3 "$repo/bench/ratios.py" "${outs[@]}"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi

@@ -17,6 +17,9 @@ wrn-28-10 at batch 16 (bench_pgd.cpp explains the batch sizes), with the counter
 passes_per_image (12), torch_threads and params; the models are sf_reference.py's mirrors of the
 C++ zoo. Output: Google-Benchmark-style JSON (--out), as sf_reference.py writes.
 
+With --gpu-configs: BM_PgdPyTorch/gpu/<arch>/<res>px/<batch>/manual_time for the configurations
+of devices.py on --device (bench_pgd.cpp's BM_Pgd/gpu/...).
+
 --quick: cnn-small, batch 8, one batch, plus a check that every perturbation stays in the
 eps-ball and [0, 1] and that PGD raises the mean cross-entropy (a smoke test).
 """
@@ -28,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import devices  # noqa: E402
 from sf_reference import (MODELS, SEED, record_entries, reference_parser,  # noqa: E402
                           time_runs, write_results)
 
@@ -53,10 +57,12 @@ def pgd(model, x, y):
     return x_adv, robust, (x_adv - x).flatten(1).abs().amax(1)
 
 
-def setup(arch, batch):
+def setup(arch, batch, resolution=32, device="cpu", calibrate=False):
     torch.manual_seed(SEED)
-    model = MODELS[arch]().eval()
-    images = torch.rand(batch, 3, 32, 32)
+    model = MODELS[arch]().eval().to(device)
+    if calibrate:  # the GPU configurations, as bench_pgd.cpp
+        devices.calibrate_bn(model, resolution)
+    images = torch.rand(batch, 3, resolution, resolution).to(device)
     with torch.no_grad():
         labels = model(images).argmax(1)
     return model, images, labels
@@ -78,6 +84,7 @@ def quick_check():
 def main():
     p = reference_parser(__doc__, "batches")
     args = p.parse_args()
+    devices.configure(args)
     torch.set_num_threads(args.threads)
     if args.quick:
         quick_check()
@@ -85,16 +92,24 @@ def main():
     benchmarks = []
     wanted = re.compile(args.filter)
     print(f"{'benchmark':<60} {'time/iter':>12} {'images/s':>10}")
-    for arch, batch in CONFIGS.items():
-        name = f"BM_PgdPyTorch/{arch}/{batch}/process_time/manual_time"
+    configs = [(arch, 32, batch, f"{arch}/{batch}/process_time/manual_time")
+               for arch, batch in CONFIGS.items()]
+    if args.gpu_configs:
+        configs = [(arch, res, batch, f"{tag}/{batch}/manual_time")
+                   for arch, res, batch, tag in devices.gpu_configs()]
+    for arch, res, batch, suffix in configs:
+        name = f"BM_PgdPyTorch/{suffix}"
         if not wanted.search(name):
             continue
-        model, images, labels = setup(arch, batch)
-        runs = time_runs(lambda _index: pgd(model, images, labels), batch, args.repetitions,
-                         args.min_time, args.warmup)
+        model, images, labels = setup(arch, batch, res, devices.device(), args.gpu_configs)
         params = sum(t.numel() for t in model.parameters())
         counters = {"passes_per_image": 12, "torch_threads": torch.get_num_threads(),
                     "params": params}
+        if args.count_flops:
+            counters["flops_per_image"] = devices.count_flops(
+                lambda: pgd(model, images, labels), batch)
+        runs = time_runs(lambda _index: pgd(model, images, labels), batch, args.repetitions,
+                         args.min_time, args.warmup)
         record_entries(benchmarks, name, runs, counters, batch, 60)
     if args.out:
         write_results(args.out, benchmarks, __file__)

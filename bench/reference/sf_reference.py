@@ -49,8 +49,13 @@ import time
 import torch
 from torch import nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import devices  # noqa: E402
+
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 NUM_CLASSES = 10
 REPLICATES = 200
 SEED = 20261122
@@ -68,10 +73,10 @@ def conv1x1(cin, cout, stride=1):
 class NativeModel(nn.Module):
     """Normalization buffers, the Linear head "fc", features()/head() as in NativeModel."""
 
-    def __init__(self, num_classes=NUM_CLASSES):
+    def __init__(self, num_classes=NUM_CLASSES, mean=CIFAR10_MEAN, std=CIFAR10_STD):
         super().__init__()
-        self.register_buffer("mean", torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(CIFAR10_STD).view(1, 3, 1, 1))
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
         self.num_classes = num_classes
 
     def make_head(self, k):
@@ -166,21 +171,74 @@ class WideResNet(NativeModel):
         return torch.relu(self.bn(h)).mean((2, 3))
 
 
-MODELS = {"cnn-small": CnnSmall, "wrn-28-10": lambda: WideResNet(28, 10)}
+class Bottleneck(nn.Module):
+    """conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1-BN, plus the shortcut, then ReLU; expansion
+    4, the stride on the 3x3 conv (ResNet v1.5); projection "downsample" = conv1x1 + BN."""
+
+    def __init__(self, cin, planes, stride):
+        super().__init__()
+        out = planes * 4
+        self.conv1 = conv1x1(cin, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = conv1x1(planes, out)
+        self.bn3 = nn.BatchNorm2d(out)
+        self.downsample = (nn.Sequential(conv1x1(cin, out, stride), nn.BatchNorm2d(out))
+                           if stride != 1 or cin != out else None)
+
+    def forward(self, x):
+        h = torch.relu(self.bn1(self.conv1(x)))
+        h = torch.relu(self.bn2(self.conv2(h)))
+        h = self.bn3(self.conv3(h))
+        return torch.relu(h + (self.downsample(x) if self.downsample is not None else x))
+
+
+class ResNet50(NativeModel):
+    """The C++ zoo's resnet-50 (src/sfb/models/resnet.cpp, torchvision's ImageNet layout and
+    module names): 7x7/2 stem conv, BN, ReLU, 3x3/2 max pool, stages layer1..layer4 of 3, 4, 6, 3
+    bottlenecks (64, 128, 256, 512 planes; strides 1, 2, 2, 2), global mean, fc 2048 -> 1000;
+    ImageNet normalization inside the model."""
+
+    def __init__(self):
+        super().__init__(1000, IMAGENET_MEAN, IMAGENET_STD)
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        cin = 64
+        for s, n in enumerate((3, 4, 6, 3)):
+            planes = 64 << s
+            blocks = [Bottleneck(cin if i == 0 else planes * 4, planes,
+                                 (1 if s == 0 else 2) if i == 0 else 1) for i in range(n)]
+            setattr(self, f"layer{s + 1}", nn.ModuleList(blocks))
+            cin = planes * 4
+        self.make_head(cin)
+        self.init_weights()
+
+    def body(self, h):
+        h = torch.max_pool2d(torch.relu(self.bn1(self.conv1(h))), 3, 2, 1)
+        for s in range(4):
+            for b in getattr(self, f"layer{s + 1}"):
+                h = b(h)
+        return h.mean((2, 3))
+
+
+MODELS = {"cnn-small": CnnSmall, "wrn-28-10": lambda: WideResNet(28, 10), "resnet-50": ResNet50}
+# Parameter counts of the C++ zoo (`sfbench info --model zoo:<arch>`); --quick checks the mirrors.
+ZOO_PARAMS = {"resnet-50": 25557032}
 
 
 class Accumulator:
     """The float64 sums of SfAccumulator: Σ c, per-class Σ c and counts, the Poisson bootstrap
     weighted sums and weights, and the number of correct predictions."""
 
-    def __init__(self, k, num_classes, replicates=REPLICATES):
-        f64 = torch.float64
+    def __init__(self, k, num_classes, replicates=REPLICATES, device="cpu"):
+        f64 = {"dtype": torch.float64, "device": device}
         self.replicates = replicates
-        self.sum = torch.zeros(k, dtype=f64)
-        self.class_sum = torch.zeros(num_classes, k, dtype=f64)
-        self.class_count = torch.zeros(num_classes, dtype=f64)
-        self.boot_sum = torch.zeros(replicates, k, dtype=f64)
-        self.boot_weight = torch.zeros(replicates, dtype=f64)
+        self.sum = torch.zeros(k, **f64)
+        self.class_sum = torch.zeros(num_classes, k, **f64)
+        self.class_count = torch.zeros(num_classes, **f64)
+        self.boot_sum = torch.zeros(replicates, k, **f64)
+        self.boot_weight = torch.zeros(replicates, **f64)
         self.count = self.correct = 0
 
     def add(self, c, labels, correct):
@@ -189,9 +247,9 @@ class Accumulator:
         n = c64.size(0)
         self.sum += c64.sum(0)
         self.class_sum.index_add_(0, labels, c64)
-        self.class_count.index_add_(0, labels, torch.ones(n, dtype=torch.float64))
+        self.class_count.index_add_(0, labels, torch.ones_like(c64[:, 0]))
         if self.replicates > 0:
-            w = torch.poisson(torch.ones(self.replicates, n, dtype=torch.float64))
+            w = torch.poisson(torch.ones(self.replicates, n, dtype=torch.float64, device=c64.device))
             self.boot_sum.addmm_(w, c64)
             self.boot_weight += w.sum(1)
         self.count += n
@@ -203,11 +261,14 @@ class SfReference:
 
     def __init__(self, model, fast_path, replicates=REPLICATES):
         self.model, self.fast_path = model, fast_path
-        self.acc = Accumulator(model.k, model.num_classes, replicates)
+        device = next(model.parameters()).device
+        self.acc = Accumulator(model.k, model.num_classes, replicates, device)
         self.index, self.labels, self.preds = [], [], []
 
     def add(self, images, labels, index):
         """images [B, 3, H, W] float32 in [0, 1]; labels, index [B] int64. Returns c [B, k]."""
+        dev = self.acc.sum.device
+        images, labels = images.to(dev), labels.to(dev)
         with torch.no_grad():
             a = self.model.features(images)
         if self.fast_path:
@@ -226,16 +287,17 @@ class SfReference:
         pred = logits.argmax(1)
         self.acc.add(c, labels, pred.eq(labels))
         self.index.append(index)
-        self.labels.append(labels)
-        self.preds.append(pred)
+        self.labels.append(labels.cpu())
+        self.preds.append(pred.cpu())
         return c
 
 
-def build(arch, batch):
+def build(arch, batch, resolution=32, device="cpu"):
+    """(model on `device` in eval mode, images [batch, 3, res, res] and labels on the CPU)."""
     torch.manual_seed(SEED)
-    model = MODELS[arch]().eval()
-    images = torch.rand(batch, 3, 32, 32)
-    labels = torch.randint(0, NUM_CLASSES, (batch,), dtype=torch.int64)
+    model = MODELS[arch]().eval().to(device)
+    images = torch.rand(batch, 3, resolution, resolution)
+    labels = torch.randint(0, model.num_classes, (batch,), dtype=torch.int64)
     return model, images, labels
 
 
@@ -249,8 +311,11 @@ def time_runs(work, batch, repetitions, min_time, warmup):
         nonlocal next_index
         index = torch.arange(next_index, next_index + batch, dtype=torch.int64)
         next_index += batch
+        devices.sync()
         t0, c0 = time.perf_counter(), time.process_time()
-        work(index)
+        with devices.precision_scope():
+            work(index)
+        devices.sync()
         return time.perf_counter() - t0, time.process_time() - c0
 
     warm = [step() for _ in range(max(1, warmup))][-1][0]
@@ -335,6 +400,7 @@ def context_block(script):
         "world_size": "1",
         "communicator": "none (PyTorch reference)",
         "allocator": allocator(),
+        **devices.device_context(),
     }
 
 
@@ -383,6 +449,7 @@ def reference_parser(doc, unit="batches"):
     p.add_argument("--filter", default=".", help="regular expression on the benchmark names")
     p.add_argument("--out", help="write Google-Benchmark-style JSON here")
     p.add_argument("--quick", action="store_true", help="smoke test (see the module doc)")
+    devices.add_device_args(p)
     return p
 
 
@@ -412,11 +479,39 @@ def quick_check(threads):
         sys.exit(f"sf_reference: closed form and autograd differ by "
                  f"{(closed - auto).abs().max().item():g}")
     print(f"sf_reference: closed form == autograd on cnn-small (threads {threads})")
+    for arch, want in ZOO_PARAMS.items():
+        got = sum(t.numel() for t in MODELS[arch]().parameters())
+        if got != want:
+            sys.exit(f"sf_reference: the {arch} mirror has {got} parameters, the zoo {want}")
+    print("sf_reference: parameter counts equal the C++ zoo's: "
+          + ", ".join(f"{a} {n}" for a, n in ZOO_PARAMS.items()))
+
+
+def run_gpu(args, benchmarks):
+    """The GPU configurations (devices.gpu_configs(); bench_sf.cpp's BM_SfStage/gpu/...): the
+    closed form, images handed over on the CPU, on --device."""
+    wanted = re.compile(args.filter)
+    for arch, res, batch, tag in devices.gpu_configs():
+        name = f"BM_SfStagePyTorch/{tag}/closed-form/{batch}/manual_time"
+        if not wanted.search(name):
+            continue
+        model, images, labels = build(arch, batch, res, devices.device())
+        devices.calibrate_bn(model, res)
+        ref = SfReference(model, True)
+        counters = {"torch_threads": torch.get_num_threads(), "k": model.k,
+                    "params": sum(p.numel() for p in model.parameters())}
+        if args.count_flops:
+            counters["flops_per_image"] = devices.count_flops(
+                lambda: ref.add(images, labels, torch.arange(batch)), batch)
+        runs = time_runs(lambda index: ref.add(images, labels, index), batch, args.repetitions,
+                         args.min_time, args.warmup)
+        record_entries(benchmarks, name, runs, counters, batch, 70)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--models", nargs="*", default=["cnn-small", "wrn-28-10"],
+                   choices=list(MODELS))
     p.add_argument("--paths", nargs="*", default=list(PATHS), choices=PATHS)
     p.add_argument("--accumulator-k", nargs="*", type=int, default=[128, 640],
                    help="also time the float64 sums alone for c [batch, k] (no model)")
@@ -433,7 +528,9 @@ def main():
     p.add_argument("--out", help="write Google-Benchmark-style JSON here")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: cnn-small, batch 16, one batch, plus a consistency check")
+    devices.add_device_args(p)
     args = p.parse_args()
+    devices.configure(args)
     if args.quick:
         args.models, args.batch, args.repetitions, args.min_time = ["cnn-small"], 16, 1, 0.0
         args.accumulator_k = [128]
@@ -452,6 +549,9 @@ def main():
 
     suffix = "process_time/manual_time"
     wanted = re.compile(args.filter)
+    if args.gpu_configs:
+        run_gpu(args, benchmarks)
+        args.models, args.accumulator_k = [], []
     for arch in args.models:
         stage = {path: f"BM_SfStagePyTorch/{arch}/{path}/{args.batch}/{suffix}"
                  for path in args.paths}

@@ -12,6 +12,9 @@ logs the SF term of the batch and all-reduces the loss terms (a NaN guard); not 
 Benchmarks: BM_TrainStepPyTorch/cnn-small/<standard|pgd-at>/64/process_time/manual_time with the
 counters images_per_s, world_size (1), torch_threads and params; the model is sf_reference.py's mirror of the C++ zoo's cnn-small.
 
+With --gpu-configs: BM_TrainStepPyTorch/gpu/<arch>/<res>px/pgd-at/<batch>/manual_time (PGD-AT, the
+configurations of devices.py) on --device.
+
 --quick: 3 standard steps on a batch of 16 must lower the loss on that batch (a smoke test).
 """
 import os
@@ -22,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import devices  # noqa: E402
 from sf_reference import (MODELS, SEED, record_entries, reference_parser,  # noqa: E402
                           time_runs, write_results)
 
@@ -45,7 +49,10 @@ def adversarial(model, x, y):
 
 
 def make_step(model, opt, loss_name):
+    dev = next(model.parameters()).device
+
     def step(x, y):
+        x, y = x.to(dev), y.to(dev)  # the batch arrives on the CPU, as in Trainer::step
         inputs = adversarial(model, x, y) if loss_name == "pgd-at" else x
         model.train()
         loss = F.cross_entropy(model(inputs), y)
@@ -56,12 +63,12 @@ def make_step(model, opt, loss_name):
     return step
 
 
-def setup(loss_name, batch):
+def setup(loss_name, batch, arch="cnn-small", resolution=32, device="cpu"):
     torch.manual_seed(SEED)
-    model = MODELS["cnn-small"]()
+    model = MODELS[arch]().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.rand(batch, 3, 32, 32)
-    y = torch.randint(0, 10, (batch,))
+    x = torch.rand(batch, 3, resolution, resolution)
+    y = torch.randint(0, model.num_classes, (batch,))
     return model, make_step(model, opt, loss_name), x, y
 
 
@@ -76,6 +83,7 @@ def quick_check():
 def main():
     p = reference_parser(__doc__, "steps")
     args = p.parse_args()
+    devices.configure(args)
     torch.set_num_threads(args.threads)
     if args.quick:
         quick_check()
@@ -83,16 +91,25 @@ def main():
     benchmarks = []
     wanted = re.compile(args.filter)
     print(f"{'benchmark':<64} {'time/iter':>12} {'images/s':>11}")
-    for loss_name in LOSSES:
-        name = f"BM_TrainStepPyTorch/cnn-small/{loss_name}/{BATCH}/process_time/manual_time"
+    configs = [("cnn-small", 32, BATCH, loss, f"cnn-small/{loss}/{BATCH}/process_time/manual_time")
+               for loss in LOSSES]
+    if args.gpu_configs:
+        configs = [(arch, res, batch, "pgd-at", f"{tag}/pgd-at/{batch}/manual_time")
+                   for arch, res, batch, tag in devices.gpu_configs()]
+    for arch, res, batch, loss_name, suffix in configs:
+        name = f"BM_TrainStepPyTorch/{suffix}"
         if not wanted.search(name):
             continue
-        model, step, x, y = setup(loss_name, BATCH)
-        runs = time_runs(lambda _index: step(x, y), BATCH, args.repetitions, args.min_time,
-                         args.warmup)
+        model, step, x, y = setup(loss_name, batch, arch, res, devices.device())
+        if args.gpu_configs:
+            devices.calibrate_bn(model, res)
         params = sum(t.numel() for t in model.parameters())
         counters = {"world_size": 1, "torch_threads": torch.get_num_threads(), "params": params}
-        record_entries(benchmarks, name, runs, counters, BATCH, 64)
+        if args.count_flops:  # one extra SGD step; the model's state does not affect the timing
+            counters["flops_per_image"] = devices.count_flops(lambda: step(x, y), batch)
+        runs = time_runs(lambda _index: step(x, y), batch, args.repetitions, args.min_time,
+                         args.warmup)
+        record_entries(benchmarks, name, runs, counters, batch, 64)
     if args.out:
         write_results(args.out, benchmarks, __file__)
 
