@@ -92,6 +92,7 @@ int run_attack(Context& ctx, Invocation& inv) {
     rf.write_samples(shard.begin, clean.index, clean.label, clean.pred);
     attacks::write_attacks(rf, *run.runner, run.summaries, shard.begin, torch::Tensor(), run.seconds);
     rf.record_traffic("attacks", run.traffic);
+    rf.record_device_seconds("attacks", run.runner->device_seconds());
     record_costs(rf, run);
     rf.finish();
     remove_checkpoint(ctx, inv);
@@ -126,7 +127,9 @@ int run_eval(Context& ctx, Invocation& inv) {
     shapley::write_sf(rf, *stage, s, inv.inputs.split, sf_seconds);
     attacks::write_attacks(rf, *run.runner, run.summaries, shard.begin, c_order, run.seconds);
     rf.record_traffic("sf", sf_traffic);
+    rf.record_device_seconds("sf", stage->device_seconds());
     rf.record_traffic("attacks", run.traffic);
+    rf.record_device_seconds("attacks", run.runner->device_seconds());
     record_costs(rf, run);
     rf.finish();
     remove_checkpoint(ctx, inv);

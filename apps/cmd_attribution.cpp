@@ -202,6 +202,7 @@ Command register_attribution(CLI::App& app, Invocation& inv) {
               record_inputs(*rf, in, ds.get(), model.get());
               attribution::write_attribution(*rf, *stage, s, seconds);
               rf->record_traffic("attribution", traffic);
+              rf->record_device_seconds("attribution", stage->device_seconds());
               // The montage before finish(): a run whose figure cannot be written fails whole.
               const int64_t k = inv2.attribution.montage;
               ctx.agree([&] {

@@ -115,6 +115,7 @@ Command register_interactions(CLI::App& app, Invocation& inv) {
               record_inputs(*rf, in, ds.get(), model.get());
               interactions::write_interactions(*rf, *stage, s, seconds);
               rf->record_traffic("interactions", traffic);
+              rf->record_device_seconds("interactions", stage->device_seconds());
               rf->finish();
               if (ctx.rank() == 0) {
                 for (const auto& p : interactions::write_plots(s, inv2.common.out, what)) {

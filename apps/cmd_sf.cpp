@@ -81,6 +81,7 @@ Command register_sf(CLI::App& app, Invocation& inv) {
               record_inputs(*rf, in, ds.get(), model.get());
               shapley::write_sf(*rf, *stage, s, in.split, seconds);
               rf->record_traffic("sf", traffic);
+              rf->record_device_seconds("sf", stage->device_seconds());
               rf->finish();
             }
             if (ctx.rank() == 0) print_table(inv2, *ds, *model, *stage, s, seconds);

@@ -104,7 +104,7 @@ Command register_train(CLI::App& app, Invocation& inv) {
                                             ds->num_classes(), model->name(), model->num_classes()));
               }
               trainer = std::make_unique<train::Trainer>(*native, *ds, tc, ctx.comm(), seed, ctx.device(),
-                                                         inv2.schema.to_toml());
+                                                         inv2.schema.to_toml(), &ctx.host_comm());
               if (tc.resume) resumed = trainer->resume(ckpt);
             });
             if (const char* at = std::getenv("SFB_TRAIN_STOP_AT_STEP")) trainer->set_stop_at_step(std::atoll(at));
@@ -122,6 +122,7 @@ Command register_train(CLI::App& app, Invocation& inv) {
               record_inputs(rf, in, ds.get(), model.get());
               write_results(rf, *trainer, tc, ckpt, sha);
               rf.record_traffic("train", ctx.traffic() - before);
+              rf.record_device_seconds("train", trainer->device_seconds());
               rf.finish();
             }
             if (ctx.rank() == 0) {

@@ -9,6 +9,7 @@
 #include "attacks/attack_stage.hpp"
 #include "comm/mpi/mpi_communicator.hpp"
 #include "core/partition.hpp"
+#include "data/relabelled.hpp"
 #include "data/synthetic_shapes.hpp"
 #include "models/zoo.hpp"
 #include "mpi/mpi_env.hpp"
@@ -17,27 +18,6 @@ namespace sfb::test {
 namespace {
 
 constexpr int64_t kN = 29;
-
-/// synthetic-shapes whose labels are a fixed model's clean predictions, so every sample is
-/// correctly classified and every attack has work to do.
-class Relabelled : public data::Dataset {
- public:
-  Relabelled(const data::SyntheticShapes& base, torch::Tensor labels) : base_(base), labels_(std::move(labels)) {}
-  int64_t size() const override { return base_.size(); }
-  int64_t num_classes() const override { return base_.num_classes(); }
-  std::vector<int64_t> image_shape() const override { return base_.image_shape(); }
-  data::Batch get(const std::vector<int64_t>& idx) const override {
-    data::Batch b = base_.get(idx);
-    b.labels = labels_.index_select(0, torch::tensor(idx, torch::kInt64));
-    return b;
-  }
-  std::string spec() const override { return "relabelled"; }
-  std::string fingerprint() const override { return base_.fingerprint(); }
-
- private:
-  const data::SyntheticShapes& base_;
-  torch::Tensor labels_;
-};
 
 struct Outcome {
   std::vector<torch::Tensor> robust, norm;  // per group, [rows]

@@ -6,8 +6,10 @@
 #include <numeric>
 #include <set>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "data/batches.hpp"
 #include "data/sampler.hpp"
@@ -23,7 +25,7 @@ TEST(ForEachBatch, CoversTheShardInOrderAndPropagatesErrors) {
   o.n = 30;
   const SyntheticShapes ds(o);
   std::vector<int64_t> seen, sizes;
-  for_each_batch(ds, Range{7, 17}, 4, "test", false, [&](const Batch& b) {
+  for_each_batch(ds, Range{7, 17}, 4, "test", false, false, [&](const Batch& b) {
     sizes.push_back(b.index.size(0));
     for (int64_t i = 0; i < b.index.size(0); ++i) {
       const int64_t g = b.index[i].item<int64_t>();
@@ -36,14 +38,71 @@ TEST(ForEachBatch, CoversTheShardInOrderAndPropagatesErrors) {
   EXPECT_EQ(seen, want);
   EXPECT_EQ(sizes, (std::vector<int64_t>{4, 4, 4, 4, 1}));
   int calls = 0;
-  for_each_batch(ds, Range{0, 0}, 4, "empty", false, [&](const Batch&) { ++calls; });
+  for_each_batch(ds, Range{0, 0}, 4, "empty", false, false, [&](const Batch&) { ++calls; });
   EXPECT_EQ(calls, 0);
-  EXPECT_THROW(for_each_batch(ds, Range{0, 30}, 8, "throws", false,
+  EXPECT_THROW(for_each_batch(ds, Range{0, 30}, 8, "throws", false, false,
                               [&](const Batch& b) {
                                 if (b.index[0].item<int64_t>() == 8) throw std::runtime_error("x");
                               }),
                std::runtime_error);
-  EXPECT_THROW(for_each_batch(ds, Range{0, 30}, 0, "bad", false, [](const Batch&) {}), ConfigError);
+  EXPECT_THROW(for_each_batch(ds, Range{0, 30}, 0, "bad", false, false, [](const Batch&) {}),
+               ConfigError);
+}
+
+// With pin_memory the batches carry the same values in pinned host memory (needs CUDA).
+TEST(ForEachBatch, PinnedBatchesHoldTheSameSamples) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "pinned memory needs a CUDA device";
+  SyntheticShapesOptions o;
+  o.n = 9;
+  const SyntheticShapes ds(o);
+  int64_t n = 0;
+  for_each_batch(ds, Range{0, 9}, 4, "pinned", false, true, [&](const Batch& b) {
+    EXPECT_TRUE(b.images.is_pinned());
+    EXPECT_TRUE(b.labels.is_pinned());
+    const Batch plain = ds.get(std::vector<int64_t>(b.index.data_ptr<int64_t>(),
+                                                    b.index.data_ptr<int64_t>() + b.index.numel()));
+    EXPECT_TRUE(torch::equal(b.images, plain.images));
+    EXPECT_TRUE(torch::equal(b.labels, plain.labels));
+    n += b.index.numel();
+  });
+  EXPECT_EQ(n, 9);
+}
+
+// HostRows: rows in push order, converted to its dtype; an empty one has the shape asked for.
+TEST(HostRows, ConcatenatesInOrderAsItsDtype) {
+  HostRows rows(torch::kFloat32);
+  EXPECT_TRUE(rows.empty());
+  EXPECT_EQ(rows.cat({0, 3}).sizes(), (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(rows.cat({0, 3}).scalar_type(), torch::kFloat32);
+  rows.push(torch::arange(6, torch::kFloat64).view({2, 3}));
+  rows.push(torch::arange(6, 9, torch::kInt64).view({1, 3}));
+  const torch::Tensor all = rows.cat();
+  EXPECT_EQ(all.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::equal(all, torch::arange(9, torch::kFloat32).view({3, 3})));
+  EXPECT_TRUE(torch::equal(to_host_async(torch::arange(4), torch::kFloat64),
+                           torch::arange(4, torch::kFloat64)));
+  const torch::Tensor d = to_device(torch::arange(5, torch::kInt64), torch::kCPU, torch::kFloat32);
+  EXPECT_EQ(d.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::equal(d, torch::arange(5, torch::kFloat32)));
+  synchronize(torch::kCPU);  // a no-op on the CPU
+}
+
+// DeviceClock on the CPU: the sum of the closed intervals (sleeps inside count, the gap between
+// intervals does not); start/stop out of order is a programming error.
+TEST(DeviceClock, SumsClosedIntervalsOnly) {
+  DeviceClock clock(torch::kCPU);
+  EXPECT_EQ(clock.seconds(), 0.0);
+  for (int i = 0; i < 2; ++i) {
+    clock.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    clock.stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));  // between intervals: not counted
+  }
+  EXPECT_GE(clock.seconds(), 0.06);
+  EXPECT_LT(clock.seconds(), 0.4);
+  EXPECT_ANY_THROW(clock.stop());
+  clock.start();
+  EXPECT_ANY_THROW(clock.start());
 }
 
 TEST(ShardSampler, EveryIndexExactlyOnceContiguousAndBalanced) {

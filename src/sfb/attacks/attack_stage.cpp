@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
 
@@ -56,9 +57,8 @@ class CountingClassifier : public models::Classifier {
 }  // namespace
 
 AttackRunner::AttackRunner(models::Classifier& model, std::vector<AttackGroup> groups,
-                           const Range& shard, torch::Tensor clean_correct,
-                           torch::ScalarType dtype, const torch::Device& device,
-                           bool activation_diff)
+                           const Range& shard, torch::Tensor clean_correct, torch::ScalarType dtype,
+                           const torch::Device& device, bool activation_diff)
     : model_(model),
       groups_(std::move(groups)),
       shard_(shard),
@@ -66,7 +66,8 @@ AttackRunner::AttackRunner(models::Classifier& model, std::vector<AttackGroup> g
       dtype_(dtype),
       device_(device),
       act_diff_(activation_diff),
-      k_(model.num_features()) {
+      k_(model.num_features()),
+      clock_(device) {
   SFB_ASSERT(clean_correct_.numel() == shard.count, "clean_correct must have one entry per shard sample");
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     GroupLocal l;
@@ -106,21 +107,25 @@ void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_s
   const int64_t total = cand.numel();
   Progress progress(fmt::format("{} [{}]", group.label, plan.attack), total, show_progress);
   auto robust = l.robust.accessor<bool, 1>();
+  torch::Tensor act_sum;  // this stage's activation differences, summed on the device
   auto norm = l.norm.accessor<float, 1>();
   for (int64_t start = 0; start < total; start += batch_size) {
     const torch::Tensor pos = cand.narrow(0, start, std::min(batch_size, total - start));
     std::vector<int64_t> global(static_cast<std::size_t>(pos.numel()));
     for (int64_t j = 0; j < pos.numel(); ++j) global[j] = shard_.begin + pos[j].item<int64_t>();
     const data::Batch batch = ds.get(global);
-    const torch::Tensor x = batch.images.to(device_, dtype_);
-    const torch::Tensor y = batch.labels.to(device_);
+    clock_.start();
+    const torch::Tensor x = to_device(batch.images, device_, dtype_);
+    const torch::Tensor y = to_device(batch.labels, device_);
     CountingClassifier counted(model_);
     AttackOutput out = attack->run(counted, x, y, batch.index);
     stage_rows_[static_cast<std::size_t>(s)] += counted.rows;
     stage_backward_rows_[static_cast<std::size_t>(s)] += counted.backward_rows;
     stage_samples_[static_cast<std::size_t>(s)] += pos.numel();
-    const torch::Tensor rob = out.robust.to(torch::kCPU, torch::kBool);
-    const torch::Tensor nrm = out.norm.to(torch::kCPU, torch::kFloat32);
+    // The stage's one wait per batch: the flags and norms decide which samples are final.
+    const torch::Tensor rob = to_host_async(out.robust, torch::kBool);
+    const torch::Tensor nrm = to_host_async(out.norm, torch::kFloat32);
+    synchronize(device_);
     l.zero_grad += out.zero_grad;
     l.nonfinite += out.nonfinite;
     // Samples whose adversarial example is final: broken here, or survivors of the last stage.
@@ -135,18 +140,20 @@ void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_s
     }
     if (act_diff_ && !final_rows.empty()) {
       torch::NoGradGuard no_grad;
-      const torch::Tensor rows = torch::tensor(final_rows, torch::kInt64).to(device_);
+      const torch::Tensor rows = to_device(torch::tensor(final_rows, torch::kInt64), device_);
       const torch::Tensor d = (model_.features(out.x_adv.index_select(0, rows)) -
                                model_.features(x.index_select(0, rows)))
                                   .abs()
                                   .to(torch::kFloat64)
                                   .sum(0);
-      l.act_diff += d.to(torch::kCPU);
+      act_sum = act_sum.defined() ? act_sum + d : d;  // on the device: no wait
       l.act_count += static_cast<int64_t>(final_rows.size());
     }
+    clock_.stop();
     progress.advance(pos.numel());
   }
   progress.finish();
+  if (act_sum.defined()) l.act_diff += act_sum.to(torch::kCPU);
   if (last) l.stages_done = static_cast<int64_t>(group.stages.size());
   ++done_;
 }

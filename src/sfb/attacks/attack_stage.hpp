@@ -8,6 +8,7 @@
 
 #include "attacks/plan.hpp"
 #include "comm/communicator.hpp"
+#include "core/device.hpp"
 #include "core/partition.hpp"
 #include "data/dataset.hpp"
 #include "io/results_file.hpp"
@@ -68,6 +69,8 @@ class AttackRunner {
   std::pair<int64_t, int64_t> stage_at(int64_t s) const { return order_[static_cast<std::size_t>(s)]; }
   /// Worst case over groups: [n_local] bool robust under every attack.
   torch::Tensor worst_case() const;
+  /// Seconds of device work in run_stage() on this rank, over every stage run (DeviceClock).
+  double device_seconds() { return clock_.seconds(); }
   /// Sums every group's counters over ranks (one all-reduce; collective) and derives accuracies,
   /// ΔAcc and sanity flags: one summary per group, then one labelled "worst_case" (robust under
   /// every group). `nondeterministic`: the forward-pass determinism check failed on some
@@ -87,6 +90,7 @@ class AttackRunner {
   std::vector<std::pair<int64_t, int64_t>> order_;  // stage s -> (group, stage in group)
   int64_t done_ = 0;
   std::vector<int64_t> stage_rows_, stage_backward_rows_, stage_samples_;
+  DeviceClock clock_;
 };
 
 /// True when two forward passes of the model on `x` give bitwise-identical logits.

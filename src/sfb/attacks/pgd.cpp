@@ -30,6 +30,7 @@
 #include "attacks/common.hpp"
 #include "attacks/detail/factories.hpp"
 #include "attacks/detail/pgd_engine.hpp"
+#include "core/device.hpp"
 #include "core/error.hpp"
 
 namespace sfb::attacks {
@@ -97,7 +98,7 @@ torch::Tensor random_start(const torch::Tensor& xa, const torch::Tensor& ia, int
     shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
     delta = delta.view(shape);
   }
-  delta = delta.to(xa.options());
+  delta = to_device(delta, xa.device(), xa.scalar_type());  // no wait for the device
   return project(xa + delta, xa, cfg.norm, cfg.eps);
 }
 

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 
 namespace sfb::attribution {
@@ -28,17 +29,23 @@ torch::Tensor snr_db(const torch::Tensor& map, const torch::Tensor& mask) {
     throw DataError(fmt::format("foreground masks of size {} do not match the attribution maps {}",
                                 dims(mask.sizes()), dims(map.sizes())));
   }
-  const torch::Tensor fg = m.to(map.device()).ne(0).to(torch::kFloat64);
-  const torch::Tensor bg = 1.0 - fg;
-  const torch::Tensor n_fg = fg.sum({1, 2}), n_bg = bg.sum({1, 2});
+  // The masks are checked where they are (on the host, as batches bring them: no wait for the
+  // device), then copied to the maps' device without a wait.
+  const torch::Tensor fg_here = m.ne(0).to(torch::kFloat64);
+  const torch::Tensor n_fg_here = fg_here.sum({1, 2}).to(torch::kCPU);
+  const double pixels = static_cast<double>(m.size(1) * m.size(2));
   for (int64_t i = 0; i < map.size(0); ++i) {
-    if (n_fg[i].item<double>() == 0 || n_bg[i].item<double>() == 0) {
+    const double f = n_fg_here[i].item<double>();
+    if (f == 0 || f == pixels) {
       throw DataError(
           fmt::format("foreground mask of row {} is {}: SNR needs foreground and "
                       "background pixels",
-                      i, n_fg[i].item<double>() == 0 ? "empty" : "full"));
+                      i, f == 0 ? "empty" : "full"));
     }
   }
+  const torch::Tensor fg = to_device(fg_here, map.device());
+  const torch::Tensor bg = 1.0 - fg;
+  const torch::Tensor n_fg = fg.sum({1, 2}), n_bg = bg.sum({1, 2});
   const torch::Tensor a = map.to(torch::kFloat64).abs();
   const torch::Tensor signal = (a * fg).sum({1, 2}) / n_fg;
   const torch::Tensor noise = (a * bg).sum({1, 2}) / n_bg;

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "attribution/gini.hpp"
+#include "core/device.hpp"
 #include "core/error.hpp"
 
 namespace sfb::attribution {
@@ -37,7 +38,7 @@ torch::Tensor random_pixel_mask(const torch::Tensor& keys, uint64_t seed, int64_
     const torch::Tensor pick = torch::randperm(h * w, gen, torch::kInt64).narrow(0, 0, top);
     out[i].index_fill_(0, pick, true);
   }
-  return out.view({k.numel(), 1, h, w}).to(device);
+  return to_device(out.view({k.numel(), 1, h, w}), device);
 }
 
 torch::Tensor noise_one(const torch::Tensor& x, const torch::Tensor& mask,
@@ -119,8 +120,7 @@ OcclusionResult occlusion_attack(models::Classifier& model, const torch::Tensor&
     const torch::Tensor c_hit = torch::where(hit, cand, torch::full_like(cand, cands));
     first.scatter_reduce_(0, img, c_hit, "amin", /*include_self=*/true);
   }
-  first = first.to(torch::kCPU);
-  OcclusionResult res;
+  OcclusionResult res;  // on x's device: the caller decides when the host waits for it
   res.flipped = first.lt(cands);
   res.count =
       torch::where(res.flipped, first.div(o.max_radius, "floor") + 1, torch::zeros_like(first));

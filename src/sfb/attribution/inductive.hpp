@@ -43,6 +43,7 @@ struct OcclusionOptions {
 
 /// Result of the occlusion attack per image.
 struct OcclusionResult {
+  // All on the device of the images attacked.
   torch::Tensor flipped;  ///< [N] bool: some (n, r) misclassified the image
   torch::Tensor count;    ///< [N] int64: n of the first misclassifying candidate (0: none)
   torch::Tensor radius;   ///< [N] int64: r of the first misclassifying candidate (0: none)

@@ -11,8 +11,8 @@
 #include "attribution/focus.hpp"
 #include "attribution/gini.hpp"
 #include "attribution/inductive.hpp"
+#include "core/device.hpp"
 #include "core/error.hpp"
-#include "core/timer.hpp"
 #include "data/batches.hpp"
 
 namespace sfb::attribution {
@@ -79,7 +79,8 @@ AttributionStage::AttributionStage(models::Classifier& model, const AttributionC
       image_shape_(image_shape),
       saved_(cfg.methods.size()),
       seed_(seed),
-      with_masks_(with_masks) {
+      with_masks_(with_masks),
+      clock_(device) {
   if (image_shape.size() != 3) throw ConfigError("attribution: image shape must be {C, H, W}");
   if (batch_size < 1) throw ConfigError("batch_size must be >= 1");
   if (cfg.region <= 0) throw ConfigError("attribution.region must be resolved (> 0)");
@@ -99,8 +100,8 @@ AttributionStage::AttributionStage(models::Classifier& model, const AttributionC
 }
 
 std::vector<torch::Tensor> AttributionStage::maps(const data::Batch& batch) {
-  const torch::Tensor x = batch.images.to(device_, dtype_);
-  const torch::Tensor y = batch.labels.to(device_, torch::kInt64);
+  const torch::Tensor x = to_device(batch.images, device_, dtype_);
+  const torch::Tensor y = to_device(batch.labels, device_, torch::kInt64);
   std::vector<torch::Tensor> out;
   for (auto& m : methods_) out.push_back(reduce_channels(m->attribute(model_, x, y, batch.index)));
   return out;
@@ -119,9 +120,13 @@ void AttributionStage::check_layers(const data::Batch& batch) {
 }
 
 void AttributionStage::add(const data::Batch& batch) {
-  Stopwatch sw;
-  const torch::Tensor x = batch.images.to(device_, dtype_);
-  const torch::Tensor y = batch.labels.to(device_, torch::kInt64);
+  // The host waits for the device once per batch: for the predictions, which pick the correctly
+  // classified images the inductive attacks run on. Every other per-batch result is copied back
+  // without a wait and is complete by the next batch's wait (or settle(), before it is read).
+  clock_.start();
+  pending_ = device_.is_cuda();
+  const torch::Tensor x = to_device(batch.images, device_, dtype_);
+  const torch::Tensor y = to_device(batch.labels, device_, torch::kInt64);
   if (with_masks_ && !batch.masks.defined()) {
     throw DataError("attribution: a batch without foreground masks (first index " +
                     std::to_string(batch.index[0].item<int64_t>()) + ")");
@@ -137,14 +142,15 @@ void AttributionStage::add(const data::Batch& batch) {
   const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
   // The inductive attacks run on the correctly classified images only (paper 002 §4.1).
   const torch::Tensor cpos = correct.nonzero().flatten();  // CPU int64
-  const torch::Tensor cpos_d = cpos.to(device_);
+  const torch::Tensor cpos_d = to_device(cpos, device_);
   const torch::Tensor xc = x.index_select(0, cpos_d), yc = y.index_select(0, cpos_d);
   const torch::Tensor keys_c = batch.index.to(torch::kCPU, torch::kInt64).index_select(0, cpos);
   const auto n_top = static_cast<int64_t>(cfg_.top_pixels.size());
-  // [b, T] uint8: 1 where attacked image k of column t is misclassified
+  // [b, T] uint8 (host, copied without a wait): 1 where attacked image k of column t is
+  // misclassified
   auto flips = [&](const std::function<torch::Tensor(int64_t)>& attacked) {
-    torch::Tensor out = torch::zeros({b, n_top}, torch::kUInt8);
-    if (cpos.numel() == 0) return out;
+    torch::Tensor out = torch::zeros({b, n_top}, x.options().dtype(torch::kUInt8));
+    if (cpos.numel() == 0) return to_host_async(out, torch::kUInt8);
     torch::NoGradGuard no_grad;
     for (int64_t t = 0; t < n_top; ++t) {
       std::vector<torch::Tensor> parts;
@@ -153,10 +159,10 @@ void AttributionStage::add(const data::Batch& batch) {
         const int64_t e = std::min(xa.size(0), s + batch_size_);
         parts.push_back(model_.forward(xa.narrow(0, s, e - s)).argmax(1));
       }
-      const torch::Tensor wrong = torch::cat(parts).ne(yc).to(torch::kCPU, torch::kUInt8);
-      out.select(1, t).index_copy_(0, cpos, wrong);
+      const torch::Tensor wrong = torch::cat(parts).ne(yc).to(torch::kUInt8);
+      out.select(1, t).index_copy_(0, cpos_d, wrong);
     }
-    return out;
+    return to_host_async(out, torch::kUInt8);
   };
   torch::Tensor sigma;
   if (cfg_.noise) {
@@ -176,11 +182,12 @@ void AttributionStage::add(const data::Batch& batch) {
   const std::vector<torch::Tensor> mp = maps(batch);
   for (size_t m = 0; m < methods_.size(); ++m) {
     const torch::Tensor& map = mp[m];
-    gini_[m].push_back(gini_global(map).to(torch::kCPU));
-    regional_[m].push_back(attribution::gini_regional(map, cfg_.region).to(torch::kCPU));
+    gini_[m].push_back(to_host_async(gini_global(map), torch::kFloat64));
+    regional_[m].push_back(
+        to_host_async(attribution::gini_regional(map, cfg_.region), torch::kFloat64));
     if (with_masks_) {
       try {
-        snr_[m].push_back(attribution::snr_db(map, batch.masks).to(torch::kCPU));
+        snr_[m].push_back(to_host_async(attribution::snr_db(map, batch.masks), torch::kFloat64));
       } catch (const DataError& e) {
         throw DataError(std::string(e.what()) + " (batch starting at sample index " +
                         std::to_string(batch.index[0].item<int64_t>()) + ")");
@@ -199,8 +206,10 @@ void AttributionStage::add(const data::Batch& batch) {
           flips([&](int64_t t) { return noise_two(xc, tmask[static_cast<size_t>(t)], sigma); }));
     }
     for (size_t k = 0; k < cfg_.occlusion_colors.size(); ++k) {
-      torch::Tensor flip = torch::zeros({b}, torch::kUInt8);
-      torch::Tensor count = torch::zeros({b}, torch::kInt64), radius = torch::zeros_like(count);
+      const auto on_device = x.options();
+      torch::Tensor flip = torch::zeros({b}, on_device.dtype(torch::kUInt8));
+      torch::Tensor count = torch::zeros({b}, on_device.dtype(torch::kInt64));
+      torch::Tensor radius = torch::zeros_like(count);
       if (cpos.numel() > 0) {
         OcclusionOptions o;
         o.max_count = cfg_.occlusion_count;
@@ -209,19 +218,19 @@ void AttributionStage::add(const data::Batch& batch) {
         o.color = occlusion_value(cfg_.occlusion_colors[k]);
         o.internal_batch = cfg_.internal_batch;
         const OcclusionResult r = occlusion_attack(model_, xc, yc, mag, o);
-        flip.index_copy_(0, cpos, r.flipped.to(torch::kUInt8));
-        count.index_copy_(0, cpos, r.count);
-        radius.index_copy_(0, cpos, r.radius);
+        flip.index_copy_(0, cpos_d, r.flipped.to(torch::kUInt8));
+        count.index_copy_(0, cpos_d, r.count);
+        radius.index_copy_(0, cpos_d, r.radius);
       }
-      occl_flip_[m][k].push_back(flip);
-      occl_count_[m][k].push_back(count);
-      occl_radius_[m][k].push_back(radius);
+      occl_flip_[m][k].push_back(to_host_async(flip, torch::kUInt8));
+      occl_count_[m][k].push_back(to_host_async(count, torch::kInt64));
+      occl_radius_[m][k].push_back(to_host_async(radius, torch::kInt64));
     }
   }
   for (size_t p = 0; p < pairs_.size(); ++p) {
-    rho_[p].push_back(attribution::spearman(mp[pairs_[p].first].detach().flatten(1),
-                                            mp[pairs_[p].second].detach().flatten(1))
-                          .to(torch::kCPU));
+    rho_[p].push_back(to_host_async(attribution::spearman(mp[pairs_[p].first].detach().flatten(1),
+                                                          mp[pairs_[p].second].detach().flatten(1)),
+                                    torch::kFloat64));
   }
   if (!save_.empty()) {
     const torch::Tensor idx = batch.index.to(torch::kCPU, torch::kInt64);
@@ -232,9 +241,9 @@ void AttributionStage::add(const data::Batch& batch) {
     if (!keep.empty()) {
       const torch::Tensor kp = torch::tensor(keep, torch::kInt64);
       map_index_.push_back(idx.index_select(0, kp));
-      const torch::Tensor kpd = kp.to(device_);
+      const torch::Tensor kpd = to_device(kp, device_);
       for (size_t m = 0; m < methods_.size(); ++m) {
-        saved_[m].push_back(mp[m].detach().index_select(0, kpd).to(torch::kCPU, torch::kFloat32));
+        saved_[m].push_back(to_host_async(mp[m].detach().index_select(0, kpd), torch::kFloat32));
       }
     }
   }
@@ -242,15 +251,23 @@ void AttributionStage::add(const data::Batch& batch) {
   labels_.push_back(y_cpu);
   preds_.push_back(pred);
   conf_.push_back(conf);
-  seconds_ += sw.seconds();
+  clock_.stop();
+}
+
+void AttributionStage::settle() const {
+  if (!pending_) return;
+  synchronize(device_);
+  pending_ = false;
 }
 
 void AttributionStage::run_shard(const data::Dataset& ds, const Range& shard, bool show_progress) {
-  data::for_each_batch(ds, shard, batch_size_, "attribution", show_progress,
+  data::for_each_batch(ds, shard, batch_size_, "attribution", show_progress, device_.is_cuda(),
                        [this](const data::Batch& b) { add(b); });
+  settle();
 }
 
 AttributionStatistics AttributionStage::reduce(comm::Communicator& comm) const {
+  settle();
   const Layout l{num_classes_};
   const auto n_methods = static_cast<int64_t>(methods_.size());
   const auto n_top = cfg_.noise ? static_cast<int64_t>(cfg_.top_pixels.size()) : 0;
@@ -377,12 +394,15 @@ torch::Tensor AttributionStage::labels() const { return cat_or_empty(labels_, to
 torch::Tensor AttributionStage::preds() const { return cat_or_empty(preds_, torch::kInt64); }
 torch::Tensor AttributionStage::confidence() const { return cat_or_empty(conf_, torch::kFloat64); }
 torch::Tensor AttributionStage::gini(size_t m) const {
+  settle();
   return cat_or_empty(gini_.at(m), torch::kFloat64);
 }
 torch::Tensor AttributionStage::gini_regional(size_t m) const {
+  settle();
   return cat_or_empty(regional_.at(m), torch::kFloat64);
 }
 torch::Tensor AttributionStage::snr_db(size_t m) const {
+  settle();
   if (!with_masks_) return {};
   return cat_or_empty(snr_.at(m), torch::kFloat64);
 }
@@ -392,27 +412,35 @@ torch::Tensor AttributionStage::snr_db(size_t m) const {
 namespace sfb::attribution {
 
 torch::Tensor AttributionStage::noise1_flip(size_t m) const {
+  settle();
   return cat_or_empty(noise1_.at(m), torch::kUInt8, {0, top_count()});
 }
 torch::Tensor AttributionStage::noise2_flip(size_t m) const {
+  settle();
   return cat_or_empty(noise2_.at(m), torch::kUInt8, {0, top_count()});
 }
 torch::Tensor AttributionStage::random_noise1_flip() const {
+  settle();
   return cat_or_empty(rnoise1_, torch::kUInt8, {0, top_count()});
 }
 torch::Tensor AttributionStage::random_noise2_flip() const {
+  settle();
   return cat_or_empty(rnoise2_, torch::kUInt8, {0, top_count()});
 }
 torch::Tensor AttributionStage::occlusion_flip(size_t m, size_t k) const {
+  settle();
   return cat_or_empty(occl_flip_.at(m).at(k), torch::kUInt8);
 }
 torch::Tensor AttributionStage::occlusion_count(size_t m, size_t k) const {
+  settle();
   return cat_or_empty(occl_count_.at(m).at(k), torch::kInt64);
 }
 torch::Tensor AttributionStage::occlusion_radius(size_t m, size_t k) const {
+  settle();
   return cat_or_empty(occl_radius_.at(m).at(k), torch::kInt64);
 }
 torch::Tensor AttributionStage::spearman(size_t p) const {
+  settle();
   return cat_or_empty(rho_.at(p), torch::kFloat64);
 }
 int64_t AttributionStage::map_offset() const {
@@ -424,6 +452,7 @@ torch::Tensor AttributionStage::map_index() const {
   return cat_or_empty(map_index_, torch::kInt64);
 }
 torch::Tensor AttributionStage::saved_maps(size_t m) const {
+  settle();
   return cat_or_empty(saved_.at(m), torch::kFloat32, {0, image_shape_.at(1), image_shape_.at(2)});
 }
 

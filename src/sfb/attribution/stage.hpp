@@ -10,6 +10,7 @@
 #include "attribution/config.hpp"
 #include "attribution/method.hpp"
 #include "comm/communicator.hpp"
+#include "core/device.hpp"
 #include "core/partition.hpp"
 #include "data/dataset.hpp"
 #include "models/classifier.hpp"
@@ -128,8 +129,8 @@ class AttributionStage {
   }
   /// True when SNR is computed (the constructor's `with_masks`).
   bool has_masks() const { return with_masks_; }
-  /// Seconds spent in add() on this rank.
-  double seconds() const { return seconds_; }
+  /// Seconds of device work in add() on this rank (DeviceClock). Waits for the device.
+  double device_seconds() { return clock_.seconds(); }
 
  private:
   models::Classifier& model_;
@@ -153,7 +154,10 @@ class AttributionStage {
   std::vector<std::vector<torch::Tensor>> saved_;  // [method][batch]
   uint64_t seed_;
   bool with_masks_;
-  double seconds_ = 0;
+  DeviceClock clock_;
+  mutable bool pending_ = false;  // host copies started by add() and not yet awaited
+  /// Waits for the host copies add() started (no-op when none is pending).
+  void settle() const;
 };
 
 }  // namespace sfb::attribution

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 
 namespace sfb::interactions {
@@ -32,8 +33,8 @@ PlayerGrid::PlayerGrid(int64_t grid, int64_t height, int64_t width)
 torch::Tensor PlayerGrid::compose(const torch::Tensor& x, const torch::Tensor& baseline,
                                   const torch::Tensor& members) const {
   SFB_ASSERT(members.dim() == 2 && members.size(1) == num_players(), "members must be [R, n_p]");
-  const torch::Tensor keep = members.to(x.device())
-                                 .index_select(1, pixel_player_.to(x.device()))
+  const torch::Tensor keep = to_device(members, x.device())
+                                 .index_select(1, to_device(pixel_player_, x.device()))
                                  .view({members.size(0), 1, height_, width_})
                                  .to(x.scalar_type());
   // baseline + keep·(x − baseline): x where kept, the baseline elsewhere.
@@ -44,7 +45,7 @@ torch::Tensor log_probs(models::Classifier& model, const torch::Tensor& images,
                         const torch::Tensor& classes) {
   torch::NoGradGuard no_grad;
   const torch::Tensor lp = torch::log_softmax(model.forward(images).to(torch::kFloat64), 1);
-  return lp.index_select(1, classes.to(lp.device())).to(torch::kCPU);
+  return lp.index_select(1, to_device(classes, lp.device()));
 }
 
 }  // namespace sfb::interactions

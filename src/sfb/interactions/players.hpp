@@ -35,7 +35,7 @@ class PlayerGrid {
 
 /// v(S) of SPEC §4 for a block of masked images: log softmax of the model's logits at the classes
 /// `classes` (row-wise targets). images: [R, C, H, W]; classes: [Q] int64 (same classes for every
-/// row). Returns [R, Q] float64 on the CPU. Runs without a graph.
+/// row). Returns [R, Q] float64 on the images' device. Runs without a graph.
 torch::Tensor log_probs(models::Classifier& model, const torch::Tensor& images,
                         const torch::Tensor& classes);
 

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/device.hpp"
 #include "core/error.hpp"
-#include "core/timer.hpp"
 #include "data/batches.hpp"
 #include "interactions/exact.hpp"
 
@@ -44,7 +44,8 @@ InteractionsStage::InteractionsStage(models::Classifier& model, const ResolvedCo
       sampling_(rc.cfg.pair_sampling == "uniform" ? PairSampling::kUniform
                                                   : PairSampling::kNeighbour),
       pair_weights_(pair_weights(grid_, sampling_)),
-      acc_(rc.orders, rc.num_players) {
+      acc_(rc.orders, rc.num_players),
+      clock_(device) {
   if (batch_size < 1) throw ConfigError("batch_size must be >= 1");
   pgd_.eps = rc.cfg.adv_eps;
   pgd_.step = rc.cfg.adv_step;
@@ -58,9 +59,9 @@ InteractionsStage::InteractionsStage(models::Classifier& model, const ResolvedCo
 void InteractionsStage::compute_baseline(const data::Dataset& ds, const Range& shard,
                                          comm::Communicator& comm) {
   torch::Tensor sum = torch::zeros_like(baseline_, torch::kFloat64).to(torch::kCPU);
-  data::for_each_batch(ds, shard, batch_size_, "baseline", false, [&sum](const data::Batch& b) {
-    sum += b.images.to(torch::kFloat64).sum(0);
-  });
+  data::for_each_batch(
+      ds, shard, batch_size_, "baseline", false, false,
+      [&sum](const data::Batch& b) { sum += b.images.to(torch::kFloat64).sum(0); });
   torch::Tensor flat = torch::cat({sum.flatten(), torch::tensor({static_cast<double>(shard.count)},
                                                                  torch::kFloat64)})
                            .to(comm.device());
@@ -81,7 +82,8 @@ void InteractionsStage::set_baseline(const torch::Tensor& b) {
 torch::Tensor InteractionsStage::evaluate(const torch::Tensor& x, const torch::Tensor& members,
                                           const torch::Tensor& classes) {
   forwards_ += members.size(0);
-  return log_probs(model_, grid_.compose(x, baseline_, members), classes);
+  return log_probs(
+      model_, grid_.compose(x, baseline_, to_device(members, x.device(), torch::kBool)), classes);
 }
 
 GameEstimates InteractionsStage::estimate(const torch::Tensor& x, int64_t index,
@@ -101,7 +103,8 @@ GameEstimates InteractionsStage::sampled(const torch::Tensor& x, int64_t index,
 
   // Interactions: 4 masked images per context (S, S∪{i}, S∪{j}, S∪{i,j}), in blocks.
   const int64_t per_block = std::max<int64_t>(1, batch_size_ / 4);
-  torch::Tensor sum = torch::zeros({num_p * m_count, q}, torch::kFloat64);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(x.device());
+  torch::Tensor sum = torch::zeros({num_p * m_count, q}, f64);
   torch::Tensor abs_sum = torch::zeros_like(sum);
   for (int64_t t0 = 0; t0 < total; t0 += per_block) {
     const int64_t c = std::min(per_block, total - t0);
@@ -120,10 +123,11 @@ GameEstimates InteractionsStage::sampled(const torch::Tensor& x, int64_t index,
       row[3 * n + i] = row[3 * n + j] = 1;
       gp[r] = p * m_count + mi;
     }
-    const torch::Tensor v = evaluate(x, members.to(torch::kBool), classes).view({c, 4, q});
+    const torch::Tensor v = evaluate(x, members, classes).view({c, 4, q});
     const torch::Tensor dv = v.select(1, 3) - v.select(1, 1) - v.select(1, 2) + v.select(1, 0);
-    sum.index_add_(0, group, dv);
-    abs_sum.index_add_(0, group, dv.abs());
+    const torch::Tensor gd = to_device(group, x.device());
+    sum.index_add_(0, gd, dv);
+    abs_sum.index_add_(0, gd, dv.abs());
   }
   const torch::Tensor mean = (sum / static_cast<double>(k_ctx)).view({num_p, m_count, q});
   const torch::Tensor abs_mean = (abs_sum / static_cast<double>(k_ctx)).view({num_p, m_count, q});
@@ -135,7 +139,7 @@ GameEstimates InteractionsStage::sampled(const torch::Tensor& x, int64_t index,
   if (rc_.cfg.shapley) {
     // φ^(m)(i) for the first player of each pair: 2 masked images per context (S, S∪{i}).
     const int64_t per_block2 = std::max<int64_t>(1, batch_size_ / 2);
-    torch::Tensor phi_sum = torch::zeros({m_count, q}, torch::kFloat64);
+    torch::Tensor phi_sum = torch::zeros({m_count, q}, f64);
     for (int64_t t0 = 0; t0 < total; t0 += per_block2) {
       const int64_t c = std::min(per_block2, total - t0);
       torch::Tensor members = torch::zeros({2 * c, n}, torch::kUInt8);
@@ -150,8 +154,8 @@ GameEstimates InteractionsStage::sampled(const torch::Tensor& x, int64_t index,
         row[n + i] = 1;
         group.data_ptr<int64_t>()[r] = mi;
       }
-      const torch::Tensor v = evaluate(x, members.to(torch::kBool), classes).view({c, 2, q});
-      phi_sum.index_add_(0, group, v.select(1, 1) - v.select(1, 0));
+      const torch::Tensor v = evaluate(x, members, classes).view({c, 2, q});
+      phi_sum.index_add_(0, to_device(group, x.device()), v.select(1, 1) - v.select(1, 0));
     }
     out.phi = phi_sum / static_cast<double>(num_p * k_ctx);
   }
@@ -165,9 +169,11 @@ GameEstimates InteractionsStage::exact(const torch::Tensor& x, const torch::Tens
     const int64_t c = std::min(batch_size_, all - s0);
     const torch::Tensor s = torch::arange(s0, s0 + c, torch::kInt64).unsqueeze(1);
     const torch::Tensor bits = torch::arange(n, torch::kInt64).unsqueeze(0);
-    parts.push_back(evaluate(x, s.bitwise_right_shift(bits).bitwise_and(1).to(torch::kBool), classes));
+    parts.push_back(evaluate(x, s.bitwise_right_shift(bits).bitwise_and(1), classes));
   }
-  const torch::Tensor v = torch::cat(parts).contiguous();  // [2^n, Q]
+  // The exact summaries run on the host: one wait for the device per image (cfg.exact is for
+  // small grids, 2^n masked images per image).
+  const torch::Tensor v = torch::cat(parts).to(torch::kCPU).contiguous();  // [2^n, Q]
   const auto m_count = static_cast<int64_t>(rc_.orders.size());
   GameEstimates out;
   out.I = torch::empty({m_count, q}, torch::kFloat64);
@@ -183,50 +189,56 @@ GameEstimates InteractionsStage::exact(const torch::Tensor& x, const torch::Tens
       out.phi[mi][c] = s.phi[mi];
     }
   }
+  out.I = to_device(out.I, x.device());
+  out.D = to_device(out.D, x.device());
+  out.phi = to_device(out.phi, x.device());
   return out;
 }
 
 void InteractionsStage::add(const data::Batch& batch) {
-  Stopwatch sw;
-  const torch::Tensor x = batch.images.to(device_, dtype_);
-  const torch::Tensor y = batch.labels.to(device_);
+  // The host waits for the device once per batch, to read the batch's per-image values (the
+  // accumulator and the columns live on the host); the utility-controlled PGD, when on, also waits
+  // at its steps (it stops each image at its own step), and cfg.exact once per image.
+  clock_.start();
+  const torch::Tensor x = to_device(batch.images, device_, dtype_);
+  const torch::Tensor y = to_device(batch.labels, device_, torch::kInt64);
   const int64_t b = x.size(0);
   const auto m_count = static_cast<int64_t>(rc_.orders.size());
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device_);
   torch::Tensor logits;
   {
     torch::NoGradGuard no_grad;
     logits = model_.forward(x);
   }
-  const torch::Tensor pred = logits.argmax(1).to(torch::kCPU);
-  const torch::Tensor y_cpu = batch.labels.to(torch::kCPU, torch::kInt64);
-  torch::Tensor adv_pred = torch::full({b}, -1, torch::kInt64);
+  const torch::Tensor pred = logits.argmax(1);
+  torch::Tensor adv_pred = torch::full({b}, -1, pred.options());
   torch::Tensor adv_class = adv_pred.clone();
-  torch::Tensor utility = torch::full({b}, kNaN, torch::kFloat64);
+  torch::Tensor utility = torch::full({b}, kNaN, torch::kFloat64);  // host
+  int64_t reached = 0;
   torch::Tensor x_adv;
-  int64_t reached = 0, flipped = 0;
   if (rc_.cfg.adversarial) {
     const UtilityPgdResult r = utility_pgd(model_, x, y, pgd_);
     x_adv = r.x_adv;
-    utility = r.utility;
+    utility = r.utility;  // host tensors
     reached = r.reached.sum().item<int64_t>();
     torch::NoGradGuard no_grad;
-    const torch::Tensor adv_logits = model_.forward(x_adv).to(torch::kCPU, torch::kFloat64);
+    const torch::Tensor adv_logits = model_.forward(x_adv).to(torch::kFloat64);
     adv_pred = adv_logits.argmax(1);
-    flipped = adv_pred.ne(y_cpu).sum().item<int64_t>();
     // The adversarial class: the top class other than the label.
-    adv_class = adv_logits.scatter(1, y_cpu.unsqueeze(1), -std::numeric_limits<double>::infinity())
-                    .argmax(1);
+    adv_class =
+        adv_logits.scatter(1, y.unsqueeze(1), -std::numeric_limits<double>::infinity()).argmax(1);
   }
   const int64_t before = forwards_;
+  std::vector<torch::Tensor> rows;
   for (int64_t s = 0; s < b; ++s) {
-    const int64_t index = batch.index[s].item<int64_t>();
-    torch::Tensor values = torch::full({kNumRows, m_count}, kNaN, torch::kFloat64);
-    const GameEstimates nor = estimate(x[s], index, y_cpu.narrow(0, s, 1));
+    const int64_t index = batch.index[s].item<int64_t>();  // a host tensor: no wait
+    torch::Tensor values = torch::full({kNumRows, m_count}, kNaN, f64);
+    const GameEstimates nor = estimate(x[s], index, y.narrow(0, s, 1));
     values[kINor] = nor.I.select(1, 0);
     values[kDNor] = nor.D.select(1, 0);
     if (nor.phi.defined()) values[kPhiNor] = nor.phi.select(1, 0);
     if (rc_.cfg.adversarial) {
-      const torch::Tensor cls = torch::stack({y_cpu[s], adv_class[s]});
+      const torch::Tensor cls = torch::stack({y[s], adv_class[s]});
       const GameEstimates adv = estimate(x_adv[s], index, cls);
       values[kIAdv] = adv.I.select(1, 0);
       values[kDAdv] = adv.D.select(1, 0);
@@ -238,22 +250,33 @@ void InteractionsStage::add(const data::Batch& batch) {
         values[kDeltaPhi] = values[kPhiNor] - values[kPhiAdv];
       }
     }
-    acc_.add(values);
-    if (rc_.cfg.save_per_image) per_image_.push_back(values.unsqueeze(0));
+    rows.push_back(values);
   }
+  // Everything the host keeps of the batch, copied without waiting; then one wait.
+  const torch::Tensor values_h =
+      b > 0 ? to_host_async(torch::stack(rows), torch::kFloat64) : torch::Tensor();
+  const torch::Tensor pred_h = to_host_async(pred, torch::kInt64);
+  const torch::Tensor adv_pred_h = to_host_async(adv_pred, torch::kInt64);
+  synchronize(device_);
+  clock_.stop();
+  const torch::Tensor y_cpu = batch.labels.to(torch::kCPU, torch::kInt64);
+  for (int64_t s = 0; s < b; ++s) {
+    acc_.add(values_h[s]);
+    if (rc_.cfg.save_per_image) per_image_.push_back(values_h[s].unsqueeze(0));
+  }
+  const int64_t flipped = rc_.cfg.adversarial ? adv_pred_h.ne(y_cpu).sum().item<int64_t>() : 0;
   const double utility_sum = rc_.cfg.adversarial ? utility.sum().item<double>() : 0.0;
-  acc_.add_totals(pred.eq(y_cpu).sum().item<int64_t>(), reached, flipped, utility_sum,
+  acc_.add_totals(pred_h.eq(y_cpu).sum().item<int64_t>(), reached, flipped, utility_sum,
                   rc_.cfg.adversarial ? b : 0, forwards_ - before);
   index_.push_back(batch.index.to(torch::kCPU, torch::kInt64));
   labels_.push_back(y_cpu);
-  preds_.push_back(pred);
-  adv_preds_.push_back(adv_pred);
+  preds_.push_back(pred_h);
+  adv_preds_.push_back(adv_pred_h);
   utility_.push_back(utility);
-  seconds_ += sw.seconds();
 }
 
 void InteractionsStage::run_shard(const data::Dataset& ds, const Range& shard, bool show_progress) {
-  data::for_each_batch(ds, shard, batch_size_, "interactions", show_progress,
+  data::for_each_batch(ds, shard, batch_size_, "interactions", show_progress, device_.is_cuda(),
                        [this](const data::Batch& b) { add(b); });
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "comm/communicator.hpp"
+#include "core/device.hpp"
 #include "core/partition.hpp"
 #include "data/dataset.hpp"
 #include "interactions/accumulator.hpp"
@@ -70,8 +71,8 @@ class InteractionsStage {
   torch::Tensor per_image() const;
   /// Masked images this rank has put through the model.
   int64_t masked_forwards() const { return forwards_; }
-  /// Seconds spent in add() on this rank.
-  double seconds() const { return seconds_; }
+  /// Seconds of device work in add() on this rank (DeviceClock). Waits for the device.
+  double device_seconds() { return clock_.seconds(); }
 
  private:
   GameEstimates sampled(const torch::Tensor& x, int64_t index, const torch::Tensor& classes);
@@ -93,7 +94,7 @@ class InteractionsStage {
   InteractionAccumulator acc_;
   std::vector<torch::Tensor> index_, labels_, preds_, adv_preds_, utility_, per_image_;
   int64_t forwards_ = 0;
-  double seconds_ = 0;
+  DeviceClock clock_;
 };
 
 }  // namespace sfb::interactions

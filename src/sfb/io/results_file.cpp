@@ -210,6 +210,12 @@ void ResultsFile::record_traffic(const std::string& stage, const comm::Traffic& 
   t["collectives"] = calls;
 }
 
+void ResultsFile::record_device_seconds(const std::string& stage, double mine) {
+  const double s = comm::allreduce_scalar(ctx_.host_comm(), mine, comm::ReduceOp::kMax);
+  set_attr("/timing", stage + "_device_seconds", s);
+  summary_["timing"][stage]["device_seconds"] = s;
+}
+
 void ResultsFile::finish() {
   SFB_ASSERT(!finished_, "ResultsFile::finish called twice");
   const double wall = comm::allreduce_scalar(ctx_.host_comm(), ctx_.elapsed_seconds(),

@@ -68,6 +68,10 @@ class ResultsFile {
   /// bytes_communicated_all_ranks (sum), collectives (max) in the summary and the matching
   /// /timing attributes <stage>_bytes_communicated, <stage>_collectives. Collective.
   void record_traffic(const std::string& stage, const comm::Traffic& mine);
+  /// Records the seconds of device work a stage took: `mine` is this rank's (a DeviceClock: CUDA
+  /// events on a GPU, the steady clock on a CPU). Sets timing.<stage>.device_seconds in the
+  /// summary and the /timing attribute <stage>_device_seconds (max over ranks). Collective.
+  void record_device_seconds(const std::string& stage, double mine);
   /// Marks the file complete, records wall_time_s (seconds since the Context was created, max over
   /// ranks), closes the file, renames it into place and writes the JSON summary.
   void finish();

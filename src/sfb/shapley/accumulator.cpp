@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "shapley/bootstrap.hpp"
 
@@ -26,6 +27,7 @@ SfAccumulator::SfAccumulator(int64_t k, int64_t num_classes, int64_t replicates,
   class_count_ = torch::zeros({num_classes}, o);
   boot_sum_ = torch::zeros({replicates, k}, o);
   boot_weight_ = torch::zeros({replicates}, o);
+  correct_ = torch::zeros({}, o);
 }
 
 void SfAccumulator::add(const torch::Tensor& c, const torch::Tensor& labels,
@@ -38,25 +40,23 @@ void SfAccumulator::add(const torch::Tensor& c, const torch::Tensor& labels,
   class_sum_.index_add_(0, labels, c64);
   class_count_.index_add_(0, labels, torch::ones({b}, c64.options()));
   if (replicates_ > 0) {
-    const torch::Tensor w =
-        bootstrap_weights(seed_, index.to(torch::kCPU, torch::kInt64).contiguous(), replicates_)
-            .to(c64.device());
+    const torch::Tensor w = to_device(
+        bootstrap_weights(seed_, index.to(torch::kCPU, torch::kInt64).contiguous(), replicates_),
+        c64.device());
     boot_sum_.addmm_(w, c64);
     boot_weight_ += w.sum(1);
   }
   count_ += b;
-  correct_ += correct.sum().item<int64_t>();
+  correct_ += correct.sum();
 }
 
 SfStatistics SfAccumulator::reduce(comm::Communicator& comm) const {
   // One flat buffer: [sum k | class_sum C·k | class_count C | boot_sum R·k | boot_weight R | n, correct].
   const auto o = sum_.options();
-  torch::Tensor flat = torch::cat({sum_, class_sum_.flatten(), class_count_, boot_sum_.flatten(),
-                                   boot_weight_,
-                                   torch::tensor({static_cast<double>(count_),
-                                                  static_cast<double>(correct_)},
-                                                 o)})
-                           .to(comm.device());
+  torch::Tensor flat =
+      torch::cat({sum_, class_sum_.flatten(), class_count_, boot_sum_.flatten(), boot_weight_,
+                  torch::full({1}, static_cast<double>(count_), o), correct_.view({1})})
+          .to(comm.device());
   comm.allreduce(flat, comm::ReduceOp::kSum);
   flat = flat.to(torch::kCPU);
   int64_t at = 0;

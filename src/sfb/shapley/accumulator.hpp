@@ -65,7 +65,8 @@ class SfAccumulator {
   torch::Tensor class_count_;  // [C]
   torch::Tensor boot_sum_;     // [R, k]
   torch::Tensor boot_weight_;  // [R]
-  int64_t count_ = 0, correct_ = 0;
+  int64_t count_ = 0;
+  torch::Tensor correct_;  // [] float64 on the device: counted without a host wait per batch
 };
 
 }  // namespace sfb::shapley

@@ -2,9 +2,7 @@
 
 #include <torch/torch.h>
 
-
 #include "core/error.hpp"
-#include "core/timer.hpp"
 #include "data/batches.hpp"
 
 namespace sfb::shapley {
@@ -47,42 +45,45 @@ torch::ScalarType sf_dtype(const SfConfig& cfg) {
 }
 
 SfStage::SfStage(models::Classifier& model, const SfConfig& cfg,
-                 const std::vector<int64_t>& image_shape, uint64_t seed, const torch::Device& device)
+                 const std::vector<int64_t>& image_shape, uint64_t seed,
+                 const torch::Device& device)
     : cfg_(cfg),
       dtype_(sf_dtype(cfg)),
       device_(device),
       probe_(prepared(model, cfg), probe_options(cfg), image_shape, dtype_, device),
-      acc_(probe_.num_neurons(), model.num_classes(), cfg.bootstrap, cfg.ci_level, seed, device) {}
+      acc_(probe_.num_neurons(), model.num_classes(), cfg.bootstrap, cfg.ci_level, seed, device),
+      clock_(device) {}
 
 ProbeOutput SfStage::add(const data::Batch& batch) {
-  Stopwatch sw;
-  const torch::Tensor images = batch.images.to(device_, dtype_);
-  const torch::Tensor labels = batch.labels.to(device_);
-  ProbeOutput out = probe_.compute(images, labels, batch.index);
+  // No host wait per batch: the copies in and out do not block, and the accumulator stays on the
+  // device; the host waits once, when the columns or the statistics are read.
+  clock_.start();
+  const torch::Tensor images = to_device(batch.images, device_, dtype_);
+  const torch::Tensor labels = to_device(batch.labels, device_);
+  ProbeOutput out = probe_.compute(images, labels, batch.index, batch.labels);
   const torch::Tensor pred = out.logits.argmax(1);
   acc_.add(out.c, labels, batch.index, pred.eq(labels));
   index_.push_back(batch.index.to(torch::kCPU));
   labels_.push_back(batch.labels.to(torch::kCPU));
-  preds_.push_back(pred.to(torch::kCPU));
-  if (cfg_.save_per_sample) per_sample_.push_back(out.c.to(torch::kCPU, torch::kFloat32));
-  seconds_ += sw.seconds();
+  preds_.push(pred);
+  if (cfg_.save_per_sample) per_sample_.push(out.c);
+  clock_.stop();
   return out;
 }
 
 void SfStage::run_shard(const data::Dataset& ds, const Range& shard, int64_t batch_size,
                         bool show_progress) {
   SFB_ASSERT(batch_size >= 1, "batch_size must be >= 1");
-  data::for_each_batch(ds, shard, batch_size, "sf", show_progress,
+  data::for_each_batch(ds, shard, batch_size, "sf", show_progress, device_.is_cuda(),
                        [this](const data::Batch& b) { add(b); });
 }
 
 torch::Tensor SfStage::index() const { return cat_or_empty(index_, torch::kInt64); }
 torch::Tensor SfStage::labels() const { return cat_or_empty(labels_, torch::kInt64); }
-torch::Tensor SfStage::preds() const { return cat_or_empty(preds_, torch::kInt64); }
+torch::Tensor SfStage::preds() const { return preds_.cat(); }
 torch::Tensor SfStage::per_sample() const {
   if (!cfg_.save_per_sample) return {};
-  if (per_sample_.empty()) return torch::empty({0, probe_.num_neurons()}, torch::kFloat32);
-  return torch::cat(per_sample_);
+  return per_sample_.cat({0, probe_.num_neurons()});
 }
 
 void write_sf(io::ResultsFile& rf, const SfStage& stage, const SfStatistics& s,

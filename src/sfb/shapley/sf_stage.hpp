@@ -8,6 +8,7 @@
 
 #include "comm/communicator.hpp"
 #include "core/config.hpp"
+#include "core/device.hpp"
 #include "core/partition.hpp"
 #include "data/dataset.hpp"
 #include "io/results_file.hpp"
@@ -64,8 +65,9 @@ class SfStage {
   torch::Tensor preds() const;
   /// [n_local, k] float32 CPU per-sample c (only with save_per_sample; else undefined).
   torch::Tensor per_sample() const;
-  /// Seconds spent in add() on this rank.
-  double seconds() const { return seconds_; }
+  /// Seconds of device work in add() on this rank (DeviceClock: CUDA events on a GPU). Waits for
+  /// the device.
+  double device_seconds() { return clock_.seconds(); }
 
  private:
   SfConfig cfg_;
@@ -73,8 +75,9 @@ class SfStage {
   torch::Device device_;
   ShapleyProbe probe_;
   SfAccumulator acc_;
-  std::vector<torch::Tensor> index_, labels_, preds_, per_sample_;
-  double seconds_ = 0;
+  std::vector<torch::Tensor> index_, labels_;
+  HostRows preds_{torch::kInt64}, per_sample_{torch::kFloat32};
+  DeviceClock clock_;
 };
 
 /// Writes the per-sample columns /samples/{index,label,pred,correct} (rows = global index) and the

@@ -10,13 +10,18 @@
 namespace sfb::shapley {
 namespace {
 
+/// Rows of `t` ([B, ...]) holding a NaN or infinity: [B] bool on t's device.
+torch::Tensor nonfinite_rows(const torch::Tensor& t) {
+  return torch::logical_not(torch::isfinite(t)).reshape({t.size(0), -1}).any(1);
+}
+
 /// Throws DataError naming the global index of the first row of `t` ([B, ...]) that holds a NaN
 /// or infinity; `what` says which quantity it was.
 void check_finite(const torch::Tensor& t, const torch::Tensor& index, const std::string& what,
                   const std::string& layer) {
-  const torch::Tensor bad = torch::logical_not(torch::isfinite(t)).reshape({t.size(0), -1}).any(1);
+  const torch::Tensor bad = nonfinite_rows(t).to(torch::kCPU);
   if (!bad.any().item<bool>()) return;
-  const int64_t row = bad.to(torch::kCPU).nonzero().index({0, 0}).item<int64_t>();
+  const int64_t row = bad.nonzero().index({0, 0}).item<int64_t>();
   const int64_t global = index.to(torch::kCPU).index({row}).item<int64_t>();
   throw DataError(fmt::format("sample {}: {} at layer '{}' is NaN or infinite", global, what, layer));
 }
@@ -57,34 +62,43 @@ ShapleyProbe::ShapleyProbe(models::Classifier& model, const ProbeOptions& opts,
 }
 
 ProbeOutput ShapleyProbe::compute(const torch::Tensor& images, const torch::Tensor& labels,
-                                  const torch::Tensor& index) {
+                                  const torch::Tensor& index, const torch::Tensor& host_labels) {
   const int64_t classes = model_.num_classes();
   if (labels.numel() > 0) {
-    const torch::Tensor out = (labels < 0).logical_or(labels >= classes);
+    const torch::Tensor lab = host_labels.defined() ? host_labels : labels.to(torch::kCPU);
+    const torch::Tensor out = (lab < 0).logical_or(lab >= classes);
     if (out.any().item<bool>()) {
-      const int64_t row = out.to(torch::kCPU).nonzero().index({0, 0}).item<int64_t>();
+      const int64_t row = out.nonzero().index({0, 0}).item<int64_t>();
       throw DataError(fmt::format("sample {}: label {} is outside the model's classes [0, {})",
                                   index.to(torch::kCPU).index({row}).item<int64_t>(),
-                                  labels.to(torch::kCPU).index({row}).item<int64_t>(), classes));
+                                  lab.index({row}).item<int64_t>(), classes));
     }
   }
-  ProbeOutput out = opts_.layer == "features" ? compute_features(images, labels, index)
-                                              : compute_tapped(images, labels, index);
-  check_finite(out.logits, index, "the logits", opts_.layer);
-  check_finite(out.c, index, "a Shapley value a·∂t/∂a", opts_.layer);
+  torch::Tensor act;
+  ProbeOutput out = opts_.layer == "features" ? compute_features(images, labels, act)
+                                              : compute_tapped(images, labels, act);
+  // One wait for the device: are the activations, the logits and the Shapley values finite? Only
+  // when not are they checked one by one (in that order) to name the sample and the quantity.
+  if (out.logits.size(0) > 0 && nonfinite_rows(act)
+                                    .logical_or(nonfinite_rows(out.logits))
+                                    .logical_or(nonfinite_rows(out.c))
+                                    .any()
+                                    .item<bool>()) {
+    check_finite(act, index, "the activation", opts_.layer);
+    check_finite(out.logits, index, "the logits", opts_.layer);
+    check_finite(out.c, index, "a Shapley value a·∂t/∂a", opts_.layer);
+  }
   return out;
 }
 
-ProbeOutput ShapleyProbe::compute_features(const torch::Tensor& images,
-                                           const torch::Tensor& labels,
-                                           const torch::Tensor& index) {
+ProbeOutput ShapleyProbe::compute_features(const torch::Tensor& images, const torch::Tensor& labels,
+                                           torch::Tensor& act) {
   torch::Tensor a;
   {
     torch::NoGradGuard no_grad;
     a = model_.features(images);
   }
-  // The activations are checked before anything is derived from them, so the error names them.
-  check_finite(a, index, "the activation", opts_.layer);
+  act = a;
   ProbeOutput out;
   if (fast_) {
     torch::NoGradGuard no_grad;
@@ -105,14 +119,14 @@ ProbeOutput ShapleyProbe::compute_features(const torch::Tensor& images,
 }
 
 ProbeOutput ShapleyProbe::compute_tapped(const torch::Tensor& images, const torch::Tensor& labels,
-                                         const torch::Tensor& index) {
+                                         torch::Tensor& act) {
   torch::AutoGradMode grad_on(true);
   // The input requires grad so the graph is recorded even when the parameters are frozen; only
   // the gradient with respect to the tapped layer is asked for, so nothing else is computed.
   const torch::Tensor x = images.detach().requires_grad_(true);
   std::vector<torch::Tensor> taps;
   const torch::Tensor logits = model_.forward_tapped(x, {opts_.layer}, taps);
-  check_finite(taps[0].detach(), index, "the activation", opts_.layer);
+  act = taps[0].detach();
   const torch::Tensor t = target_value(logits, labels, opts_.target);
   const torch::Tensor g = torch::autograd::grad({t.sum()}, {taps[0]})[0];
   ProbeOutput out;

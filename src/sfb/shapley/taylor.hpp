@@ -45,8 +45,11 @@ class ShapleyProbe {
   /// device; index: [B] int64 (CPU) global sample indices, used only to name a sample in errors.
   /// Throws DataError naming the first global sample index whose activations, logits or Shapley
   /// values are NaN or infinite, and DataError for a label outside [0, num_classes()).
+  /// `host_labels`: the same labels on the host, when the caller has them; the label check then
+  /// runs on them before anything is queued (else on a copy of `labels`, a wait for the device).
+  /// The finiteness checks wait for the device once per call.
   ProbeOutput compute(const torch::Tensor& images, const torch::Tensor& labels,
-                      const torch::Tensor& index);
+                      const torch::Tensor& index, const torch::Tensor& host_labels = {});
 
   /// k: neurons of the probed layer.
   int64_t num_neurons() const { return k_; }
@@ -55,10 +58,11 @@ class ShapleyProbe {
   const ProbeOptions& options() const { return opts_; }
 
  private:
+  // Both set `act` to the probed layer's activations (checked for finiteness by compute()).
   ProbeOutput compute_features(const torch::Tensor& images, const torch::Tensor& labels,
-                               const torch::Tensor& index);
+                               torch::Tensor& act);
   ProbeOutput compute_tapped(const torch::Tensor& images, const torch::Tensor& labels,
-                             const torch::Tensor& index);
+                             torch::Tensor& act);
 
   models::Classifier& model_;
   ProbeOptions opts_;

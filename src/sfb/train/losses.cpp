@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "attacks/common.hpp"
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 
@@ -91,9 +92,8 @@ torch::Tensor adversarial_examples(models::Classifier& model, const torch::Tenso
     const auto shape = x.sizes().slice(1);
     const torch::Tensor u =
         attacks::keyed_uniform(derive_seed(o.seed, {static_cast<uint64_t>(epoch)}),
-                               kStreamTrainAdversary, index, 0, shape)
-            .to(x.device(), x.scalar_type());
-    xa = (x + (2.0 * u - 1.0) * o.eps).clamp(0.0, 1.0);
+                               kStreamTrainAdversary, index, 0, shape);
+    xa = (x + (2.0 * to_device(u, x.device(), x.scalar_type()) - 1.0) * o.eps).clamp(0.0, 1.0);
   }
   for (int64_t s = 0; s < o.steps && o.eps > 0; ++s) {
     const attacks::LossGrad lg = attacks::loss_and_grad(model, xa, y, attacks::ce_loss);

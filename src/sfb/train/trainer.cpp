@@ -6,10 +6,13 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <future>
 
 #include "comm/context.hpp"
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
+#include "data/batches.hpp"
 #include "data/sampler.hpp"
 #include "train/optim.hpp"
 
@@ -24,9 +27,11 @@ torch::Tensor mean_ce(const torch::Tensor& logits, const torch::Tensor& y) {
   return torch::nn::functional::cross_entropy(logits, y);
 }
 
-double correct_of(const torch::Tensor& logits, const torch::Tensor& y) {
-  if (!logits.defined()) return 0;
-  return static_cast<double>(logits.detach().argmax(1).eq(y).sum().item<int64_t>());
+/// Correct predictions as a [] float64 tensor on y's device (no wait for the device).
+torch::Tensor correct_of(const torch::Tensor& logits, const torch::Tensor& y) {
+  const auto o = torch::TensorOptions().dtype(torch::kFloat64).device(y.device());
+  if (!logits.defined()) return torch::zeros({}, o);
+  return logits.detach().argmax(1).eq(y).sum().to(torch::kFloat64);
 }
 
 std::string fmt_terms(const std::vector<std::string>& names, const std::vector<double>& v) {
@@ -54,17 +59,19 @@ void clear_stop_request() { g_stop = 0; }
 
 Trainer::Trainer(models::NativeModel& model, const data::Dataset& ds, const TrainConfig& cfg,
                  comm::Communicator& comm, uint64_t seed, const torch::Device& device,
-                 std::string config_toml)
+                 std::string config_toml, comm::Communicator* control)
     : model_(model),
       ds_(ds),
       cfg_(cfg),
       comm_(comm),
+      control_(control != nullptr ? *control : comm),
       seed_(seed),
       device_(device),
       dtype_(train_dtype(cfg)),
       config_toml_(std::move(config_toml)),
       loss_(parse_base_loss(cfg.loss)) {
   validate(cfg_, comm_.size());
+  clock_ = DeviceClock(device_);
   model_.to(device_);
   model_.to_dtype(dtype_);
   model_.train(true);
@@ -108,8 +115,8 @@ bool Trainer::resume(const std::filesystem::path& file) {
 }
 
 Trainer::StepStats Trainer::train_step(const data::Batch& local, int64_t epoch) {
-  const torch::Tensor x = local.images.to(device_, dtype_);
-  const torch::Tensor y = local.labels.to(device_);
+  const torch::Tensor x = to_device(local.images, device_, dtype_);
+  const torch::Tensor y = to_device(local.labels, device_);
   const torch::Tensor index = local.index.cpu();
   const double lambda = cfg_.sf_lambda;
   if (comm_.size() > 1) broadcast_tensors(buffers_, comm_);  // DDP's broadcast_buffers
@@ -173,13 +180,15 @@ Trainer::StepStats Trainer::train_step(const data::Batch& local, int64_t epoch) 
   terms.push_back(total);
 
   // One all-reduce of the terms and counts: the mean over ranks of the local means is the global
-  // mean (equal local batches); a non-finite value on any rank is seen by every rank.
+  // mean (equal local batches); a non-finite value on any rank is seen by every rank. Built on the
+  // device; reading it back is the step's one wait for the device, and it must come before the
+  // update so that a non-finite loss leaves the weights untouched.
   const int64_t nt = static_cast<int64_t>(terms.size());
-  torch::Tensor agg = torch::zeros({nt + 2}, torch::kFloat64);
-  for (int64_t i = 0; i < nt; ++i) agg[i] = terms[i].detach().to(torch::kFloat64).cpu().item();
-  agg[nt] = correct_of(logits_clean, y);
-  agg[nt + 1] = correct_of(logits_adv, y);
-  agg = agg.to(comm_.device());
+  std::vector<torch::Tensor> parts;
+  for (const torch::Tensor& t : terms) parts.push_back(t.detach().to(torch::kFloat64).reshape({}));
+  parts.push_back(correct_of(logits_clean, y));
+  parts.push_back(correct_of(logits_adv, y));
+  torch::Tensor agg = torch::stack(parts).to(comm_.device());
   comm_.allreduce_sum(agg);
   agg = agg.cpu();
   StepStats st;
@@ -216,11 +225,10 @@ std::vector<double> Trainer::step(const data::Batch& local, int64_t epoch) {
 }
 
 bool Trainer::agree_stop() {
-  torch::Tensor flag =
-      torch::full({1}, stop_requested() ? int64_t{1} : int64_t{0}, torch::kInt64)
-          .to(comm_.device());
-  comm_.allreduce(flag, comm::ReduceOp::kMax);
-  return flag.cpu().item<int64_t>() != 0;
+  // Through the control communicator (host tensors): no wait for the device.
+  const double flag =
+      comm::allreduce_scalar(control_, stop_requested() ? 1.0 : 0.0, comm::ReduceOp::kMax);
+  return flag != 0;
 }
 
 void Trainer::checkpoint_now(const std::filesystem::path& file) {
@@ -258,6 +266,16 @@ RunStatus Trainer::run(const std::filesystem::path& checkpoint, bool show_progre
     std::vector<double>& sums = state_.partial;  // terms..., correct, adv_correct, samples, s
     Stopwatch clock;
     const double seconds_before = sums[nt + 3];
+    // The next step's batch is read (and pinned, for a GPU) while this step runs.
+    const bool pin = device_.is_cuda();
+    auto read = [this, &batches, pin](int64_t i) {
+      data::Batch b = ds_.get(batches[static_cast<std::size_t>(i)]);
+      return pin ? data::pinned(std::move(b)) : b;
+    };
+    std::future<data::Batch> next;
+    if (state_.step_in_epoch < steps_per_epoch_) {
+      next = std::async(std::launch::async, read, state_.step_in_epoch);
+    }
     for (int64_t s = state_.step_in_epoch; s < steps_per_epoch_; ++s) {
       if (stop_at_step_ >= 0 && state_.global_step == stop_at_step_ &&
           state_.global_step > start_step && comm_.rank() == 0) {
@@ -273,7 +291,11 @@ RunStatus Trainer::run(const std::filesystem::path& checkpoint, bool show_progre
         }
         return RunStatus::kPreempted;
       }
-      const StepStats st = train_step(ds_.get(batches[s]), e);
+      const data::Batch batch = next.get();
+      if (s + 1 < steps_per_epoch_) next = std::async(std::launch::async, read, s + 1);
+      clock_.start();
+      const StepStats st = train_step(batch, e);
+      clock_.stop();
       for (std::size_t i = 0; i < nt; ++i) sums[i] += st.terms[i];
       sums[nt] += st.correct;
       sums[nt + 1] += st.adv_correct;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "comm/communicator.hpp"
+#include "core/device.hpp"
 #include "data/dataset.hpp"
 #include "models/native_model.hpp"
 #include "train/grad_reducer.hpp"
@@ -60,10 +61,12 @@ class Trainer {
  public:
   /// Builds optimizer, regularizer and gradient reducer, broadcasts parameters and buffers from
   /// rank 0. Throws ConfigError for invalid config (validate()) or a dataset smaller than one
-  /// global batch. Collective.
+  /// global batch. `control`: a communicator on host tensors for the per-step stop agreement
+  /// (Context::host_comm(); default: `comm`, which on a GPU costs a wait for the device per
+  /// step). Collective.
   Trainer(models::NativeModel& model, const data::Dataset& ds, const TrainConfig& cfg,
           comm::Communicator& comm, uint64_t seed, const torch::Device& device,
-          std::string config_toml);
+          std::string config_toml, comm::Communicator* control = nullptr);
 
   /// Restores weights, optimizer and progress from `file` when it exists (every rank reads it);
   /// returns false when there is no such file. DataError as load_train_checkpoint(). Not
@@ -94,6 +97,9 @@ class Trainer {
   /// preemption, deterministically). -1 disables. `sfbench train` sets it from the environment
   /// variable SFB_TRAIN_STOP_AT_STEP.
   void set_stop_at_step(int64_t step) { stop_at_step_ = step; }
+  /// Seconds of device work in the steps run() took in this process (DeviceClock). Waits for the
+  /// device.
+  double device_seconds() { return clock_.seconds(); }
 
  private:
   struct StepStats {
@@ -108,6 +114,7 @@ class Trainer {
   const data::Dataset& ds_;
   TrainConfig cfg_;
   comm::Communicator& comm_;
+  comm::Communicator& control_;
   uint64_t seed_;
   torch::Device device_;
   torch::ScalarType dtype_;
@@ -121,6 +128,7 @@ class Trainer {
   std::vector<std::string> term_names_;
   int64_t steps_per_epoch_ = 0;
   int64_t stop_at_step_ = -1;
+  DeviceClock clock_{torch::kCPU};  // on device_ (set by the constructor)
   std::filesystem::path ckpt_path_;
   TrainState state_;
 };

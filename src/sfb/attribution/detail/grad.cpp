@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 
 namespace sfb::attribution::detail {
@@ -32,7 +33,7 @@ torch::Tensor keyed(const torch::Tensor& keys, uint64_t seed, uint64_t stream,
     auto gen = at::make_generator<at::CPUGeneratorImpl>(s);
     rows.push_back(draw(per, gen));
   }
-  return torch::stack(rows).to(like.device(), like.scalar_type());
+  return to_device(torch::stack(rows), like.device(), like.scalar_type());
 }
 
 }  // namespace

@@ -1,0 +1,101 @@
+// Non-blocking device copies, deferred host copies and event timing for the stages' batch loops.
+#include "core/device.hpp"
+
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+#include <torch/torch.h>
+
+#include "core/error.hpp"
+
+namespace sfb {
+namespace {
+
+const c10::impl::DeviceGuardImplInterface& guard(const torch::Device& d) {
+  return *c10::impl::getDeviceGuardImpl(d.type());
+}
+
+/// The device with an explicit index (the current one when `d` has none).
+torch::Device indexed(const torch::Device& d) {
+  return d.has_index() ? d : torch::Device(d.type(), guard(d).getDevice().index());
+}
+
+}  // namespace
+
+torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device,
+                        torch::ScalarType dtype) {
+  return t.to(device, dtype, /*non_blocking=*/true);
+}
+
+torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device) {
+  return to_device(t, device, t.scalar_type());
+}
+
+torch::Tensor to_host_async(const torch::Tensor& t, torch::ScalarType dtype) {
+  // From CUDA, a non-blocking copy lands in pinned memory and the host does not wait for it.
+  return t.to(torch::kCPU, dtype, /*non_blocking=*/t.device().is_cuda());
+}
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cpu()) return;
+  guard(device).synchronizeDevice(indexed(device).index());
+}
+
+void HostRows::push(const torch::Tensor& t) {
+  if (!t.device().is_cpu()) pending_ = t.device();
+  parts_.push_back(to_host_async(t, dtype_));
+}
+
+torch::Tensor HostRows::cat(const std::vector<int64_t>& empty_shape) const {
+  if (pending_) {
+    synchronize(*pending_);
+    pending_.reset();
+  }
+  if (parts_.empty()) return torch::empty(empty_shape, dtype_);
+  return torch::cat(parts_);
+}
+
+void DeviceClock::start() {
+  SFB_ASSERT(!open_, "DeviceClock::start: an interval is already open");
+  open_ = true;
+  if (device_.is_cpu()) {
+    t0_ = std::chrono::steady_clock::now();
+    return;
+  }
+  fold(/*wait=*/false);
+  const torch::Device d = indexed(device_);
+  pending_.emplace_back(c10::Event(d.type(), c10::EventFlag::BACKEND_DEFAULT),
+                        c10::Event(d.type(), c10::EventFlag::BACKEND_DEFAULT));
+  pending_.back().first.record(guard(d).getStream(d));
+}
+
+void DeviceClock::stop() {
+  SFB_ASSERT(open_, "DeviceClock::stop: no interval is open");
+  open_ = false;
+  if (device_.is_cpu()) {
+    done_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    return;
+  }
+  const torch::Device d = indexed(device_);
+  pending_.back().second.record(guard(d).getStream(d));
+}
+
+void DeviceClock::fold(bool wait) {
+  std::size_t n = 0;
+  for (; n < pending_.size(); ++n) {
+    auto& [begin, end] = pending_[n];
+    if (!end.was_marked_for_recording()) break;  // the open interval
+    if (wait) {
+      end.synchronize();
+    } else if (!end.query()) {
+      break;
+    }
+    done_ += begin.elapsedTime(end) / 1000.0;  // milliseconds
+  }
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+double DeviceClock::seconds() {
+  if (!device_.is_cpu()) fold(/*wait=*/true);
+  return done_;
+}
+
+}  // namespace sfb
