@@ -27,8 +27,9 @@ expect_exit 0 $mpi -np 2 "$sfb" train "${common[@]}" --epochs 1 --out "$dir/tr.h
 expect_exit 0 "$sfb" validate "$dir/sf.json" "$dir/at.json" "$dir/ev.json" "$dir/tr.json"
 
 SLURM_JOB_ID=4242 expect_exit 0 "$sfb" sf "${common[@]}" --out "$dir/slurm.h5"
-"$py" - "$dir" <<'PY' || fail "summaries lack the system block or per-stage traffic"
+"$py" - "$dir" <<'PY' || fail "summaries lack the system block, per-stage traffic or device time"
 import json, os, sys
+import h5py
 d = sys.argv[1]
 stages = {"sf": ["sf"], "at": ["attacks"], "ev": ["sf", "attacks"], "tr": ["train"]}
 for name, ranks in [("sf", 1), ("at", 2), ("ev", 2), ("tr", 2)]:
@@ -46,6 +47,11 @@ for name, ranks in [("sf", 1), ("at", 2), ("ev", 2), ("tr", 2)]:
         assert t["seconds"] >= 0 and t["bytes_communicated"] > 0 and t["collectives"] > 0, (name, st)
         assert t["bytes_communicated_all_ranks"] >= t["bytes_communicated"], (name, st)
         assert "items_per_s" in t, (name, st)
+        # The stage's device time (DeviceClock; the steady clock around each batch on a CPU):
+        # inside the stage's wall time, and the same number in the results file's /timing.
+        assert 0 < t["device_seconds"] <= t["seconds"] + 0.05, (name, st, t)
+        with h5py.File(os.path.join(d, name + ".h5"), "r") as f:
+            assert f["/timing"].attrs[st + "_device_seconds"] == t["device_seconds"], (name, st)
 assert json.load(open(os.path.join(d, "slurm.json")))["system"]["slurm_job_id"] == "4242"
 # The schema requires the system block: a summary without it is invalid.
 s = json.load(open(os.path.join(d, "sf.json")))
