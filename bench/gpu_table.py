@@ -94,7 +94,7 @@ def fmt(x, spec):
 
 
 def markdown(table, env, mine_ctx, ref_ctx, peak, commbench):
-    gpu = ref_ctx.get("gpu_name") or env.get("gpu_name") or "none"
+    gpu = ref_ctx.get("gpu_name") or env.get("gpu_name") or f"no GPU (device {env.get('device')})"
     lines = [f"# GPU benchmarks: {gpu}", "",
              "Produced by `bench/run_gpu_benchmarks.sh` (bench/results/README.md, section GPU).", "",
              "| item | value |", "|---|---|"]
