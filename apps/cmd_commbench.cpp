@@ -40,7 +40,7 @@ Command register_commbench(CLI::App& app, Invocation& inv) {
               std::cout.flush();
             }
             Stopwatch sw;
-            auto rows = comm::run_allreduce_sweep(ctx.comm(), ctx.host_comm(), o, [&](const comm::SweepRow& r) {
+            auto rows = comm::run_allreduce_sweep(ctx.comm(), ctx.host_comm(), o, ctx.device(), [&](const comm::SweepRow& r) {
               if (!r0) return;
               std::cout << fmt::format(" {:>12} {:>12} {:>8} {:>6} {:>12.2f} {:>11.3f} {:>11.3f} {:>8}\n", r.bytes,
                                        r.count, o.dtype, o.op, r.time_us, r.algbw_gbps, r.busbw_gbps, r.wrong);

@@ -4,7 +4,7 @@
 # 32×32 and resnet-50 at 224×224 (bench/bench_gpu.hpp), each against the same computation in
 # PyTorch (bench/reference/*_reference.py --gpu-configs) in the same run, with the FLOPs per image
 # the reference counts, plus `sfbench commbench` on the GPU (NCCL, 1 rank) and with MPI (2 ranks
-# sharing the GPU; commbench's MPI communicator sweeps host buffers).
+# sharing the GPU; CUDA buffers staged through the host).
 #
 # The pairs alternate as in run_benchmarks.sh (its run_paired: each round runs each stage once on
 # each side, the side that goes first alternating between rounds): SFB_GPU_ROUNDS rounds (default

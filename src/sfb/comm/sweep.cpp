@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/timer.hpp"
 
@@ -54,7 +55,7 @@ void SweepOptions::register_keys(ConfigSchema& s) {
 }
 
 std::vector<SweepRow> run_allreduce_sweep(Communicator& comm, Communicator& host_comm,
-                                          const SweepOptions& opts,
+                                          const SweepOptions& opts, const torch::Device& device,
                                           const std::function<void(const SweepRow&)>& on_row) {
   if (opts.min_bytes > opts.max_bytes) {
     throw ConfigError("commbench.min_bytes (" + std::to_string(opts.min_bytes) +
@@ -62,7 +63,11 @@ std::vector<SweepRow> run_allreduce_sweep(Communicator& comm, Communicator& host
   }
   const auto st = dtype_of(opts.dtype);
   const auto op = op_of(opts.op);
-  const auto o = torch::TensorOptions().dtype(st).device(comm.device());
+  const auto o = torch::TensorOptions().dtype(st).device(device);
+  auto wait = [&comm, &device] {
+    comm.synchronize();
+    sfb::synchronize(device);
+  };
   const int64_t esize = static_cast<int64_t>(c10::elementSize(st));
   const int world = comm.size();
   std::vector<SweepRow> rows;
@@ -76,18 +81,18 @@ std::vector<SweepRow> run_allreduce_sweep(Communicator& comm, Communicator& host
     if (opts.check) {
       buf = pattern(count, comm.rank(), o);
       comm.allreduce(buf, op);
-      comm.synchronize();
+      wait();
       row.wrong = buf.ne(expected(count, world, op, o)).sum().item<int64_t>();
     } else {
       buf = torch::empty({count}, o);
     }
     buf.zero_();  // timed iterations reduce zeros in place: values never overflow
     for (int64_t i = 0; i < opts.warmup_iters; ++i) comm.allreduce(buf, op);
-    comm.synchronize();
+    wait();
     host_comm.barrier();
     Stopwatch sw;
     for (int64_t i = 0; i < opts.iters; ++i) comm.allreduce(buf, op);
-    comm.synchronize();
+    wait();
     const double local_us = sw.seconds() * 1e6 / static_cast<double>(opts.iters);
     auto t = torch::tensor({local_us}, torch::kFloat64);
     if (opts.average == "avg") {

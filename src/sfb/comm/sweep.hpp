@@ -37,10 +37,12 @@ struct SweepRow {
 
 /// Runs the sweep: for each size, one checked all-reduce of a rank-dependent pattern whose exact
 /// result is known (small integers, exact in every dtype), `warmup_iters` untimed and `iters` timed
-/// in-place all-reduces on `device`, timed on the host after comm.synchronize(). `on_row` is called
-/// on every rank as each row completes. Collective; throws ConfigError for bad options.
+/// in-place all-reduces of buffers on `device` (the rank's device: a CUDA tensor through the MPI
+/// communicator is staged through the host), timed on the host after comm.synchronize() and a
+/// wait for `device`. `on_row` is called on every rank as each row completes. Collective; throws
+/// ConfigError for bad options.
 std::vector<SweepRow> run_allreduce_sweep(Communicator& comm, Communicator& host_comm,
-                                          const SweepOptions& opts,
+                                          const SweepOptions& opts, const torch::Device& device,
                                           const std::function<void(const SweepRow&)>& on_row);
 
 /// Bus bandwidth factor of a ring all-reduce over n ranks: 2 (n - 1) / n (0 for one rank).
