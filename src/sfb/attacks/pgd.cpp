@@ -140,14 +140,18 @@ AttackOutput run_pgd(models::Classifier& model, const torch::Tensor& x, const to
   torch::Tensor zero = torch::zeros({batch}, bool_opts);
   torch::Tensor fooled = torch::zeros({batch}, bool_opts);
 
-  // Rows (into the batch) still attacked, on x's device.
+  // Rows (into the batch) still attacked, on x's device. Choosing them is one of the host's waits
+  // for the device (once per restart); the step loop below never waits.
   torch::Tensor active = correct.nonzero().squeeze(1);
   const int64_t restarts = cfg.random_start ? cfg.restarts : 1;
   for (int64_t r = 0; r < restarts && active.numel() > 0; ++r) {
     const torch::Tensor xa = x.index_select(0, active).detach();
     const torch::Tensor ya = y.index_select(0, active);
-    const torch::Tensor ia = index.index_select(0, active.cpu());
-    torch::Tensor cur = cfg.random_start ? random_start(xa, ia, r, cfg) : xa.clone();
+    // The random start of every row (keyed by its global index, drawn on the host), then the
+    // active rows' on the device: the same values, without copying `active` to the host.
+    torch::Tensor cur = cfg.random_start
+                            ? random_start(x.detach(), index, r, cfg).index_select(0, active)
+                            : xa.clone();
     torch::Tensor nf = torch::zeros({active.size(0)}, bool_opts);
     for (int64_t s = 0; s < cfg.steps; ++s) {
       const LossGrad lg = loss_and_grad(model, cur, ya, loss);
@@ -165,13 +169,14 @@ AttackOutput run_pgd(models::Classifier& model, const torch::Tensor& x, const to
     out.x_adv.index_copy_(0, active, cur);
     const torch::Tensor hit = logits.argmax(1).ne(ya);
     fooled.index_copy_(0, active, hit);
-    active = active.masked_select(hit.logical_not());
+    if (r + 1 < restarts) active = active.masked_select(hit.logical_not());  // a wait
   }
 
   out.robust = correct & fooled.logical_not();
   out.norm = per_sample_norm(out.x_adv - x, cfg.norm);
-  out.zero_grad = zero.sum().item<int64_t>();
-  out.nonfinite = nonfinite.sum().item<int64_t>();
+  const torch::Tensor counts = torch::stack({zero.sum(), nonfinite.sum()}).cpu();  // one wait
+  out.zero_grad = counts[0].item<int64_t>();
+  out.nonfinite = counts[1].item<int64_t>();
   return out;
 }
 
