@@ -6,13 +6,12 @@
 // counts from the reported (manual) times, which max_over_ranks() makes identical on all ranks.
 #include "bench_main.hpp"
 
-#include <torch/cuda.h>
-
 #include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "comm/communicator.hpp"
+#include "core/device.hpp"
 #include "core/log.hpp"
 #include "core/provenance.hpp"
 #include "io/hdf5/h5.hpp"
@@ -33,10 +32,7 @@ class NullReporter : public benchmark::BenchmarkReporter {
 
 Context& ctx() { return *g_ctx; }
 
-void sync_device() {
-  const torch::Device d = g_ctx->device();
-  if (d.is_cuda()) torch::cuda::synchronize(d.index());
-}
+void sync_device() { sfb::synchronize(g_ctx->device()); }
 
 double max_over_ranks(double seconds) {
   return comm::allreduce_scalar(g_ctx->host_comm(), seconds, comm::ReduceOp::kMax);

@@ -14,7 +14,7 @@ Context& ctx();
 double max_over_ranks(double seconds);
 
 /// Blocks the host until the work queued on the Context's device has finished: on CUDA, every
-/// stream of the device (torch::cuda::synchronize); a no-op on the CPU. Not collective.
+/// stream of the device (sfb::synchronize); a no-op on the CPU. Not collective.
 void sync_device();
 
 /// Runs `work` once on every rank, reports its time (max over ranks) as the iteration's manual time

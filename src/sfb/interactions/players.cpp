@@ -30,11 +30,19 @@ PlayerGrid::PlayerGrid(int64_t grid, int64_t height, int64_t width)
   }
 }
 
+const torch::Tensor& PlayerGrid::pixel_player_on(const torch::Device& device) const {
+  // Copied once per device, not once per block of masked images.
+  if (!pixel_player_on_.defined() || pixel_player_on_.device() != device) {
+    pixel_player_on_ = to_device(pixel_player_, device);
+  }
+  return pixel_player_on_;
+}
+
 torch::Tensor PlayerGrid::compose(const torch::Tensor& x, const torch::Tensor& baseline,
                                   const torch::Tensor& members) const {
   SFB_ASSERT(members.dim() == 2 && members.size(1) == num_players(), "members must be [R, n_p]");
   const torch::Tensor keep = to_device(members, x.device())
-                                 .index_select(1, to_device(pixel_player_, x.device()))
+                                 .index_select(1, pixel_player_on(x.device()))
                                  .view({members.size(0), 1, height_, width_})
                                  .to(x.scalar_type());
   // baseline + keep·(x − baseline): x where kept, the baseline elsewhere.

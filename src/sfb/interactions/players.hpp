@@ -28,9 +28,12 @@ class PlayerGrid {
                         const torch::Tensor& members) const;
 
  private:
+  /// pixel_player_ on `device` (cached; not thread-safe, like the stage that owns the grid).
+  const torch::Tensor& pixel_player_on(const torch::Device& device) const;
   int64_t grid_, height_, width_;
   std::vector<std::vector<int64_t>> neighbours_;
-  torch::Tensor pixel_player_;
+  torch::Tensor pixel_player_;             // [H·W] int64, host
+  mutable torch::Tensor pixel_player_on_;  // its copy on the device compose() last ran on
 };
 
 /// v(S) of SPEC §4 for a block of masked images: log softmax of the model's logits at the classes

@@ -69,9 +69,9 @@ Trainer::Trainer(models::NativeModel& model, const data::Dataset& ds, const Trai
       device_(device),
       dtype_(train_dtype(cfg)),
       config_toml_(std::move(config_toml)),
-      loss_(parse_base_loss(cfg.loss)) {
+      loss_(parse_base_loss(cfg.loss)),
+      clock_(device) {
   validate(cfg_, comm_.size());
-  clock_ = DeviceClock(device_);
   model_.to(device_);
   model_.to_dtype(dtype_);
   model_.train(true);

@@ -128,7 +128,7 @@ class Trainer {
   std::vector<std::string> term_names_;
   int64_t steps_per_epoch_ = 0;
   int64_t stop_at_step_ = -1;
-  DeviceClock clock_{torch::kCPU};  // on device_ (set by the constructor)
+  DeviceClock clock_;  // on device_
   std::filesystem::path ckpt_path_;
   TrainState state_;
 };
