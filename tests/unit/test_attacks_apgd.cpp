@@ -208,8 +208,8 @@ TEST(Apgd, StaysInBallAndBoxAndLeavesNoWeightGradients) {
       // robust ⇔ the model still predicts y at x_adv; the misclassified sample is not robust.
       EXPECT_TRUE(torch::equal(out.robust, predict(*m.model, out.x_adv) == m.y));
       EXPECT_FALSE(out.robust[7].item<bool>());
-      EXPECT_EQ(out.zero_grad, 0);
-      EXPECT_EQ(out.nonfinite, 0);
+      EXPECT_EQ(count_rows(out.zero_grad), 0);
+      EXPECT_EQ(count_rows(out.nonfinite), 0);
       // An empty batch gives empty outputs.
       const AttackOutput none = make_attack(name, o)->run(
           *m.model, m.x.slice(0, 0, 0), m.y.slice(0, 0, 0), m.index.slice(0, 0, 0));
@@ -247,7 +247,7 @@ TEST(Apgd, ConstantLogitsCountEverySampleAsZeroGradient) {
   for (const auto& name : kNames) {
     const AttackOutput out =
         make_attack(name, opts(Norm::kLinf, 5))->run(*net, x, y, torch::arange(b));
-    EXPECT_EQ(out.zero_grad, b) << name;
+    EXPECT_EQ(count_rows(out.zero_grad), b) << name;
     EXPECT_TRUE(out.robust.all().item<bool>()) << name;
   }
 }

@@ -259,6 +259,8 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
     empty.x_adv = xd.clone();
     empty.robust = torch::zeros({0}, y.options().dtype(torch::kBool));
     empty.norm = torch::zeros({0}, x.options().dtype(torch::kFloat32));
+    empty.zero_grad = empty.robust.clone();
+    empty.nonfinite = empty.robust.clone();
     return empty;
   }
 
@@ -267,13 +269,14 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
     torch::NoGradGuard no_grad;
     clean_logits = model.forward(xd);
   }
-  torch::Tensor robust = clean_logits.argmax(1) == y;
-  torch::Tensor nonfinite = detail::finite_rows(clean_logits).logical_not();
+  const torch::Tensor correct = clean_logits.argmax(1) == y;
+  torch::Tensor robust = correct.clone();
+  const torch::Tensor clean_bad = detail::finite_rows(clean_logits).logical_not();
+  torch::Tensor nonfinite = torch::zeros_like(robust);  // of the attack's passes, attacked rows
+  torch::Tensor zero_grad = torch::zeros_like(robust);
   torch::Tensor x_out = xd.clone();
   torch::Tensor loss_kept =
       torch::full({x.size(0)}, -std::numeric_limits<double>::infinity(), x.options());
-  int64_t zero_grad = 0;
-  bool first_run = true;
 
   // Target classes: column k of the non-true clean logits sorted in descending order (stable, so
   // ties go to the lower class index as argmax does).
@@ -287,12 +290,21 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
     ranked = std::get<1>(others.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
   }
 
+  // The first run attacks the whole batch and keeps the results of the rows classified correctly
+  // (the attack stage hands over only such rows); it never waits. Each later run attacks the rows
+  // still robust, chosen with one wait.
+  const torch::Tensor all_rows = torch::arange(x.size(0), y.options().dtype(torch::kInt64));
+  bool first_run = true;
   for (int64_t k = 0; k < n_targets; ++k) {
     for (int64_t rs = 0; rs < o_.restarts; ++rs) {
-      const torch::Tensor idx = robust.nonzero().squeeze(1);
+      const torch::Tensor idx = first_run ? all_rows : robust.nonzero().squeeze(1);  // a wait
       if (idx.numel() == 0) break;
-      const torch::Tensor xs = xd.index_select(0, idx), ys = y.index_select(0, idx);
-      const torch::Tensor key_index = index_cpu.index_select(0, idx.to(torch::kCPU));
+      const torch::Tensor xs = first_run ? xd : xd.index_select(0, idx);
+      const torch::Tensor ys = first_run ? y : y.index_select(0, idx);
+      const torch::Tensor key_index =
+          first_run ? index_cpu : index_cpu.index_select(0, idx.to(torch::kCPU));
+      // Rows of this run that count: the first run's misclassified rows are ignored.
+      const torch::Tensor counts = first_run ? correct : torch::ones_like(ys, torch::kBool);
       const int64_t key = k * o_.restarts + rs;
       const torch::Tensor start =
           detail::apgd_random_start(xs, key_index, o_.seed, key, o_.norm, o_.eps);
@@ -309,20 +321,22 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
       }
       const detail::ApgdRun res =
           detail::apgd_run(model, xs, ys, start, fn, o_.norm, o_.eps, o_.steps, o_.rho);
-      if (first_run) zero_grad = res.zero_grad.sum().item<int64_t>();
+      if (first_run) zero_grad = res.zero_grad.logical_and(correct);
       first_run = false;
 
       // Fooled samples keep their first misclassified point; robust ones their highest-loss point.
       const torch::Tensor kept = loss_kept.index_select(0, idx);
-      const torch::Tensor better = res.fooled.logical_not().logical_and(res.loss_best > kept);
-      const torch::Tensor take = res.fooled.logical_or(better);
+      const torch::Tensor better =
+          res.fooled.logical_not().logical_and(res.loss_best > kept).logical_and(counts);
+      const torch::Tensor take = res.fooled.logical_and(counts).logical_or(better);
       // res.x_fooled is already res.x_best where the run did not fool.
       x_out.index_copy_(
           0, idx,
           torch::where(detail::per_sample(take, xs), res.x_fooled, x_out.index_select(0, idx)));
       loss_kept.index_copy_(0, idx, torch::where(better, res.loss_best, kept));
-      robust.index_copy_(0, idx, res.fooled.logical_not());
-      nonfinite.index_copy_(0, idx, nonfinite.index_select(0, idx).logical_or(res.nonfinite));
+      robust.index_copy_(0, idx, res.fooled.logical_not().logical_and(counts));
+      nonfinite.index_copy_(
+          0, idx, nonfinite.index_select(0, idx).logical_or(res.nonfinite.logical_and(counts)));
     }
   }
 
@@ -331,7 +345,7 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
   out.robust = robust;
   out.norm = per_sample_norm(x_out - xd, o_.norm);
   out.zero_grad = zero_grad;
-  out.nonfinite = nonfinite.sum().item<int64_t>();
+  out.nonfinite = nonfinite.logical_or(clean_bad);
   return out;
 }
 

@@ -43,15 +43,24 @@ struct AttackOutput {
   torch::Tensor x_adv;   ///< [B, C, H, W] in [0, 1]; inside the ε-ball of x for bounded attacks
   torch::Tensor robust;  ///< [B] bool: model(x_adv) still predicts y (false when x is misclassified)
   torch::Tensor norm;    ///< [B] float32: ‖x_adv − x‖ in the attack's norm (CW-L2: L2)
-  int64_t zero_grad = 0;  ///< samples whose loss gradient at the start was exactly zero
-  int64_t nonfinite = 0;  ///< samples whose logits became NaN or infinite during the attack
+  torch::Tensor zero_grad;  ///< [B] bool: the loss gradient at the attack's start was exactly zero
+  torch::Tensor nonfinite;  ///< [B] bool: a logit became NaN or infinite during the attack
 };
+
+/// The number of rows set in a [B] bool flag of AttackOutput (0 for an undefined tensor). Reads
+/// the value, so on a device it waits: for tests and reports, not for batch loops.
+int64_t count_rows(const torch::Tensor& flags);
 
 /// An adversarial attack (HOUSE_STYLE: one file per attack, registered by name in registry.cpp).
 /// Attacks are batched and run on the device of their inputs; they compute input gradients only
 /// (never weight gradients). All randomness of sample i comes from streams keyed by (seed, the
 /// attack's stream id, i's global index, restart), so results do not depend on how samples are
 /// split into batches or ranks.
+/// Host waits: every output, the flags included, stays on the device, and no attack waits for the
+/// device inside its step or query loop. The first run (restart, target class) attacks the whole
+/// batch, masked to the samples classified correctly when clean; each later run waits once to
+/// drop the samples already fooled. Early exits that do not change results (CW-L2's abort, Square's
+/// pruning of fooled samples) poll the device without waiting (HostPoll).
 class Attack {
  public:
   virtual ~Attack() = default;

@@ -125,9 +125,11 @@ void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_s
     // The stage's one wait per batch: the flags and norms decide which samples are final.
     const torch::Tensor rob = to_host_async(out.robust, torch::kBool);
     const torch::Tensor nrm = to_host_async(out.norm, torch::kFloat32);
+    const torch::Tensor zero = to_host_async(out.zero_grad, torch::kBool);
+    const torch::Tensor bad = to_host_async(out.nonfinite, torch::kBool);
     synchronize(device_);
-    l.zero_grad += out.zero_grad;
-    l.nonfinite += out.nonfinite;
+    l.zero_grad += zero.sum().item<int64_t>();
+    l.nonfinite += bad.sum().item<int64_t>();
     // Samples whose adversarial example is final: broken here, or survivors of the last stage.
     std::vector<int64_t> final_rows;
     for (int64_t j = 0; j < pos.numel(); ++j) {

@@ -16,6 +16,10 @@ Norm parse_norm(const std::string& name) {
 
 std::string norm_name(Norm n) { return n == Norm::kLinf ? "linf" : "l2"; }
 
+int64_t count_rows(const torch::Tensor& flags) {
+  return flags.defined() ? flags.sum().item<int64_t>() : 0;
+}
+
 torch::Tensor keyed_uniform(uint64_t seed, uint64_t stream, const torch::Tensor& index,
                             int64_t restart, at::IntArrayRef sample_shape) {
   SFB_ASSERT(index.dim() == 1 && index.scalar_type() == torch::kInt64 && index.is_cpu(),

@@ -16,7 +16,9 @@
 // binary_steps ≥ 10 the last search step uses c = upper, as the reference does.
 // Early abort (the reference's abort_early, made per sample so that results do not depend on the
 // batch): every max(1, steps/10) steps (when steps ≥ 10), a sample whose objective is not below
-// 0.9999 × its value at the previous check stops moving for the rest of this c.
+// 0.9999 × its value at the previous check stops moving for the rest of this c. The whole c stops
+// once no sample moves; the host learns that from a copy it polls without waiting (HostPoll), so on
+// a GPU the stop may come a few steps late, which repeats the same iterates and changes nothing.
 //
 // Output: x_adv = the smallest adversarial found, or x when none; norm = ‖x_adv − x‖₂ (float32),
 // with +inf where the attack found none and 0 for samples misclassified when clean (x_adv = x);
@@ -39,6 +41,7 @@
 #include "attacks/common.hpp"
 #include "attacks/detail/factories.hpp"
 #include "attacks/detail/pgd_engine.hpp"
+#include "core/device.hpp"
 #include "core/error.hpp"
 
 namespace sfb::attacks {
@@ -94,7 +97,11 @@ AttackOutput CwL2Attack::run(models::Classifier& model, const torch::Tensor& x,
   out.x_adv = x.detach().clone();
   out.norm = torch::zeros({batch}, torch::TensorOptions().dtype(torch::kFloat32).device(dev));
   out.robust = torch::zeros({batch}, bool_opts);
-  if (batch == 0) return out;
+  if (batch == 0) {
+    out.zero_grad = out.robust.clone();
+    out.nonfinite = out.robust.clone();
+    return out;
+  }
 
   // Clean pass with the margin's input gradient (zero_grad of the samples attacked).
   const auto margin = [](const torch::Tensor& z, const torch::Tensor& t) {
@@ -103,16 +110,14 @@ AttackOutput CwL2Attack::run(models::Classifier& model, const torch::Tensor& x,
   const LossGrad clean = loss_and_grad(model, x, y, margin);
   torch::Tensor nonfinite = nonfinite_rows(clean.logits);
   const torch::Tensor correct = clean.logits.argmax(1).eq(y);
-  out.zero_grad = (zero_rows(clean.grad) & correct).sum().item<int64_t>();
+  out.zero_grad = zero_rows(clean.grad) & correct;
 
-  const torch::Tensor rows = correct.nonzero().squeeze(1);
-  const int64_t n = rows.size(0);
-  if (n == 0) {
-    out.nonfinite = nonfinite.sum().item<int64_t>();
-    return out;
-  }
-  const torch::Tensor xa = x.index_select(0, rows).detach();
-  const torch::Tensor ya = y.index_select(0, rows);
+  // The whole batch runs, without waiting for the device to pick rows: the rows misclassified
+  // when clean never move (they start, and stay, out of `moving`) and their results are dropped.
+  // The attack stage hands over only correctly classified rows, so nothing is wasted in practice.
+  const int64_t n = batch;
+  const torch::Tensor xa = x.detach();
+  const torch::Tensor ya = y;
   const torch::Tensor onehot =
       torch::nn::functional::one_hot(ya, clean.logits.size(1)).to(torch::kBool);
   const torch::Tensor w0 = torch::atanh((xa * 2.0 - 1.0) * kTanhShrink);
@@ -134,8 +139,11 @@ AttackOutput CwL2Attack::run(models::Classifier& model, const torch::Tensor& x,
     torch::Tensor m = torch::zeros_like(w);
     torch::Tensor v = torch::zeros_like(w);
     torch::Tensor found_here = torch::zeros({n}, bool_opts);
-    torch::Tensor moving = torch::ones({n}, bool_opts);
+    torch::Tensor moving = correct.clone();
     torch::Tensor prev = torch::full({n}, std::numeric_limits<double>::infinity(), f64);
+    // "Is any sample still moving?", read without waiting: once no sample moves, every further
+    // step repeats the same iterate, so stopping a few steps late changes nothing.
+    HostPoll any_moving;
     for (int64_t it = 0; it < cfg_.steps; ++it) {
       torch::Tensor grad, xp, l2sq, obj, success;
       {
@@ -164,7 +172,8 @@ AttackOutput CwL2Attack::run(models::Classifier& model, const torch::Tensor& x,
       if (period > 0 && it % period == 0) {
         moving &= obj.le(prev * kAbortFactor);
         prev = obj;
-        if (!moving.any().item<bool>()) break;
+        if (!any_moving.pending()) any_moving.start(moving.any(), torch::kBool);
+        if (any_moving.ready() && !any_moving.take().item<bool>()) break;
       }
       // Adam step on the samples still moving.
       const torch::Tensor g = finite_or_zero(grad);
@@ -183,15 +192,15 @@ AttackOutput CwL2Attack::run(models::Classifier& model, const torch::Tensor& x,
     c = torch::where(bounded, (lower + upper) * 0.5, c * 10.0);
   }
 
-  const torch::Tensor found = best_l2sq.isfinite();
-  out.x_adv.index_copy_(0, rows, best_x);
+  const torch::Tensor found = best_l2sq.isfinite() & correct;
+  out.x_adv = torch::where(per_row(found, xa), best_x, xa).clone();
   const torch::Tensor dist = per_sample_norm(best_x - xa, Norm::kL2);
-  out.norm.index_copy_(
-      0, rows,
-      torch::where(found, dist, torch::full_like(dist, std::numeric_limits<float>::infinity())));
-  out.robust.index_copy_(0, rows, found.logical_not());
-  nonfinite.index_copy_(0, rows, nonfinite.index_select(0, rows) | nf);
-  out.nonfinite = nonfinite.sum().item<int64_t>();
+  out.norm = torch::where(
+      correct,
+      torch::where(found, dist, torch::full_like(dist, std::numeric_limits<float>::infinity())),
+      torch::zeros_like(dist));
+  out.robust = correct & found.logical_not();
+  out.nonfinite = nonfinite | (nf & correct);
   return out;
 }
 

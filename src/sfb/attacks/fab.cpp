@@ -20,6 +20,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "attacks/attack.hpp"
 #include "attacks/common.hpp"
@@ -99,8 +100,10 @@ class FabTargeted final : public Attack {
       torch::NoGradGuard no_grad;
       logits = model.forward(xd);
     }
-    torch::Tensor robust = logits.argmax(1) == y;
-    Flags flags{torch::zeros_like(robust), logits.isfinite().all(1).logical_not()};
+    const torch::Tensor correct = logits.argmax(1) == y;
+    torch::Tensor robust = correct.clone();
+    const torch::Tensor clean_bad = logits.isfinite().all(1).logical_not();
+    Flags flags{torch::zeros_like(robust), torch::zeros_like(robust)};  // of the attack's passes
     torch::Tensor x_adv = xd.clone();
     const int64_t n_classes = logits.size(1);
     const int64_t n_targets = std::min(o_.targets, n_classes - 1);
@@ -110,35 +113,43 @@ class FabTargeted final : public Attack {
         logits.masked_fill(mask, -std::numeric_limits<double>::infinity()).argsort(1, true);
     const torch::Tensor index_cpu = index.cpu();
 
+    // The first run attacks the whole batch and keeps the results of the rows classified correctly
+    // (the attack stage hands over only such rows); it never waits. Each later run attacks the
+    // rows still robust, chosen with one wait.
+    const torch::Tensor all_rows = torch::arange(xd.size(0), y.options().dtype(torch::kInt64));
+    bool first_run = true;
     for (int64_t k = 1; k <= n_targets; ++k) {
       for (int64_t r = 0; r < o_.restarts; ++r) {
-        const torch::Tensor pos = robust.nonzero().squeeze(1);
+        const torch::Tensor pos = first_run ? all_rows : robust.nonzero().squeeze(1);  // a wait
         if (pos.numel() == 0) break;
-        const torch::Tensor xs = xd.index_select(0, pos);
-        const torch::Tensor ys = y.index_select(0, pos);
+        const torch::Tensor xs = first_run ? xd : xd.index_select(0, pos);
+        const torch::Tensor ys = first_run ? y : y.index_select(0, pos);
         const torch::Tensor ts = ranked.index_select(0, pos).select(1, k - 1).contiguous();
-        const torch::Tensor adv =
-            single_run(model, xs, ys, ts, index_cpu.index_select(0, pos.cpu()), k, r, pos, flags);
-        // The reference's final check: misclassified and within ε.
+        const torch::Tensor keys = first_run ? index_cpu : index_cpu.index_select(0, pos.cpu());
+        const torch::Tensor adv = single_run(model, xs, ys, ts, keys, k, r, pos, flags);
+        first_run = false;
+        // The reference's final check: misclassified and within ε (and attacked at all).
         torch::Tensor pred_adv;
         {
           torch::NoGradGuard no_grad;
           pred_adv = model.forward(adv).argmax(1);
         }
+        const torch::Tensor was = robust.index_select(0, pos);
         const torch::Tensor dist = row_norm((adv - xs).reshape({xs.size(0), -1}), o_.norm);
-        const torch::Tensor broken = (pred_adv != ys).logical_and(dist <= o_.eps);
-        const torch::Tensor sel = broken.nonzero().squeeze(1);
-        const torch::Tensor at = pos.index_select(0, sel);
-        robust.index_fill_(0, at, false);
-        x_adv.index_copy_(0, at, adv.index_select(0, sel));
+        const torch::Tensor broken = (pred_adv != ys).logical_and(dist <= o_.eps).logical_and(was);
+        robust.index_copy_(0, pos, was.logical_and(broken.logical_not()));
+        std::vector<int64_t> row_shape(static_cast<std::size_t>(xs.dim()), 1);
+        row_shape[0] = xs.size(0);
+        x_adv.index_copy_(
+            0, pos, torch::where(broken.view(row_shape), adv, x_adv.index_select(0, pos)));
       }
     }
     AttackOutput out;
     out.x_adv = x_adv;
     out.robust = robust;
     out.norm = per_sample_norm(x_adv - xd, o_.norm);
-    out.zero_grad = flags.zero_grad.sum().item<int64_t>();
-    out.nonfinite = flags.nonfinite.sum().item<int64_t>();
+    out.zero_grad = flags.zero_grad.logical_and(correct);
+    out.nonfinite = clean_bad.logical_or(flags.nonfinite.logical_and(correct));
     return out;
   }
 

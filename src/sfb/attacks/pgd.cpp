@@ -17,8 +17,8 @@
 //   law P(‖δ‖ ≤ ρ) = (ρ/ε)^d makes the point uniform in the ball). The start is then clipped to
 //   [0, 1] (which only shrinks |δ_j|, so it stays in the ball). Without a random start every
 //   restart would repeat the first, so one runs.
-// - zero_grad counts attacked samples whose gradient at their first iterate (restart 0, step 0)
-//   is exactly zero; nonfinite counts samples with a NaN/inf logit in any forward pass of the
+// - zero_grad flags attacked samples whose gradient at their first iterate (restart 0, step 0)
+//   is exactly zero; nonfinite flags samples with a NaN/inf logit in any forward pass of the
 //   attack (clean pass included). NaN/inf gradient entries are replaced by 0.
 #include <torch/torch.h>
 
@@ -126,6 +126,8 @@ AttackOutput run_pgd(models::Classifier& model, const torch::Tensor& x, const to
   if (batch == 0) {
     out.robust = torch::zeros({0}, bool_opts);
     out.norm = torch::zeros({0}, torch::TensorOptions().dtype(torch::kFloat32).device(x.device()));
+    out.zero_grad = torch::zeros({0}, bool_opts);
+    out.nonfinite = torch::zeros({0}, bool_opts);
     return out;
   }
   const LossFn loss = cfg.cw_loss ? LossFn(cw_margin_loss) : LossFn(ce_loss);
@@ -140,23 +142,27 @@ AttackOutput run_pgd(models::Classifier& model, const torch::Tensor& x, const to
   torch::Tensor zero = torch::zeros({batch}, bool_opts);
   torch::Tensor fooled = torch::zeros({batch}, bool_opts);
 
-  // Rows (into the batch) still attacked, on x's device. Choosing them is one of the host's waits
-  // for the device (once per restart); the step loop below never waits.
-  torch::Tensor active = correct.nonzero().squeeze(1);
+  // Restart 0 runs on the whole batch and keeps the results of the rows classified correctly (the
+  // attack stage hands over only such rows, so in practice nothing is wasted); it never waits for
+  // the device. Each later restart runs on the rows still robust, chosen with one wait.
+  torch::Tensor active;  // rows (into the batch) of restart r >= 1, on x's device
   const int64_t restarts = cfg.random_start ? cfg.restarts : 1;
-  for (int64_t r = 0; r < restarts && active.numel() > 0; ++r) {
-    const torch::Tensor xa = x.index_select(0, active).detach();
-    const torch::Tensor ya = y.index_select(0, active);
+  for (int64_t r = 0; r < restarts; ++r) {
+    if (r > 0) {
+      active = correct.logical_and(fooled.logical_not()).nonzero().squeeze(1);  // a wait
+      if (active.numel() == 0) break;
+    }
+    const torch::Tensor xa = r == 0 ? x.detach() : x.index_select(0, active).detach();
+    const torch::Tensor ya = r == 0 ? y : y.index_select(0, active);
     // The random start of every row (keyed by its global index, drawn on the host), then the
     // active rows' on the device: the same values, without copying `active` to the host.
-    torch::Tensor cur = cfg.random_start
-                            ? random_start(x.detach(), index, r, cfg).index_select(0, active)
-                            : xa.clone();
-    torch::Tensor nf = torch::zeros({active.size(0)}, bool_opts);
+    torch::Tensor cur = cfg.random_start ? random_start(x.detach(), index, r, cfg) : xa.clone();
+    if (cfg.random_start && r > 0) cur = cur.index_select(0, active);
+    torch::Tensor nf = torch::zeros({xa.size(0)}, bool_opts);
     for (int64_t s = 0; s < cfg.steps; ++s) {
       const LossGrad lg = loss_and_grad(model, cur, ya, loss);
       nf |= nonfinite_rows(lg.logits);
-      if (r == 0 && s == 0) zero.index_copy_(0, active, zero_rows(lg.grad));
+      if (r == 0 && s == 0) zero = zero_rows(lg.grad).logical_and(correct);
       cur = project(ascent_step(cur, finite_or_zero(lg.grad), cfg), xa, cfg.norm, cfg.eps).detach();
     }
     torch::Tensor logits;
@@ -165,18 +171,22 @@ AttackOutput run_pgd(models::Classifier& model, const torch::Tensor& x, const to
       logits = model.forward(cur);
     }
     nf |= nonfinite_rows(logits);
-    nonfinite.index_copy_(0, active, nonfinite.index_select(0, active) | nf);
-    out.x_adv.index_copy_(0, active, cur);
     const torch::Tensor hit = logits.argmax(1).ne(ya);
-    fooled.index_copy_(0, active, hit);
-    if (r + 1 < restarts) active = active.masked_select(hit.logical_not());  // a wait
+    if (r == 0) {
+      nonfinite |= nf.logical_and(correct);
+      out.x_adv = torch::where(per_row(correct, x), cur, out.x_adv);
+      fooled = hit.logical_and(correct);
+    } else {
+      nonfinite.index_copy_(0, active, nonfinite.index_select(0, active) | nf);
+      out.x_adv.index_copy_(0, active, cur);
+      fooled.index_copy_(0, active, hit);
+    }
   }
 
   out.robust = correct & fooled.logical_not();
   out.norm = per_sample_norm(out.x_adv - x, cfg.norm);
-  const torch::Tensor counts = torch::stack({zero.sum(), nonfinite.sum()}).cpu();  // one wait
-  out.zero_grad = counts[0].item<int64_t>();
-  out.nonfinite = counts[1].item<int64_t>();
+  out.zero_grad = zero;
+  out.nonfinite = nonfinite;
   return out;
 }
 

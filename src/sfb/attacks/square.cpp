@@ -32,6 +32,7 @@
 #include "attacks/common.hpp"
 #include "attacks/detail/factories.hpp"
 #include "core/counter_rng.hpp"
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 
@@ -149,7 +150,7 @@ torch::Tensor margin(models::Classifier& model, const torch::Tensor& x, const to
 /// One restart's state on the samples it attacks.
 struct RunState {
   torch::Tensor x_best;   ///< [b, c, h, w]
-  torch::Tensor queries;  ///< [b] int64 (CPU)
+  torch::Tensor queries;  ///< [b] int64 (device)
   torch::Tensor bad;      ///< [b] bool: non-finite logits seen
 };
 
@@ -206,48 +207,73 @@ torch::Tensor start_point(const torch::Tensor& x, const torch::Tensor& index, in
   return (x + delta / (l2_of(delta) + 1e-12) * o.eps).clamp(0.0, 1.0);
 }
 
-/// One restart of Square on xs [b, c, h, w] (all robust when clean).
+/// One restart of Square on xs [b, c, h, w]; only the rows set in `attacked` (device, [b] bool)
+/// are attacked, the others keep their start point and cost no query.
+///
+/// The rows still attacked (margin > 0) shrink as samples are fooled. The host keeps a working set
+/// of rows that is pruned with copies of that mask it polls without waiting (HostPoll): on the CPU
+/// the copy is there at once and the set is exact at every query; on a GPU it may lag a few
+/// queries, and the rows fooled in between are masked on the device (no move, no query counted).
+/// The margin only decreases, so a row that left the set never returns, and every row's result is
+/// the same as with an exact set.
 RunState single_run(models::Classifier& model, const torch::Tensor& xs, const torch::Tensor& ys,
-                    const torch::Tensor& index, int64_t r, const AttackOptions& o) {
+                    const torch::Tensor& index, const torch::Tensor& attacked, int64_t r,
+                    const AttackOptions& o) {
   const int64_t b = xs.size(0), c = xs.size(1), h = xs.size(2), w = xs.size(3);
   const auto dev = xs.device();
-  RunState st{start_point(xs, index, r, o), torch::ones({b}, torch::kInt64),
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(dev);
+  RunState st{start_point(xs, index, r, o), attacked.to(torch::kInt64),
               torch::zeros({b}, torch::TensorOptions().dtype(torch::kBool).device(dev))};
   torch::Tensor margin_min = margin(model, st.x_best, ys, st.bad);
+  // Rows not attacked count as finished (margin <= 0) from the start.
+  margin_min = torch::where(attacked, margin_min, torch::full_like(margin_min, -1.0));
   const double eps = o.eps;
   int64_t eta_side = -1;  // l2: η of the current side, on the device
   torch::Tensor eta;
+  torch::Tensor act_cpu = torch::arange(b, torch::kInt64);  // the working set (host)
+  torch::Tensor act = torch::arange(b, i64);                // the same rows on the device
+  HostPoll live_poll;                                       // margin_min > 0, as of some query
 
   for (int64_t it = 0; it < o.queries; ++it) {
-    const torch::Tensor act = (margin_min > 0).nonzero().squeeze(1);
-    const int64_t n = act.numel();
-    if (n == 0) break;
-    const torch::Tensor act_cpu = act.cpu();
+    if (!live_poll.pending()) live_poll.start(margin_min > 0, torch::kBool);
+    if (live_poll.ready()) {
+      const torch::Tensor keep = live_poll.take().index_select(0, act_cpu);
+      if (!keep.all().item<bool>()) {
+        act_cpu = act_cpu.masked_select(keep);
+        if (act_cpu.numel() == 0) break;
+        act = to_device(act_cpu, dev);
+      }
+    }
+    const int64_t n = act_cpu.numel();
     const torch::Tensor xc = xs.index_select(0, act);
     const torch::Tensor xb = st.x_best.index_select(0, act);
     const torch::Tensor yc = ys.index_select(0, act);
     const torch::Tensor mm = margin_min.index_select(0, act);
+    const torch::Tensor live = mm > 0;  // rows of the set still attacked at this query
 
     const int64_t s = square_side(square_p(o.p_init, it, o.queries), c, h, w, o.norm);
     const Draws dr = draw(o.seed, index.index_select(0, act_cpu), r, static_cast<uint64_t>(it), c,
                           std::max<int64_t>(h - s, 1), std::max<int64_t>(w - s, 1));
-    const torch::Tensor colour = dr.colour.to(xs.options()).view({n, c, 1, 1});
-    const torch::Tensor m1 = window(dr.vh.to(dev), dr.vw.to(dev), s, h, w, xs.options());
+    const torch::Tensor colour = to_device(dr.colour, dev, xs.scalar_type()).view({n, c, 1, 1});
+    const torch::Tensor m1 =
+        window(to_device(dr.vh, dev), to_device(dr.vw, dev), s, h, w, xs.options());
     torch::Tensor x_new;
     if (o.norm == Norm::kLinf) {
       x_new = xb + 2.0 * eps * colour * m1;
       x_new = torch::min(torch::max(x_new, xc - eps), xc + eps).clamp(0.0, 1.0);
     } else {
-      const torch::Tensor m2 = window(dr.vh2.to(dev), dr.vw2.to(dev), s, h, w, xs.options());
+      const torch::Tensor m2 =
+          window(to_device(dr.vh2, dev), to_device(dr.vw2, dev), s, h, w, xs.options());
       const torch::Tensor delta = xb - xc;
       // η (or its transpose, per sample) placed in window 1: [n, 1, h, w].
       if (s != eta_side) {  // s changes only at the schedule's breakpoints
         eta_side = s;
         eta = eta_pattern(s).to(xs.options());
       }
-      const torch::Tensor pats =
-          torch::where(dr.flip.to(dev).view({n, 1, 1}), eta.t().unsqueeze(0), eta.unsqueeze(0));
-      const torch::Tensor vh = dr.vh.to(dev).unsqueeze(1), vw = dr.vw.to(dev).unsqueeze(1);
+      const torch::Tensor pats = torch::where(to_device(dr.flip, dev).view({n, 1, 1}),
+                                              eta.t().unsqueeze(0), eta.unsqueeze(0));
+      const torch::Tensor vh = to_device(dr.vh, dev).unsqueeze(1);
+      const torch::Tensor vw = to_device(dr.vw, dev).unsqueeze(1);
       const torch::Tensor rows = (torch::arange(h, vh.options()).unsqueeze(0) - vh).clamp(0, s - 1);
       const torch::Tensor cols = (torch::arange(w, vw.options()).unsqueeze(0) - vw).clamp(0, s - 1);
       const torch::Tensor bidx = torch::arange(n, vh.options()).view({n, 1, 1});
@@ -268,14 +294,14 @@ RunState single_run(models::Classifier& model, const torch::Tensor& xs, const to
       x_new = (xc + d_new / (l2_of(d_new) + 1e-12) * eps).clamp(0.0, 1.0);
     }
 
-    torch::Tensor bad = st.bad.index_select(0, act);
+    torch::Tensor bad = torch::zeros_like(live);
     const torch::Tensor m = margin(model, x_new, yc, bad);
-    st.bad.index_copy_(0, act, bad);
+    st.bad.index_copy_(0, act, st.bad.index_select(0, act).logical_or(bad.logical_and(live)));
     // Accept a strict decrease of the margin (or a misclassification, as the reference).
-    const torch::Tensor better = (m < mm).logical_or(m <= 0);
+    const torch::Tensor better = (m < mm).logical_or(m <= 0).logical_and(live);
     margin_min.index_copy_(0, act, torch::where(better, m, mm));
     st.x_best.index_copy_(0, act, torch::where(better.view({n, 1, 1, 1}), x_new, xb));
-    st.queries.index_add_(0, act_cpu, torch::ones({n}, torch::kInt64));
+    st.queries.index_add_(0, act, live.to(torch::kInt64));
   }
   return st;
 }
@@ -298,36 +324,42 @@ AttackOutput SquareAttack::run(models::Classifier& model, const torch::Tensor& x
     torch::NoGradGuard no_grad;
     logits = model.forward(xd);
   }
-  torch::Tensor robust = logits.argmax(1) == y;
+  const torch::Tensor correct = logits.argmax(1) == y;
+  torch::Tensor robust = correct.clone();
   torch::Tensor bad = logits.isfinite().all(1).logical_not();
   torch::Tensor x_adv = xd.clone();
-  queries_ = torch::zeros({b}, torch::kInt64);
+  queries_ = torch::zeros({b}, y.options().dtype(torch::kInt64));
   const torch::Tensor index_cpu = index.cpu();
+  const torch::Tensor all_rows = torch::arange(b, y.options().dtype(torch::kInt64));
 
+  // Restart 0 attacks the rows classified correctly, masked within the whole batch (no wait);
+  // each later restart attacks the rows still robust, chosen with one wait.
   for (int64_t r = 0; r < o_.restarts; ++r) {
-    const torch::Tensor pos = robust.nonzero().squeeze(1);
+    const torch::Tensor pos = r == 0 ? all_rows : robust.nonzero().squeeze(1);  // a wait
     if (pos.numel() == 0) break;
-    const torch::Tensor pos_cpu = pos.cpu();
-    const torch::Tensor xs = xd.index_select(0, pos);
-    const torch::Tensor ys = y.index_select(0, pos);
-    const RunState st = single_run(model, xs, ys, index_cpu.index_select(0, pos_cpu), r, o_);
-    queries_.index_add_(0, pos_cpu, st.queries);
-    bad.index_copy_(0, pos, bad.index_select(0, pos).logical_or(st.bad));
+    const torch::Tensor xs = r == 0 ? xd : xd.index_select(0, pos);
+    const torch::Tensor ys = r == 0 ? y : y.index_select(0, pos);
+    const torch::Tensor was = robust.index_select(0, pos);
+    const torch::Tensor keys = r == 0 ? index_cpu : index_cpu.index_select(0, pos.cpu());
+    const RunState st = single_run(model, xs, ys, keys, was, r, o_);
+    queries_.index_add_(0, pos, st.queries);
+    bad.index_copy_(0, pos, bad.index_select(0, pos).logical_or(st.bad.logical_and(was)));
     torch::Tensor pred;
     {
       torch::NoGradGuard no_grad;
       pred = model.forward(st.x_best).argmax(1);
     }
-    const torch::Tensor sel = (pred != ys).nonzero().squeeze(1);
-    const torch::Tensor at = pos.index_select(0, sel);
-    robust.index_fill_(0, at, false);
-    x_adv.index_copy_(0, at, st.x_best.index_select(0, sel));
+    const torch::Tensor broken = (pred != ys).logical_and(was);
+    robust.index_copy_(0, pos, was.logical_and(broken.logical_not()));
+    x_adv.index_copy_(
+        0, pos, torch::where(broken.view({-1, 1, 1, 1}), st.x_best, x_adv.index_select(0, pos)));
   }
   AttackOutput out;
   out.x_adv = x_adv;
   out.robust = robust;
   out.norm = per_sample_norm(x_adv - xd, o_.norm);
-  out.nonfinite = bad.sum().item<int64_t>();
+  out.zero_grad = torch::zeros_like(robust);  // score-based: no gradient
+  out.nonfinite = bad;
   return out;
 }
 

@@ -53,6 +53,25 @@ torch::Tensor HostRows::cat(const std::vector<int64_t>& empty_shape) const {
   return torch::cat(parts_);
 }
 
+void HostPoll::start(const torch::Tensor& t, torch::ScalarType dtype) {
+  value_ = to_host_async(t, dtype);
+  event_.reset();
+  if (t.device().is_cpu()) return;
+  const torch::Device d = indexed(t.device());
+  event_.emplace(d.type(), c10::EventFlag::PYTORCH_DEFAULT);
+  event_->record(guard(d).getStream(d));
+}
+
+bool HostPoll::ready() const { return pending() && (!event_ || event_->query()); }
+
+torch::Tensor HostPoll::take() {
+  SFB_ASSERT(ready(), "HostPoll::take: no landed copy");
+  torch::Tensor v = std::move(value_);
+  value_ = torch::Tensor();
+  event_.reset();
+  return v;
+}
+
 void DeviceClock::start() {
   SFB_ASSERT(!open_, "DeviceClock::start: an interval is already open");
   open_ = true;

@@ -48,6 +48,27 @@ class HostRows {
   mutable std::optional<torch::Device> pending_;  ///< a device with copies not yet awaited
 };
 
+/// A device value the host polls instead of waiting for: start() queues a copy to the host and
+/// (CUDA) records an event after it; ready() asks whether the copy has landed and never waits. For
+/// loops whose early exit or row pruning may come a few iterations late without changing results
+/// (rows already finished are idempotent), so that the host keeps queueing work. On the CPU the
+/// copy is ready at once.
+class HostPoll {
+ public:
+  /// Starts copying `t` to the host as `dtype` (replacing a poll not yet taken).
+  void start(const torch::Tensor& t, torch::ScalarType dtype);
+  /// A copy was started and not yet taken.
+  bool pending() const { return value_.defined(); }
+  /// pending() and the copy has landed (never waits).
+  bool ready() const;
+  /// The landed host copy; the poll is empty afterwards. Requires ready().
+  torch::Tensor take();
+
+ private:
+  torch::Tensor value_;
+  std::optional<c10::Event> event_;  ///< CUDA: recorded after the copy
+};
+
 /// Seconds of work a stage ran on its device, summed over intervals (one per batch): CUDA events on
 /// the device's current stream for a CUDA device (the time the GPU spent from the interval's start
 /// to the end of the work queued in it, without the host waiting), the steady clock on the CPU.
