@@ -15,6 +15,7 @@
 #include "attacks/common.hpp"
 #include "attacks/detail/fab_projection.hpp"
 #include "attacks/square.hpp"
+#include "core/device.hpp"
 #include "core/error.hpp"
 
 namespace sfb::attacks {
@@ -362,6 +363,70 @@ TEST(Square, BreaksSamplesWithSmallClosedFormMargin) {
     EXPECT_TRUE((q.index({out.robust.cpu()}) == o.queries + 1).all().item<bool>());
     EXPECT_TRUE((q >= 1).all().item<bool>());
     EXPECT_TRUE((q.index({out.robust.logical_not().cpu()}) <= o.queries + 1).all().item<bool>());
+  }
+}
+
+/// Counts the rows a classifier's forward passes see.
+class RowCounter : public TestNet {
+ public:
+  explicit RowCounter(TestNet& m) : m_(m) { classes_ = m.num_classes(); }
+  torch::Tensor features(const torch::Tensor& x) override { return m_.features(x); }
+  torch::Tensor head(const torch::Tensor& a) override { return m_.head(a); }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    rows += x.size(0);
+    return m_.forward(x);
+  }
+  int64_t num_features() const override { return m_.num_features(); }
+  int64_t rows = 0;
+
+ private:
+  TestNet& m_;
+};
+
+// Square prunes the fooled samples from the rows it queries with copies of "margin > 0" that it
+// polls without waiting. On a GPU the copy may land several queries late, and the samples fooled in
+// between are masked on the device; each sample's result must be the same however late the copy
+// lands: 0 (the set is exact at every query, as on the CPU), 3 polls late, and never (the whole
+// batch is queried to the end).
+TEST(Square, PruningLateChangesNothing) {
+  LinearNet m(3 * 12 * 12, 4, 7);
+  Data d = labelled(m, 24, 12, 0.1, 0.9, 8);
+  d.y[0] = (d.y[0] + 1) % 4;  // misclassified when clean: not attacked, costs no query
+  const torch::Tensor best = closed_form(m, d, Norm::kLinf);
+  for (Norm norm : {Norm::kLinf, Norm::kL2}) {
+    AttackOptions o;
+    o.norm = norm;
+    o.eps = norm == Norm::kLinf ? best.median().item<double>() : 4 * best.median().item<double>();
+    o.queries = 150;
+    o.restarts = 2;
+    struct Run {
+      AttackOutput out;
+      torch::Tensor queries;
+      int64_t rows;
+    };
+    const auto run = [&](int lag) {
+      HostPoll::set_test_lag(lag);
+      RowCounter counted(m);
+      SquareAttack sq(o);
+      Run r{sq.run(counted, d.x, d.y, d.index), sq.last_queries(), counted.rows};
+      HostPoll::set_test_lag(0);
+      return r;
+    };
+    const Run now = run(0), late = run(3), never = run(1000000);
+    for (const Run* r : {&late, &never}) {
+      EXPECT_TRUE(torch::equal(r->out.x_adv, now.out.x_adv)) << norm_name(norm);
+      EXPECT_TRUE(torch::equal(r->out.robust, now.out.robust)) << norm_name(norm);
+      EXPECT_TRUE(torch::equal(r->out.norm, now.out.norm)) << norm_name(norm);
+      EXPECT_TRUE(torch::equal(r->queries, now.queries)) << norm_name(norm);
+    }
+    EXPECT_EQ(now.queries[0].item<int64_t>(), 0) << norm_name(norm);
+    EXPECT_TRUE(torch::equal(now.out.x_adv[0], d.x[0])) << norm_name(norm);
+    // Not vacuous: some samples were fooled along the way and others not, and pruning saved rows.
+    const int64_t fooled = d.y.size(0) - 1 - now.out.robust.sum().item<int64_t>();
+    EXPECT_GT(fooled, 0) << norm_name(norm);
+    EXPECT_GT(now.out.robust.sum().item<int64_t>(), 0) << norm_name(norm);
+    EXPECT_LT(now.rows, late.rows) << norm_name(norm);
+    EXPECT_LT(late.rows, never.rows) << norm_name(norm);
   }
 }
 

@@ -16,6 +16,7 @@
 #include "attacks/attack.hpp"
 #include "attacks/common.hpp"
 #include "attacks/cw_l2.hpp"
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "models/factory.hpp"
 
@@ -440,6 +441,67 @@ TEST(CwL2, FindsNearlyTheExactMinimalDistanceOfAnAffineModel) {
     const torch::Tensor others = za[i].index_fill(0, torch::tensor({yi}), -1e300);
     EXPECT_GE((others.max() - za[i][yi]).item<double>(), -1e-9);
   }
+}
+
+/// Sets HostPoll's test lag for the scope.
+struct PollLag {
+  explicit PollLag(int polls) { HostPoll::set_test_lag(polls); }
+  ~PollLag() { HostPoll::set_test_lag(0); }
+};
+
+/// TestNet that counts its forward passes.
+class CountedNet : public TestNet {
+ public:
+  using TestNet::TestNet;
+  torch::Tensor forward(const torch::Tensor& x) override {
+    ++forwards;
+    return TestNet::forward(x);
+  }
+  int64_t forwards = 0;
+};
+
+// CW-L2 stops a binary-search step once no sample moves, learning it from a copy it polls without
+// waiting. On a GPU the copy may land a few checks late; the steps in between repeat the same
+// iterates, so the results must not change. The lag here stands in for a busy GPU: 0 (the stop
+// as soon as it is true), 2 checks late, and never (every step runs).
+TEST(CwL2, EarlyAbortLandingLateChangesNothing) {
+  const std::vector<int64_t> shape{3, 4, 4};
+  torch::manual_seed(21);
+  const int64_t b = 6;
+  const torch::Tensor x = torch::rand({b, 3, 4, 4}, torch::kFloat64) * 0.2 + 0.4;
+  AttackOptions o;
+  o.steps = 200;
+  o.binary_steps = 3;
+  o.initial_const = 1e-2;
+  o.learning_rate = 5e-2;
+  struct Run {
+    AttackOutput out;
+    int64_t forwards;
+  };
+  const auto run = [&](int lag) {
+    CountedNet net(TestNet::kAffine, shape, 4, 8);
+    net.to_dtype(torch::kFloat64);
+    net.eval();
+    torch::Tensor y = predict(net, x);
+    y[b - 1] = (y[b - 1] + 1) % 4;  // misclassified: never moves, must not hold the stop back
+    net.forwards = 0;
+    const PollLag guard(lag);
+    Run r{make_attack("cw-l2", o)->run(net, x, y, torch::arange(b, torch::kInt64)), 0};
+    r.forwards = net.forwards;
+    return r;
+  };
+  const Run now = run(0), late = run(2), never = run(1000000);
+  for (const Run* r : {&late, &never}) {
+    EXPECT_TRUE(torch::equal(r->out.x_adv, now.out.x_adv));
+    EXPECT_TRUE(torch::equal(r->out.norm, now.out.norm));
+    EXPECT_TRUE(torch::equal(r->out.robust, now.out.robust));
+    EXPECT_TRUE(torch::equal(r->out.nonfinite, now.out.nonfinite));
+  }
+  // Not vacuous: the stop fired (fewer forward passes than running every step), and late.
+  EXPECT_EQ(never.forwards, 1 + o.binary_steps * o.steps);
+  EXPECT_LT(now.forwards, late.forwards);
+  EXPECT_LT(late.forwards, never.forwards);
+  EXPECT_TRUE(now.out.norm.narrow(0, 0, b - 1).isfinite().all().item<bool>());
 }
 
 }  // namespace

@@ -87,6 +87,29 @@ TEST(HostRows, ConcatenatesInOrderAsItsDtype) {
   synchronize(torch::kCPU);  // a no-op on the CPU
 }
 
+// HostPoll on the CPU: the copy is there at once; take() empties the poll; the test lag makes
+// ready() answer false that many times first, as a busy GPU would.
+TEST(HostPoll, ReadyAtOnceOnTheCpuAndLagsWhenAskedTo) {
+  HostPoll poll;
+  EXPECT_FALSE(poll.pending());
+  EXPECT_FALSE(poll.ready());
+  EXPECT_ANY_THROW(poll.take());
+  poll.start(torch::tensor({1.5, 0.0, -2.0}, torch::kFloat64) > 0, torch::kBool);
+  EXPECT_TRUE(poll.pending());
+  ASSERT_TRUE(poll.ready());
+  EXPECT_TRUE(torch::equal(poll.take(), torch::tensor({true, false, false})));
+  EXPECT_FALSE(poll.pending());
+  HostPoll::set_test_lag(2);
+  poll.start(torch::tensor({7}, torch::kInt64), torch::kFloat32);
+  HostPoll::set_test_lag(0);  // polls started from now on are not lagged; this one is
+  EXPECT_FALSE(poll.ready());
+  EXPECT_FALSE(poll.ready());
+  ASSERT_TRUE(poll.ready());
+  const torch::Tensor v = poll.take();
+  EXPECT_EQ(v.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(v.item<float>(), 7.0f);
+}
+
 // DeviceClock on the CPU: the sum of the closed intervals (sleeps inside count, the gap between
 // intervals does not); start/stop out of order is a programming error.
 TEST(DeviceClock, SumsClosedIntervalsOnly) {

@@ -294,15 +294,17 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
   // (the attack stage hands over only such rows); it never waits. Each later run attacks the rows
   // still robust, chosen with one wait.
   const torch::Tensor all_rows = torch::arange(x.size(0), y.options().dtype(torch::kInt64));
+  const RowSet every{torch::arange(x.size(0), torch::kInt64), all_rows};
   bool first_run = true;
   for (int64_t k = 0; k < n_targets; ++k) {
     for (int64_t rs = 0; rs < o_.restarts; ++rs) {
-      const torch::Tensor idx = first_run ? all_rows : robust.nonzero().squeeze(1);  // a wait
+      const RowSet rows = first_run ? every : rows_of(robust);  // a wait
+      const torch::Tensor& idx = rows.device;
       if (idx.numel() == 0) break;
       const torch::Tensor xs = first_run ? xd : xd.index_select(0, idx);
       const torch::Tensor ys = first_run ? y : y.index_select(0, idx);
       const torch::Tensor key_index =
-          first_run ? index_cpu : index_cpu.index_select(0, idx.to(torch::kCPU));
+          first_run ? index_cpu : index_cpu.index_select(0, rows.host);
       // Rows of this run that count: the first run's misclassified rows are ignored.
       const torch::Tensor counts = first_run ? correct : torch::ones_like(ys, torch::kBool);
       const int64_t key = k * o_.restarts + rs;

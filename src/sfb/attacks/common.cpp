@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "core/counter_rng.hpp"
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 
@@ -18,6 +19,13 @@ std::string norm_name(Norm n) { return n == Norm::kLinf ? "linf" : "l2"; }
 
 int64_t count_rows(const torch::Tensor& flags) {
   return flags.defined() ? flags.sum().item<int64_t>() : 0;
+}
+
+RowSet rows_of(const torch::Tensor& mask) {
+  RowSet r;
+  r.host = mask.to(torch::kCPU, torch::kBool).nonzero().squeeze(1);
+  r.device = to_device(r.host, mask.device());
+  return r;
 }
 
 torch::Tensor keyed_uniform(uint64_t seed, uint64_t stream, const torch::Tensor& index,

@@ -22,6 +22,14 @@ enum Stream : uint64_t {
 torch::Tensor keyed_uniform(uint64_t seed, uint64_t stream, const torch::Tensor& index,
                             int64_t restart, at::IntArrayRef sample_shape);
 
+/// The rows set in a [B] bool mask as [n] int64 indices, on the host and on the mask's device.
+/// For a device mask this is one host wait (the mask's copy); the device copy does not wait.
+struct RowSet {
+  torch::Tensor host;    ///< [n] int64, CPU
+  torch::Tensor device;  ///< [n] int64, on the mask's device
+};
+RowSet rows_of(const torch::Tensor& mask);
+
 /// Projects x_adv onto {‖x_adv − x‖ ≤ eps} ∩ [0, 1]^d (per sample; l2 by rescaling δ, then clip).
 torch::Tensor project(const torch::Tensor& x_adv, const torch::Tensor& x, Norm norm, double eps);
 

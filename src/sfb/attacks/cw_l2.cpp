@@ -151,7 +151,7 @@ AttackOutput CwL2Attack::run(models::Classifier& model, const torch::Tensor& x,
         const torch::Tensor wr = w.detach().requires_grad_(true);
         const torch::Tensor xq = (torch::tanh(wr) + 1.0) * 0.5;
         const torch::Tensor z = model.forward(xq);
-        const torch::Tensor real = z.masked_select(onehot);
+        const torch::Tensor real = z.gather(1, ya.unsqueeze(1)).squeeze(1);  // no wait
         const torch::Tensor other =
             z.masked_fill(onehot, -std::numeric_limits<double>::infinity()).amax(1);
         const torch::Tensor f = (real - other).clamp_min(-kappa);

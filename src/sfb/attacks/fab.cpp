@@ -117,15 +117,17 @@ class FabTargeted final : public Attack {
     // (the attack stage hands over only such rows); it never waits. Each later run attacks the
     // rows still robust, chosen with one wait.
     const torch::Tensor all_rows = torch::arange(xd.size(0), y.options().dtype(torch::kInt64));
+    const RowSet every{torch::arange(xd.size(0), torch::kInt64), all_rows};
     bool first_run = true;
     for (int64_t k = 1; k <= n_targets; ++k) {
       for (int64_t r = 0; r < o_.restarts; ++r) {
-        const torch::Tensor pos = first_run ? all_rows : robust.nonzero().squeeze(1);  // a wait
+        const RowSet rows = first_run ? every : rows_of(robust);  // a wait
+        const torch::Tensor& pos = rows.device;
         if (pos.numel() == 0) break;
         const torch::Tensor xs = first_run ? xd : xd.index_select(0, pos);
         const torch::Tensor ys = first_run ? y : y.index_select(0, pos);
         const torch::Tensor ts = ranked.index_select(0, pos).select(1, k - 1).contiguous();
-        const torch::Tensor keys = first_run ? index_cpu : index_cpu.index_select(0, pos.cpu());
+        const torch::Tensor keys = first_run ? index_cpu : index_cpu.index_select(0, rows.host);
         const torch::Tensor adv = single_run(model, xs, ys, ts, keys, k, r, pos, flags);
         first_run = false;
         // The reference's final check: misclassified and within ε (and attacked at all).
@@ -180,9 +182,9 @@ class FabTargeted final : public Attack {
     for (int64_t it = 0; it < o_.steps; ++it) {
       const LossGrad lg = loss_and_grad(model, x1.view(shape), ys, diff);
       const torch::Tensor w = lg.grad.reshape({b, -1});
-      flags.nonfinite.index_put_({pos}, flags.nonfinite.index_select(0, pos).logical_or(
-                                            lg.logits.isfinite().all(1).logical_not()));
-      if (k == 1 && r == 0 && it == 0) flags.zero_grad.index_put_({pos}, (w == 0).all(1));
+      flags.nonfinite.index_copy_(0, pos, flags.nonfinite.index_select(0, pos).logical_or(
+                                              lg.logits.isfinite().all(1).logical_not()));
+      if (k == 1 && r == 0 && it == 0) flags.zero_grad.index_copy_(0, pos, (w == 0).all(1));
       // Hyperplane <w, z> = <w, x1> − df of the linearization at x1, for x1 and for x0.
       const torch::Tensor off = (w * x1).sum(1) - lg.loss;
       const torch::Tensor d3 =
@@ -200,8 +202,8 @@ class FabTargeted final : public Attack {
         torch::NoGradGuard no_grad;
         z = model.forward(x1.view(shape));
       }
-      flags.nonfinite.index_put_({pos}, flags.nonfinite.index_select(0, pos).logical_or(
-                                            z.isfinite().all(1).logical_not()));
+      flags.nonfinite.index_copy_(0, pos, flags.nonfinite.index_select(0, pos).logical_or(
+                                              z.isfinite().all(1).logical_not()));
       const torch::Tensor is_adv = z.argmax(1) != ys;
       const torch::Tensor dist = row_norm(x1 - x0, o_.norm);
       const torch::Tensor closer = is_adv.logical_and(dist < best);

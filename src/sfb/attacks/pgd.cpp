@@ -149,7 +149,7 @@ AttackOutput run_pgd(models::Classifier& model, const torch::Tensor& x, const to
   const int64_t restarts = cfg.random_start ? cfg.restarts : 1;
   for (int64_t r = 0; r < restarts; ++r) {
     if (r > 0) {
-      active = correct.logical_and(fooled.logical_not()).nonzero().squeeze(1);  // a wait
+      active = rows_of(correct.logical_and(fooled.logical_not())).device;  // a wait
       if (active.numel() == 0) break;
     }
     const torch::Tensor xa = r == 0 ? x.detach() : x.index_select(0, active).detach();

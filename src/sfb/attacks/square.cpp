@@ -331,16 +331,18 @@ AttackOutput SquareAttack::run(models::Classifier& model, const torch::Tensor& x
   queries_ = torch::zeros({b}, y.options().dtype(torch::kInt64));
   const torch::Tensor index_cpu = index.cpu();
   const torch::Tensor all_rows = torch::arange(b, y.options().dtype(torch::kInt64));
+  const RowSet every{torch::arange(b, torch::kInt64), all_rows};
 
   // Restart 0 attacks the rows classified correctly, masked within the whole batch (no wait);
   // each later restart attacks the rows still robust, chosen with one wait.
   for (int64_t r = 0; r < o_.restarts; ++r) {
-    const torch::Tensor pos = r == 0 ? all_rows : robust.nonzero().squeeze(1);  // a wait
+    const RowSet rows = r == 0 ? every : rows_of(robust);  // a wait
+    const torch::Tensor& pos = rows.device;
     if (pos.numel() == 0) break;
     const torch::Tensor xs = r == 0 ? xd : xd.index_select(0, pos);
     const torch::Tensor ys = r == 0 ? y : y.index_select(0, pos);
     const torch::Tensor was = robust.index_select(0, pos);
-    const torch::Tensor keys = r == 0 ? index_cpu : index_cpu.index_select(0, pos.cpu());
+    const torch::Tensor keys = r == 0 ? index_cpu : index_cpu.index_select(0, rows.host);
     const RunState st = single_run(model, xs, ys, keys, was, r, o_);
     queries_.index_add_(0, pos, st.queries);
     bad.index_copy_(0, pos, bad.index_select(0, pos).logical_or(st.bad.logical_and(was)));

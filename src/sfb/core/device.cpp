@@ -4,6 +4,8 @@
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/torch.h>
 
+#include <atomic>
+
 #include "core/error.hpp"
 
 namespace sfb {
@@ -53,16 +55,30 @@ torch::Tensor HostRows::cat(const std::vector<int64_t>& empty_shape) const {
   return torch::cat(parts_);
 }
 
+namespace {
+std::atomic<int> g_poll_test_lag{0};
+}  // namespace
+
+void HostPoll::set_test_lag(int polls) { g_poll_test_lag = polls; }
+
 void HostPoll::start(const torch::Tensor& t, torch::ScalarType dtype) {
   value_ = to_host_async(t, dtype);
   event_.reset();
+  lag_ = g_poll_test_lag;
   if (t.device().is_cpu()) return;
   const torch::Device d = indexed(t.device());
   event_.emplace(d.type(), c10::EventFlag::PYTORCH_DEFAULT);
   event_->record(guard(d).getStream(d));
 }
 
-bool HostPoll::ready() const { return pending() && (!event_ || event_->query()); }
+bool HostPoll::ready() const {
+  if (!pending()) return false;
+  if (lag_ > 0) {
+    --lag_;
+    return false;
+  }
+  return !event_ || event_->query();
+}
 
 torch::Tensor HostPoll::take() {
   SFB_ASSERT(ready(), "HostPoll::take: no landed copy");

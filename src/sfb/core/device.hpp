@@ -63,10 +63,15 @@ class HostPoll {
   bool ready() const;
   /// The landed host copy; the poll is empty afterwards. Requires ready().
   torch::Tensor take();
+  /// Tests: every poll started afterwards answers ready() == false `polls` times before it looks
+  /// at the copy, as a busy GPU would, so that the CPU build can check that results do not
+  /// depend on when a poll lands. 0 (the default) turns it off.
+  static void set_test_lag(int polls);
 
  private:
   torch::Tensor value_;
   std::optional<c10::Event> event_;  ///< CUDA: recorded after the copy
+  mutable int lag_ = 0;              ///< ready() calls still to answer false (set_test_lag)
 };
 
 /// Seconds of work a stage ran on its device, summed over intervals (one per batch): CUDA events on
