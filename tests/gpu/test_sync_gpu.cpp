@@ -1,15 +1,15 @@
 // Host waits inside the batch loops (issue 10, "no hidden host synchronisation inside batch
 // loops, one per batch at most"), counted on a GPU with PyTorch's CUDA sync debug mode: every
 // operation that makes the host wait for the device (a blocking copy to the host, .item(),
-// nonzero(), a stream or device synchronize) reports a warning, which a handler counts.
+// nonzero(), a stream synchronize) reports a warning, which a handler counts. sfb::synchronize
+// waits on the current stream for that reason: cudaDeviceSynchronize would go uncounted.
 //
 // After one warm-up batch (allocator growth, cuDNN setup), each stage must wait at most once per
 // batch: SF (once: the finiteness check), a training step (once: the loss terms, read before the
 // update), interactions without the adversary (once: the batch's values) and attribution (once:
-// the predictions that pick the images the inductive attacks use). The attacks choose their rows
-// on the host (PGD: the correctly classified rows, the samples still unbroken after a restart), so
-// they wait a fixed number of times per batch: the test checks that the number does not grow
-// with the number of PGD steps, i.e. that the step loop itself never waits.
+// the predictions that pick the images the inductive attacks use). The attacks' step and query
+// loops never wait: each attack stage waits once per batch plus once per later run (restart,
+// target class), whatever the number of steps or queries.
 // The timing side: DeviceClock's CUDA events measure the GPU's time for the work queued in an
 // interval, without making the host wait inside it.
 #include <c10/util/Exception.h>
@@ -184,34 +184,42 @@ TEST(GpuSync, AttributionWaitsOncePerBatch) {
   EXPECT_EQ(stage.gini(0).numel(), (kBatches + 1) * kBatch);
 }
 
-/// Host waits of a `steps`-step PGD stage over the whole dataset (after a warm-up forward).
-int64_t pgd_waits(const data::Dataset& ds, models::Classifier& model, const torch::Device& dev,
-                  int64_t steps) {
+/// Host waits of one attack stage (`spec`) over the whole dataset, counted on its second run (the
+/// first warms up the allocator, cuDNN and cuBLAS).
+int64_t attack_waits(const data::Dataset& ds, models::Classifier& model, const torch::Device& dev,
+                     const std::string& spec) {
   attacks::AttackConfig cfg;
   cfg.eps = 2.0 / 255;
-  cfg.list = {"pgd:steps=" + std::to_string(steps)};
+  cfg.list = {spec};
   const auto groups = attacks::plan_attacks(cfg, ds.image_shape(), ds.num_classes(), 77);
   const int64_t n = ds.size();
-  attacks::AttackRunner runner(model, groups, Range{0, n}, torch::ones({n}, torch::kBool),
-                               torch::kFloat32, dev, false);
-  (void)model.forward(pinned_batch(ds, 0).images.to(dev));
+  const auto run = [&] {
+    attacks::AttackRunner runner(model, groups, Range{0, n}, torch::ones({n}, torch::kBool),
+                                 torch::kFloat32, dev, false);
+    runner.run_stage(0, ds, kBatch, false);
+  };
+  run();
   torch::cuda::synchronize();
 #if SFB_WITH_CUDA
   SyncCounter counter;
-  runner.run_stage(0, ds, kBatch, false);
+  run();
   return counter.count;
 #else
   return -1;
 #endif
 }
 
-TEST(GpuSync, PgdStepLoopNeverWaits) {
+// Every attack: the waits per batch do not grow with its steps or queries (the step and query
+// loops never wait: CW-L2's abort and Square's pruning poll without waiting), and they are at most
+// one per batch for the stage plus one per later run (restart or target class) to drop the samples
+// already fooled. The first run never waits.
+TEST(GpuSync, AttackLoopsNeverWait) {
   if (skip_without_gpu()) GTEST_SKIP() << kNoGpu;
   const torch::Device dev = rank_gpu();
   const auto base = shapes((kBatches + 1) * kBatch);
   auto model = cnn_on(dev);
   model->train(false);
-  // Labels = the model's clean predictions: every sample is attacked for every step.
+  // Labels = the model's clean predictions: every sample is attacked.
   std::vector<int64_t> all;
   for (int64_t i = 0; i < base.size(); ++i) all.push_back(i);
   torch::Tensor labels;
@@ -220,10 +228,29 @@ TEST(GpuSync, PgdStepLoopNeverWaits) {
     labels = model->forward(base.get(all).images.to(dev)).argmax(1).cpu();
   }
   const Relabelled ds(base, labels);
-  const int64_t w5 = pgd_waits(ds, *model, dev, 5), w20 = pgd_waits(ds, *model, dev, 20);
-  EXPECT_EQ(w5, w20) << "PGD waits grow with its steps: " << w5 << " (5 steps) vs " << w20
-                     << " (20 steps)";
-  EXPECT_GT(w5, 0);  // the stage reads the robust flags once per batch: the counter works
+  const int64_t batches = kBatches + 1;
+  struct Case {
+    std::string few, many;  ///< the same attack with few and with many steps or queries
+    int64_t runs;           ///< restarts × target classes
+  };
+  const std::vector<Case> cases = {
+      {"pgd:steps=5", "pgd:steps=20", 1},
+      {"pgd:steps=5:restarts=3", "pgd:steps=20:restarts=3", 3},
+      {"apgd-ce:steps=5", "apgd-ce:steps=20", 1},
+      {"apgd-t:steps=5:targets=2", "apgd-t:steps=20:targets=2", 2},
+      {"fab-t:steps=5:targets=2", "fab-t:steps=20:targets=2", 2},
+      {"square:queries=20", "square:queries=200", 1},
+      {"cw-l2:steps=20:binary_steps=2", "cw-l2:steps=100:binary_steps=2", 1},
+  };
+  for (const Case& c : cases) {
+    const int64_t few = attack_waits(ds, *model, dev, c.few);
+    const int64_t many = attack_waits(ds, *model, dev, c.many);
+    EXPECT_EQ(few, many) << c.few << " vs " << c.many << ": the waits grow with the iterations";
+    EXPECT_LE(many, batches * c.runs) << c.many << ": " << many << " waits in " << batches
+                                      << " batches";
+    EXPECT_GE(few, batches) << c.few << ": the stage reads its flags once per batch: the counter "
+                               "must see them";
+  }
 }
 
 // DeviceClock on CUDA: the events time the GPU's work (a long matmul chain), not the host's

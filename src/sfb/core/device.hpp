@@ -27,7 +27,7 @@ torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device);
 /// when the dtype matches, as Tensor::to does).
 torch::Tensor to_host_async(const torch::Tensor& t, torch::ScalarType dtype);
 
-/// Waits until everything queued on `device` has finished. No-op for the CPU.
+/// Waits until everything queued on `device`'s current stream has finished. No-op for the CPU.
 void synchronize(const torch::Device& device);
 
 /// Per-batch rows gathered on the host from device tensors without a host wait per batch: push()
