@@ -6,9 +6,9 @@
 //
 // After one warm-up batch (allocator growth, cuDNN setup), each stage must wait at most once per
 // batch: SF (once: the finiteness check), a training step (once: the loss terms, read before the
-// update), interactions without the adversary (once: the batch's values) and attribution (once:
-// the predictions that pick the images the inductive attacks use). The attacks' step and query
-// loops never wait: each attack stage waits once per batch plus once per later run (restart,
+// update), interactions (once: the batch's values, with or without the adversary) and attribution
+// (once: the predictions that pick the images the inductive attacks use). The attacks' step and
+// query loops never wait: each attack stage waits once per batch plus once per later run (restart,
 // target class), whatever the number of steps or queries.
 // The timing side: DeviceClock's CUDA events measure the GPU's time for the work queued in an
 // interval, without making the host wait inside it.
@@ -146,23 +146,29 @@ TEST(GpuSync, TrainingStepWaitsAtMostOnce) {
   }
 }
 
-TEST(GpuSync, InteractionsWaitOncePerBatchWithoutTheAdversary) {
+TEST(GpuSync, InteractionsWaitOncePerBatch) {
   if (skip_without_gpu()) GTEST_SKIP() << kNoGpu;
   const torch::Device dev = rank_gpu();
   const auto ds = shapes((kBatches + 1) * kBatch);
   auto model = cnn_on(dev);
-  interactions::InteractionsConfig c;
-  c.grid = 4;
-  c.orders = {0.0, 0.5, 1.0};
-  c.pairs = 4;
-  c.contexts = 3;
-  c.shapley = true;
-  c.adversarial = false;
-  const auto rc = interactions::resolve_config(c, ds.image_shape());
-  interactions::InteractionsStage stage(*model, rc, ds.image_shape(), 9, dev, 16);
-  const int64_t waits = waits_over_batches(ds, [&](const data::Batch& b) { stage.add(b); });
-  EXPECT_LE(waits, kBatches) << "interactions waited " << waits << " times";
-  EXPECT_EQ(stage.preds().numel(), (kBatches + 1) * kBatch);
+  // With and without the utility-controlled PGD (whose samples stop at their own steps: the host
+  // prunes them from copies it polls without waiting).
+  for (const bool adversarial : {false, true}) {
+    interactions::InteractionsConfig c;
+    c.grid = 4;
+    c.orders = {0.0, 0.5, 1.0};
+    c.pairs = 4;
+    c.contexts = 3;
+    c.shapley = true;
+    c.adversarial = adversarial;
+    const auto rc = interactions::resolve_config(c, ds.image_shape());
+    interactions::InteractionsStage stage(*model, rc, ds.image_shape(), 9, dev, 16);
+    const int64_t waits = waits_over_batches(ds, [&](const data::Batch& b) { stage.add(b); });
+    EXPECT_LE(waits, kBatches) << "interactions (adversarial " << adversarial << ") waited "
+                               << waits << " times";
+    EXPECT_GE(waits, kBatches) << "the batch's one wait must be counted";
+    EXPECT_EQ(stage.preds().numel(), (kBatches + 1) * kBatch);
+  }
 }
 
 TEST(GpuSync, AttributionWaitsOncePerBatch) {

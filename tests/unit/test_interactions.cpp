@@ -8,6 +8,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "interactions/adversarial.hpp"
 #include "interactions/config.hpp"
@@ -165,6 +166,37 @@ TEST(InteractionsAdversarial, UtilityControlledPgdStopsNearTheTarget) {
   EXPECT_TRUE((r.utility <= o.target + o.tolerance + 1e-12).all().item<bool>());
   EXPECT_TRUE(r.reached.all().item<bool>()) << r.utility;
   EXPECT_TRUE(((r.utility - o.target).abs() <= o.tolerance).all().item<bool>());
+}
+
+// The host prunes the stopped samples from the rows it steps with copies it polls without
+// waiting; on a GPU they may land several steps late, and the samples stopped in between are
+// masked. The results must be the same however late the copy lands: 0 (exact, as on the CPU), 3
+// polls late, and never.
+TEST(InteractionsAdversarial, UtilityPgdPruningLateChangesNothing) {
+  auto model = small_cnn();
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::rand({6, 3, 12, 12}, torch::kFloat64);
+  const torch::Tensor y = torch::randint(0, 10, {6}, torch::kInt64);
+  UtilityPgdOptions o;
+  o.target = 0.05;
+  o.tolerance = 0.01;
+  o.max_steps = 200;
+  const auto run = [&](int lag) {
+    HostPoll::set_test_lag(lag);
+    UtilityPgdResult r = utility_pgd(*model, x, y, o);
+    HostPoll::set_test_lag(0);
+    return r;
+  };
+  const UtilityPgdResult now = run(0), late = run(3), never = run(1000000);
+  for (const UtilityPgdResult* r : {&late, &never}) {
+    EXPECT_TRUE(torch::equal(r->x_adv, now.x_adv));
+    EXPECT_TRUE(torch::equal(r->utility, now.utility));
+    EXPECT_TRUE(torch::equal(r->reached, now.reached));
+    EXPECT_TRUE(torch::equal(r->steps, now.steps));
+  }
+  // Not vacuous: the samples stopped at different steps, all before the limit.
+  EXPECT_GT(now.steps.max().item<int64_t>(), now.steps.min().item<int64_t>());
+  EXPECT_LT(now.steps.max().item<int64_t>(), o.max_steps);
 }
 
 /// Sampled and exact runs of the stage on the same 8 images; returns both statistics.

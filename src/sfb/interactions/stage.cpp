@@ -214,13 +214,13 @@ void InteractionsStage::add(const data::Batch& batch) {
   torch::Tensor adv_pred = torch::full({b}, -1, pred.options());
   torch::Tensor adv_class = adv_pred.clone();
   torch::Tensor utility = torch::full({b}, kNaN, torch::kFloat64);  // host
-  int64_t reached = 0;
+  torch::Tensor reached_h;  // host copy, read after the batch's wait
   torch::Tensor x_adv;
   if (rc_.cfg.adversarial) {
     const UtilityPgdResult r = utility_pgd(model_, x, y, pgd_);
     x_adv = r.x_adv;
-    utility = r.utility;  // host tensors
-    reached = r.reached.sum().item<int64_t>();
+    utility = to_host_async(r.utility, torch::kFloat64);
+    reached_h = to_host_async(r.reached, torch::kBool);
     torch::NoGradGuard no_grad;
     const torch::Tensor adv_logits = model_.forward(x_adv).to(torch::kFloat64);
     adv_pred = adv_logits.argmax(1);
@@ -259,6 +259,7 @@ void InteractionsStage::add(const data::Batch& batch) {
   const torch::Tensor adv_pred_h = to_host_async(adv_pred, torch::kInt64);
   synchronize(device_);
   clock_.stop();
+  const int64_t reached = reached_h.defined() ? reached_h.sum().item<int64_t>() : 0;
   const torch::Tensor y_cpu = batch.labels.to(torch::kCPU, torch::kInt64);
   for (int64_t s = 0; s < b; ++s) {
     acc_.add(values_h[s]);
