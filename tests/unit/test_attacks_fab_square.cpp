@@ -10,13 +10,13 @@
 #include <cmath>
 #include <memory>
 
-#include "data/module_classifier.hpp"
 #include "attacks/attack.hpp"
 #include "attacks/common.hpp"
 #include "attacks/detail/fab_projection.hpp"
 #include "attacks/square.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
+#include "data/module_classifier.hpp"
 
 namespace sfb::attacks {
 namespace {

@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "data/module_classifier.hpp"
 #include "attacks/attack.hpp"
 #include "attacks/common.hpp"
 #include "attacks/cw_l2.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
+#include "data/module_classifier.hpp"
 #include "models/factory.hpp"
 
 namespace sfb::attacks {

@@ -303,8 +303,7 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
       if (idx.numel() == 0) break;
       const torch::Tensor xs = first_run ? xd : xd.index_select(0, idx);
       const torch::Tensor ys = first_run ? y : y.index_select(0, idx);
-      const torch::Tensor key_index =
-          first_run ? index_cpu : index_cpu.index_select(0, rows.host);
+      const torch::Tensor key_index = first_run ? index_cpu : index_cpu.index_select(0, rows.host);
       // Rows of this run that count: the first run's misclassified rows are ignored.
       const torch::Tensor counts = first_run ? correct : torch::ones_like(ys, torch::kBool);
       const int64_t key = k * o_.restarts + rs;

@@ -142,8 +142,8 @@ class FabTargeted final : public Attack {
         robust.index_copy_(0, pos, was.logical_and(broken.logical_not()));
         std::vector<int64_t> row_shape(static_cast<std::size_t>(xs.dim()), 1);
         row_shape[0] = xs.size(0);
-        x_adv.index_copy_(
-            0, pos, torch::where(broken.view(row_shape), adv, x_adv.index_select(0, pos)));
+        x_adv.index_copy_(0, pos,
+                          torch::where(broken.view(row_shape), adv, x_adv.index_select(0, pos)));
       }
     }
     AttackOutput out;
@@ -182,8 +182,9 @@ class FabTargeted final : public Attack {
     for (int64_t it = 0; it < o_.steps; ++it) {
       const LossGrad lg = loss_and_grad(model, x1.view(shape), ys, diff);
       const torch::Tensor w = lg.grad.reshape({b, -1});
-      flags.nonfinite.index_copy_(0, pos, flags.nonfinite.index_select(0, pos).logical_or(
-                                              lg.logits.isfinite().all(1).logical_not()));
+      flags.nonfinite.index_copy_(0, pos,
+                                  flags.nonfinite.index_select(0, pos).logical_or(
+                                      lg.logits.isfinite().all(1).logical_not()));
       if (k == 1 && r == 0 && it == 0) flags.zero_grad.index_copy_(0, pos, (w == 0).all(1));
       // Hyperplane <w, z> = <w, x1> − df of the linearization at x1, for x1 and for x0.
       const torch::Tensor off = (w * x1).sum(1) - lg.loss;
@@ -202,8 +203,9 @@ class FabTargeted final : public Attack {
         torch::NoGradGuard no_grad;
         z = model.forward(x1.view(shape));
       }
-      flags.nonfinite.index_copy_(0, pos, flags.nonfinite.index_select(0, pos).logical_or(
-                                              z.isfinite().all(1).logical_not()));
+      flags.nonfinite.index_copy_(
+          0, pos,
+          flags.nonfinite.index_select(0, pos).logical_or(z.isfinite().all(1).logical_not()));
       const torch::Tensor is_adv = z.argmax(1) != ys;
       const torch::Tensor dist = row_norm(x1 - x0, o_.norm);
       const torch::Tensor closer = is_adv.logical_and(dist < best);

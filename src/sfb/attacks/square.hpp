@@ -33,9 +33,9 @@ class SquareAttack final : public Attack {
   /// See Attack::run. l2 needs images of at least 5 × 5 pixels (DataError otherwise).
   AttackOutput run(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
                    const torch::Tensor& index) override;
-  /// Model queries each sample of the last run() used: [B] int64, copied to the CPU (a wait). Per restart it
-  /// attacks, a sample costs 1 query for its initial point plus 1 per iteration in which it was
-  /// still robust (as the reference counts); samples misclassified when clean cost 0. The
+  /// Model queries each sample of the last run() used: [B] int64, copied to the CPU (a wait). Per
+  /// restart it attacks, a sample costs 1 query for its initial point plus 1 per iteration in which
+  /// it was still robust (as the reference counts); samples misclassified when clean cost 0. The
   /// clean forward pass of the batch is not counted.
   torch::Tensor last_queries() const { return queries_.cpu(); }
 
