@@ -9,6 +9,7 @@
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
+#include "data/batches.hpp"
 
 namespace sfb::attacks {
 namespace {
@@ -113,7 +114,9 @@ void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_s
     const torch::Tensor pos = cand.narrow(0, start, std::min(batch_size, total - start));
     std::vector<int64_t> global(static_cast<std::size_t>(pos.numel()));
     for (int64_t j = 0; j < pos.numel(); ++j) global[j] = shard_.begin + pos[j].item<int64_t>();
-    const data::Batch batch = ds.get(global);
+    // Pinned for CUDA, so that the copies to the device below do not wait (the attack's many
+    // steps dwarf reading the batch, so it is not read ahead).
+    const data::Batch batch = device_.is_cuda() ? data::pinned(ds.get(global)) : ds.get(global);
     clock_.start();
     const torch::Tensor x = to_device(batch.images, device_, dtype_);
     const torch::Tensor y = to_device(batch.labels, device_);
