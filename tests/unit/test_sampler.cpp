@@ -110,6 +110,27 @@ TEST(HostPoll, ReadyAtOnceOnTheCpuAndLagsWhenAskedTo) {
   EXPECT_EQ(v.item<float>(), 7.0f);
 }
 
+// RunningRows: pruned with the newest landed mask, never with one still in flight.
+TEST(RunningRows, PrunesWithTheNewestLandedMask) {
+  const auto rows_of = [](std::initializer_list<int64_t> v) {
+    return torch::tensor(std::vector<int64_t>(v), torch::kInt64);
+  };
+  RunningRows rows(5, torch::kCPU);
+  EXPECT_EQ(rows.size(), 5);
+  EXPECT_TRUE(rows.update(torch::tensor({true, false, true, true, false})));
+  EXPECT_TRUE(torch::equal(rows.host(), rows_of({0, 2, 3})));
+  EXPECT_TRUE(torch::equal(rows.device(), rows.host()));
+  HostPoll::set_test_lag(1);
+  EXPECT_TRUE(rows.update(torch::tensor({false, false, true, false, false})));  // in flight
+  EXPECT_EQ(rows.size(), 3);
+  // This mask is not copied (a copy is pending); the pending one lands and prunes.
+  EXPECT_TRUE(rows.update(torch::zeros({5}, torch::kBool)));
+  HostPoll::set_test_lag(0);
+  EXPECT_TRUE(torch::equal(rows.host(), rows_of({2})));
+  EXPECT_FALSE(rows.update(torch::zeros({5}, torch::kBool)));
+  EXPECT_EQ(rows.size(), 0);
+}
+
 // DeviceClock on the CPU: the sum of the closed intervals (sleeps inside count, the gap between
 // intervals does not); start/stop out of order is a programming error.
 TEST(DeviceClock, SumsClosedIntervalsOnly) {

@@ -210,18 +210,15 @@ torch::Tensor start_point(const torch::Tensor& x, const torch::Tensor& index, in
 /// One restart of Square on xs [b, c, h, w]; only the rows set in `attacked` (device, [b] bool)
 /// are attacked, the others keep their start point and cost no query.
 ///
-/// The rows still attacked (margin > 0) shrink as samples are fooled. The host keeps a working set
-/// of rows that is pruned with copies of that mask it polls without waiting (HostPoll): on the CPU
-/// the copy is there at once and the set is exact at every query; on a GPU it may lag a few
-/// queries, and the rows fooled in between are masked on the device (no move, no query counted).
-/// The margin only decreases, so a row that left the set never returns, and every row's result is
-/// the same as with an exact set.
+/// The rows still attacked (margin > 0) shrink as samples are fooled; the rows queried are a
+/// RunningRows set, and the rows fooled since its last pruning are masked on the device (no move,
+/// no query counted). The margin only decreases, so a row that left the set never returns, and
+/// every row's result is the same as with an exact set.
 RunState single_run(models::Classifier& model, const torch::Tensor& xs, const torch::Tensor& ys,
                     const torch::Tensor& index, const torch::Tensor& attacked, int64_t r,
                     const AttackOptions& o) {
   const int64_t b = xs.size(0), c = xs.size(1), h = xs.size(2), w = xs.size(3);
   const auto dev = xs.device();
-  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(dev);
   RunState st{start_point(xs, index, r, o), attacked.to(torch::kInt64),
               torch::zeros({b}, torch::TensorOptions().dtype(torch::kBool).device(dev))};
   torch::Tensor margin_min = margin(model, st.x_best, ys, st.bad);
@@ -230,21 +227,13 @@ RunState single_run(models::Classifier& model, const torch::Tensor& xs, const to
   const double eps = o.eps;
   int64_t eta_side = -1;  // l2: η of the current side, on the device
   torch::Tensor eta;
-  torch::Tensor act_cpu = torch::arange(b, torch::kInt64);  // the working set (host)
-  torch::Tensor act = torch::arange(b, i64);                // the same rows on the device
-  HostPoll live_poll;                                       // margin_min > 0, as of some query
+  RunningRows set(b, dev);  // rows queried: those with margin_min > 0, as of some query
 
   for (int64_t it = 0; it < o.queries; ++it) {
-    if (!live_poll.pending()) live_poll.start(margin_min > 0, torch::kBool);
-    if (live_poll.ready()) {
-      const torch::Tensor keep = live_poll.take().index_select(0, act_cpu);
-      if (!keep.all().item<bool>()) {
-        act_cpu = act_cpu.masked_select(keep);
-        if (act_cpu.numel() == 0) break;
-        act = to_device(act_cpu, dev);
-      }
-    }
-    const int64_t n = act_cpu.numel();
+    if (!set.update(margin_min > 0)) break;
+    const torch::Tensor& act_cpu = set.host();
+    const torch::Tensor& act = set.device();
+    const int64_t n = set.size();
     const torch::Tensor xc = xs.index_select(0, act);
     const torch::Tensor xb = st.x_best.index_select(0, act);
     const torch::Tensor yc = ys.index_select(0, act);

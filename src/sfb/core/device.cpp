@@ -92,6 +92,21 @@ torch::Tensor HostPoll::take() {
   return v;
 }
 
+RunningRows::RunningRows(int64_t rows, const torch::Device& device)
+    : host_(torch::arange(rows, torch::kInt64)), device_(to_device(host_, device)) {}
+
+bool RunningRows::update(const torch::Tensor& running) {
+  if (!poll_.pending()) poll_.start(running, torch::kBool);
+  if (poll_.ready()) {
+    const torch::Tensor keep = poll_.take().index_select(0, host_);
+    if (!keep.all().item<bool>()) {
+      host_ = host_.masked_select(keep);
+      device_ = to_device(host_, device_.device());
+    }
+  }
+  return host_.numel() > 0;
+}
+
 void DeviceClock::start() {
   SFB_ASSERT(!open_, "DeviceClock::start: an interval is already open");
   open_ = true;

@@ -74,6 +74,29 @@ class HostPoll {
   mutable int lag_ = 0;              ///< ready() calls still to answer false (set_test_lag)
 };
 
+/// The rows of a batch a loop still works on, for loops whose rows finish at their own iteration
+/// and never restart (a fooled sample, an image that reached its target): the host prunes the set
+/// with copies of the "still running" mask that it polls without waiting (HostPoll). On the CPU the
+/// copy is there at once and the set is exact at every iteration; on a GPU it may lag, and the loop
+/// must mask the rows that finished in between on the device, so that results do not depend on
+/// when the copy lands.
+class RunningRows {
+ public:
+  /// All `rows` rows, indices on the host and on `device`.
+  RunningRows(int64_t rows, const torch::Device& device);
+  /// Call at the top of each iteration with the [rows] bool mask of the rows still running (on the
+  /// device): starts a copy of it when none is pending and prunes the set with the newest landed
+  /// copy. False once no row is left.
+  bool update(const torch::Tensor& running);
+  const torch::Tensor& host() const { return host_; }      ///< [n] int64, CPU
+  const torch::Tensor& device() const { return device_; }  ///< [n] int64, on the device
+  int64_t size() const { return host_.numel(); }
+
+ private:
+  torch::Tensor host_, device_;
+  HostPoll poll_;
+};
+
 /// Seconds of work a stage ran on its device, summed over intervals (one per batch): CUDA events on
 /// the device's current stream for a CUDA device (the time the GPU spent from the interval's start
 /// to the end of the work queued in it, without the host waiting), the steady clock on the CPU.

@@ -35,23 +35,13 @@ UtilityPgdResult utility_pgd(models::Classifier& model, const torch::Tensor& x,
   const attacks::LossFn logit_y = [](const torch::Tensor& logits, const torch::Tensor& yy) {
     return true_logit(logits, yy);
   };
-  // The rows stepped: a working set the host prunes with copies of `active` that it polls without
-  // waiting (on the CPU the copy is there at once, so the set is exact at every step; on a GPU it
-  // may lag and the rows stopped in between are masked). A row never becomes active again, so
-  // every row's result is the same as with an exact set.
-  torch::Tensor set_cpu = torch::arange(b, torch::kInt64);
-  torch::Tensor set = torch::arange(b, f64.dtype(torch::kInt64));
-  HostPoll running;
+  // The rows stepped: a RunningRows set pruned with `active`; the rows stopped since its last
+  // pruning are masked. A row never becomes active again, so every row's result is the same as
+  // with an exact set.
+  RunningRows rows(b, dev);
   for (int64_t t = 0; t < o.max_steps; ++t) {
-    if (!running.pending()) running.start(active, torch::kBool);
-    if (running.ready()) {
-      const torch::Tensor keep = running.take().index_select(0, set_cpu);
-      if (!keep.all().item<bool>()) {
-        set_cpu = set_cpu.masked_select(keep);
-        if (set_cpu.numel() == 0) break;
-        set = to_device(set_cpu, dev);
-      }
-    }
+    if (!rows.update(active)) break;
+    const torch::Tensor& set = rows.device();
     const torch::Tensor live = active.index_select(0, set);
     const torch::Tensor xa = r.x_adv.index_select(0, set);
     const torch::Tensor xr = x.index_select(0, set);
