@@ -147,15 +147,25 @@ TEST(InteractionsSampler, PairsAndContextsFollowTheirDefinitions) {
   }
 }
 
+/// Six random images and labels, and options a random small CNN can reach.
+struct UtilityPgdCase {
+  torch::Tensor x, y;
+  UtilityPgdOptions o;
+  UtilityPgdCase() {
+    torch::manual_seed(4);
+    x = torch::rand({6, 3, 12, 12}, torch::kFloat64);
+    y = torch::randint(0, 10, {6}, torch::kInt64);
+    o.target = 0.05;  // a random CNN's logits move little: a small target it can reach
+    o.tolerance = 0.01;
+    o.max_steps = 200;
+  }
+};
+
 TEST(InteractionsAdversarial, UtilityControlledPgdStopsNearTheTarget) {
   auto model = small_cnn();
-  torch::manual_seed(4);
-  const torch::Tensor x = torch::rand({6, 3, 12, 12}, torch::kFloat64);
-  const torch::Tensor y = torch::randint(0, 10, {6}, torch::kInt64);
-  UtilityPgdOptions o;
-  o.target = 0.05;  // a random CNN's logits move little: a small target it can reach
-  o.tolerance = 0.01;
-  o.max_steps = 200;
+  const UtilityPgdCase t;
+  const torch::Tensor &x = t.x, &y = t.y;
+  const UtilityPgdOptions& o = t.o;
   const UtilityPgdResult r = utility_pgd(*model, x, y, o);
   EXPECT_LE((r.x_adv - x).abs().max().item<double>(), o.eps + 1e-12);
   EXPECT_GE(r.x_adv.min().item<double>(), 0.0);
@@ -174,16 +184,11 @@ TEST(InteractionsAdversarial, UtilityControlledPgdStopsNearTheTarget) {
 // polls late, and never.
 TEST(InteractionsAdversarial, UtilityPgdPruningLateChangesNothing) {
   auto model = small_cnn();
-  torch::manual_seed(4);
-  const torch::Tensor x = torch::rand({6, 3, 12, 12}, torch::kFloat64);
-  const torch::Tensor y = torch::randint(0, 10, {6}, torch::kInt64);
-  UtilityPgdOptions o;
-  o.target = 0.05;
-  o.tolerance = 0.01;
-  o.max_steps = 200;
+  const UtilityPgdCase t;
+  const UtilityPgdOptions& o = t.o;
   const auto run = [&](int lag) {
     HostPoll::set_test_lag(lag);
-    UtilityPgdResult r = utility_pgd(*model, x, y, o);
+    UtilityPgdResult r = utility_pgd(*model, t.x, t.y, o);
     HostPoll::set_test_lag(0);
     return r;
   };

@@ -293,19 +293,17 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
   // The first run attacks the whole batch and keeps the results of the rows classified correctly
   // (the attack stage hands over only such rows); it never waits. Each later run attacks the rows
   // still robust, chosen with one wait.
-  const torch::Tensor all_rows = torch::arange(x.size(0), y.options().dtype(torch::kInt64));
-  const RowSet every{torch::arange(x.size(0), torch::kInt64), all_rows};
+  const RowSet every = every_row(x.size(0), x.device());
   bool first_run = true;
   for (int64_t k = 0; k < n_targets; ++k) {
     for (int64_t rs = 0; rs < o_.restarts; ++rs) {
       const RowSet rows = first_run ? every : rows_of(robust);  // a wait
       const torch::Tensor& idx = rows.device;
       if (idx.numel() == 0) break;
-      const torch::Tensor xs = first_run ? xd : xd.index_select(0, idx);
-      const torch::Tensor ys = first_run ? y : y.index_select(0, idx);
-      const torch::Tensor key_index = first_run ? index_cpu : index_cpu.index_select(0, rows.host);
-      // Rows of this run that count: the first run's misclassified rows are ignored.
-      const torch::Tensor counts = first_run ? correct : torch::ones_like(ys, torch::kBool);
+      const torch::Tensor xs = xd.index_select(0, idx), ys = y.index_select(0, idx);
+      const torch::Tensor key_index = index_cpu.index_select(0, rows.host);
+      // Rows of this run that count (still robust): the first run's misclassified rows do not.
+      const torch::Tensor was = robust.index_select(0, idx);
       const int64_t key = k * o_.restarts + rs;
       const torch::Tensor start =
           detail::apgd_random_start(xs, key_index, o_.seed, key, o_.norm, o_.eps);
@@ -328,16 +326,16 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
       // Fooled samples keep their first misclassified point; robust ones their highest-loss point.
       const torch::Tensor kept = loss_kept.index_select(0, idx);
       const torch::Tensor better =
-          res.fooled.logical_not().logical_and(res.loss_best > kept).logical_and(counts);
-      const torch::Tensor take = res.fooled.logical_and(counts).logical_or(better);
+          res.fooled.logical_not().logical_and(res.loss_best > kept).logical_and(was);
+      const torch::Tensor take = res.fooled.logical_and(was).logical_or(better);
       // res.x_fooled is already res.x_best where the run did not fool.
       x_out.index_copy_(
           0, idx,
           torch::where(detail::per_sample(take, xs), res.x_fooled, x_out.index_select(0, idx)));
       loss_kept.index_copy_(0, idx, torch::where(better, res.loss_best, kept));
-      robust.index_copy_(0, idx, res.fooled.logical_not().logical_and(counts));
+      robust.index_copy_(0, idx, res.fooled.logical_not().logical_and(was));
       nonfinite.index_copy_(
-          0, idx, nonfinite.index_select(0, idx).logical_or(res.nonfinite.logical_and(counts)));
+          0, idx, nonfinite.index_select(0, idx).logical_or(res.nonfinite.logical_and(was)));
     }
   }
 

@@ -28,6 +28,13 @@ RowSet rows_of(const torch::Tensor& mask) {
   return r;
 }
 
+RowSet every_row(int64_t n, const torch::Device& device) {
+  RowSet r;
+  r.host = torch::arange(n, torch::kInt64);
+  r.device = to_device(r.host, device);
+  return r;
+}
+
 torch::Tensor keyed_uniform(uint64_t seed, uint64_t stream, const torch::Tensor& index,
                             int64_t restart, at::IntArrayRef sample_shape) {
   SFB_ASSERT(index.dim() == 1 && index.scalar_type() == torch::kInt64 && index.is_cpu(),

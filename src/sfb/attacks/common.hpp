@@ -29,6 +29,8 @@ struct RowSet {
   torch::Tensor device;  ///< [n] int64, on the mask's device
 };
 RowSet rows_of(const torch::Tensor& mask);
+/// Every row 0 .. n − 1 (a first run's rows: no wait).
+RowSet every_row(int64_t n, const torch::Device& device);
 
 /// Projects x_adv onto {‖x_adv − x‖ ≤ eps} ∩ [0, 1]^d (per sample; l2 by rescaling δ, then clip).
 torch::Tensor project(const torch::Tensor& x_adv, const torch::Tensor& x, Norm norm, double eps);

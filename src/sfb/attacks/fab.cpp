@@ -116,18 +116,17 @@ class FabTargeted final : public Attack {
     // The first run attacks the whole batch and keeps the results of the rows classified correctly
     // (the attack stage hands over only such rows); it never waits. Each later run attacks the
     // rows still robust, chosen with one wait.
-    const torch::Tensor all_rows = torch::arange(xd.size(0), y.options().dtype(torch::kInt64));
-    const RowSet every{torch::arange(xd.size(0), torch::kInt64), all_rows};
+    const RowSet every = every_row(xd.size(0), xd.device());
     bool first_run = true;
     for (int64_t k = 1; k <= n_targets; ++k) {
       for (int64_t r = 0; r < o_.restarts; ++r) {
         const RowSet rows = first_run ? every : rows_of(robust);  // a wait
         const torch::Tensor& pos = rows.device;
         if (pos.numel() == 0) break;
-        const torch::Tensor xs = first_run ? xd : xd.index_select(0, pos);
-        const torch::Tensor ys = first_run ? y : y.index_select(0, pos);
+        const torch::Tensor xs = xd.index_select(0, pos);
+        const torch::Tensor ys = y.index_select(0, pos);
         const torch::Tensor ts = ranked.index_select(0, pos).select(1, k - 1).contiguous();
-        const torch::Tensor keys = first_run ? index_cpu : index_cpu.index_select(0, rows.host);
+        const torch::Tensor keys = index_cpu.index_select(0, rows.host);
         const torch::Tensor adv = single_run(model, xs, ys, ts, keys, k, r, pos, flags);
         first_run = false;
         // The reference's final check: misclassified and within ε (and attacked at all).

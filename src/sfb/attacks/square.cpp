@@ -244,8 +244,8 @@ RunState single_run(models::Classifier& model, const torch::Tensor& xs, const to
     const Draws dr = draw(o.seed, index.index_select(0, act_cpu), r, static_cast<uint64_t>(it), c,
                           std::max<int64_t>(h - s, 1), std::max<int64_t>(w - s, 1));
     const torch::Tensor colour = to_device(dr.colour, dev, xs.scalar_type()).view({n, c, 1, 1});
-    const torch::Tensor m1 =
-        window(to_device(dr.vh, dev), to_device(dr.vw, dev), s, h, w, xs.options());
+    const torch::Tensor vh = to_device(dr.vh, dev), vw = to_device(dr.vw, dev);  // once per query
+    const torch::Tensor m1 = window(vh, vw, s, h, w, xs.options());
     torch::Tensor x_new;
     if (o.norm == Norm::kLinf) {
       x_new = xb + 2.0 * eps * colour * m1;
@@ -261,10 +261,10 @@ RunState single_run(models::Classifier& model, const torch::Tensor& xs, const to
       }
       const torch::Tensor pats = torch::where(to_device(dr.flip, dev).view({n, 1, 1}),
                                               eta.t().unsqueeze(0), eta.unsqueeze(0));
-      const torch::Tensor vh = to_device(dr.vh, dev).unsqueeze(1);
-      const torch::Tensor vw = to_device(dr.vw, dev).unsqueeze(1);
-      const torch::Tensor rows = (torch::arange(h, vh.options()).unsqueeze(0) - vh).clamp(0, s - 1);
-      const torch::Tensor cols = (torch::arange(w, vw.options()).unsqueeze(0) - vw).clamp(0, s - 1);
+      const torch::Tensor rows =
+          (torch::arange(h, vh.options()).unsqueeze(0) - vh.unsqueeze(1)).clamp(0, s - 1);
+      const torch::Tensor cols =
+          (torch::arange(w, vw.options()).unsqueeze(0) - vw.unsqueeze(1)).clamp(0, s - 1);
       const torch::Tensor bidx = torch::arange(n, vh.options()).view({n, 1, 1});
       const torch::Tensor placed =
           pats.index({bidx, rows.view({n, h, 1}), cols.view({n, 1, w})}).unsqueeze(1) * m1;
@@ -319,8 +319,7 @@ AttackOutput SquareAttack::run(models::Classifier& model, const torch::Tensor& x
   torch::Tensor x_adv = xd.clone();
   queries_ = torch::zeros({b}, y.options().dtype(torch::kInt64));
   const torch::Tensor index_cpu = index.cpu();
-  const torch::Tensor all_rows = torch::arange(b, y.options().dtype(torch::kInt64));
-  const RowSet every{torch::arange(b, torch::kInt64), all_rows};
+  const RowSet every = every_row(b, xd.device());
 
   // Restart 0 attacks the rows classified correctly, masked within the whole batch (no wait);
   // each later restart attacks the rows still robust, chosen with one wait.
@@ -328,10 +327,10 @@ AttackOutput SquareAttack::run(models::Classifier& model, const torch::Tensor& x
     const RowSet rows = r == 0 ? every : rows_of(robust);  // a wait
     const torch::Tensor& pos = rows.device;
     if (pos.numel() == 0) break;
-    const torch::Tensor xs = r == 0 ? xd : xd.index_select(0, pos);
-    const torch::Tensor ys = r == 0 ? y : y.index_select(0, pos);
+    const torch::Tensor xs = xd.index_select(0, pos);
+    const torch::Tensor ys = y.index_select(0, pos);
     const torch::Tensor was = robust.index_select(0, pos);
-    const torch::Tensor keys = r == 0 ? index_cpu : index_cpu.index_select(0, rows.host);
+    const torch::Tensor keys = index_cpu.index_select(0, rows.host);
     const RunState st = single_run(model, xs, ys, keys, was, r, o_);
     queries_.index_add_(0, pos, st.queries);
     bad.index_copy_(0, pos, bad.index_select(0, pos).logical_or(st.bad.logical_and(was)));
