@@ -9,8 +9,10 @@ function(sfb_add_test name)
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)  # shared fixtures in data/
   # gtest_discover_tests (CMake 3.25) passes only the first entry of a list-valued ENVIRONMENT
   # property, so the unit tests' shared main sets one intra-op thread and the same variables.
+  # Discovery runs when ctest starts (PRE_TEST), not at build time: a loaded machine must never
+  # fail the build because listing a binary's tests took long.
   gtest_discover_tests(${name} PROPERTIES LABELS unit
-                       DISCOVERY_TIMEOUT 60)
+                       DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 600)
 endfunction()
 
 # sfb_add_mpi_test(<name> SOURCES ... LIBS ... NP 2 3): one gtest binary run under mpirun for

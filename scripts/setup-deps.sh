@@ -1,34 +1,29 @@
 #!/usr/bin/env bash
-# Installs everything sfbench needs on Debian 12: Debian packages through apt-get, and LibTorch from the
-# pip `torch` wheel in a project virtual environment (.venv). Idempotent and quiet; loud on failure.
+# Installs everything sfbench needs on Debian 12: the Debian packages of scripts/deps/debian*.txt
+# through apt-get, and the Python packages of scripts/deps/python.txt (LibTorch from the pip `torch`
+# wheel, and what tests and benchmarks import) in a project virtual environment (.venv).
+# Idempotent and quiet; loud on failure. tests/setup/check_deps.py (ctest -L setup) checks that these
+# lists cover every header, library and Python module the build and the tests really use.
 #
 # Environment:
 #   SFB_VENV           virtual environment path (default: <repo>/.venv)
-#   SFB_TORCH_VERSION  torch wheel to pin (default 2.11.0, the version on the GPU nodes)
+#   SFB_TORCH_VERSION  torch wheel to pin instead of the one in scripts/deps/python.txt
 #   SFB_SKIP_APT=1     skip apt-get (e.g. on a cluster where modules provide MPI/HDF5)
-#   SFB_WITH_SLURM=0   do not install slurm-wlm/munge/shellcheck (only the Slurm tests need them)
+#   SFB_WITH_SLURM=0   do not install scripts/deps/debian-slurm.txt (only the Slurm tests need them)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${SFB_VENV:-$repo/.venv}
-torch_version=${SFB_TORCH_VERSION:-2.11.0}
+deps=$repo/scripts/deps
 
 die() { echo "setup-deps: error: $*" >&2; exit 1; }
 note() { echo "setup-deps: $*"; }
+# The entries of a list file: one a line, '#' comments and blank lines dropped.
+entries() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$1"; }
 
-apt_packages=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
-  openmpi-bin libopenmpi-dev
-  libhdf5-openmpi-dev hdf5-tools
-  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libssl-dev libjpeg62-turbo-dev libpng-dev
-  libgtest-dev libgmock-dev googletest libbenchmark-dev
-  python3 python3-venv python3-pip
-)
-if [[ "${SFB_WITH_SLURM:-1}" != 0 ]]; then
-  # slurm-wlm and munge: the private cluster of tests/slurm; shellcheck: the lint of jobs/slurm.
-  apt_packages+=(slurm-wlm munge shellcheck)
-fi
+apt_lists=("$deps/debian.txt")
+[[ "${SFB_WITH_SLURM:-1}" == 0 ]] || apt_lists+=("$deps/debian-slurm.txt")
+mapfile -t apt_packages < <(cat "${apt_lists[@]}" | sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d')
 
 if [[ "${SFB_SKIP_APT:-0}" != 1 ]]; then
   missing=()
@@ -49,7 +44,7 @@ if [[ "${SFB_SKIP_APT:-0}" != 1 ]]; then
   fi
 fi
 
-# Python: prefer the interpreter on PATH; the venv holds torch (its LibTorch is what we link).
+# Python: the interpreter on PATH makes the venv; the venv holds torch (its LibTorch is what we link).
 python=${SFB_PYTHON:-python3}
 command -v "$python" >/dev/null || die "no python3 on PATH"
 if [[ ! -x "$venv/bin/python" ]]; then
@@ -57,18 +52,26 @@ if [[ ! -x "$venv/bin/python" ]]; then
   "$python" -m venv "$venv" || die "python3 -m venv failed (is python3-venv installed?)"
 fi
 vpy="$venv/bin/python"
-have=$("$vpy" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
-if [[ "$have" != "$torch_version" ]]; then
-  note "installing torch==$torch_version into $venv (large download, once)"
-  log=$(mktemp)
-  if ! { "$vpy" -m pip install -q --upgrade pip &&
-         "$vpy" -m pip install -q "torch==$torch_version" numpy h5py jsonschema; } >"$log" 2>&1; then
-    tail -n 40 "$log" >&2
-    die "pip install torch==$torch_version failed (full log: $log)"
-  fi
-  rm -f "$log"
+requirements=$(entries "$deps/python.txt")
+if [[ -n "${SFB_TORCH_VERSION:-}" ]]; then
+  requirements=$(sed "s/^torch==.*/torch==$SFB_TORCH_VERSION/" <<<"$requirements")
 fi
-"$vpy" - <<'PY' || die "the torch install in $venv does not import"
-import torch, numpy, h5py, jsonschema  # noqa: F401
+# A stamp of the requirements installed last: pip runs again only when the list changed.
+stamp="$venv/.sfb-requirements"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$requirements" ]]; then
+  note "installing Python packages into $venv: $(tr '\n' ' ' <<<"$requirements")(large download once)"
+  log=$(mktemp)
+  req=$(mktemp)
+  printf '%s\n' "$requirements" >"$req"
+  if ! { "$vpy" -m pip install -q --upgrade pip && "$vpy" -m pip install -q -r "$req"; } >"$log" 2>&1
+  then
+    tail -n 40 "$log" >&2
+    die "pip install failed (full log: $log)"
+  fi
+  rm -f "$log" "$req"
+  printf '%s\n' "$requirements" >"$stamp"
+fi
+"$vpy" - <<'PY' || die "the Python packages in $venv do not import (remove $venv and rerun)"
+import torch, numpy, h5py, jsonschema, autoattack  # noqa: F401
 PY
 note "ok: torch $("$vpy" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)')"
