@@ -3,7 +3,7 @@
 # Configures when the build folder has no finished configuration (no build.ninja or Makefile, e.g.
 # after a configure that failed), otherwise lets the build tool rerun CMake when CMake files changed.
 # Environment: SFB_BUILD_DIR (default build), SFB_VENV (default .venv), SFB_CMAKE_ARGS (extra args),
-# SFB_JOBS (default: number of cores).
+# SFB_JOBS (default: number of cores), SFB_TARGETS (space-separated targets; default: all).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SFB_BUILD_DIR:-$repo/build}
@@ -31,4 +31,6 @@ else
     tail -n 40 "$log" >&2; echo "build: cmake configure failed (log: $log)" >&2; exit 1; }
   echo "build: configured (log: $log); building with $jobs jobs"
 fi
-cmake --build "$build" -j "$jobs"
+targets=()
+for t in ${SFB_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j "$jobs" "${targets[@]}"

@@ -72,6 +72,6 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$requirements" ]]; then
   printf '%s\n' "$requirements" >"$stamp"
 fi
 "$vpy" - <<'PY' || die "the Python packages in $venv do not import (remove $venv and rerun)"
-import torch, numpy, h5py, jsonschema, autoattack  # noqa: F401
+import torch, numpy, h5py, jsonschema, pyautoattack  # noqa: F401
 PY
 note "ok: torch $("$vpy" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)')"

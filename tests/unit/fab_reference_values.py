@@ -12,7 +12,7 @@ Usage: PYTHONPATH=<checkout of fra31/auto-attack> python3 fab_reference_values.p
 """
 import torch
 from torch import nn
-from autoattack.fab_pt import FABAttack_PT
+from pyautoattack.fab_pt import FABAttack_PT
 
 
 def fill(shape, freq, phase, scale, offset=0.0):

@@ -18,8 +18,8 @@ Usage: PYTHONPATH=<checkout of fra31/auto-attack> python3 square_reference_value
 import math
 
 import torch
-import autoattack.square as square_mod
-from autoattack.square import SquareAttack
+import pyautoattack.square as square_mod
+from pyautoattack.square import SquareAttack
 
 from fab_reference_values import FormulaNet, fill
 
