@@ -7,8 +7,8 @@ fail() { echo "build_rerun_test: FAIL: $*" >&2; exit 1; }
 rm -rf "$work"
 export SFB_BUILD_DIR=$work SFB_VENV=$venv SFB_TARGETS=sfb_version_info
 
-# 1. A configure that fails for real: LibTorch looked for where there is none.
-out=$(SFB_CMAKE_ARGS="-DTorch_DIR=$work/no-torch-here" "$repo/scripts/build.sh" 2>&1)
+# 1. A configure that fails for real: NCCL required while CUDA is switched off.
+out=$(SFB_CMAKE_ARGS="-DSFB_WITH_CUDA=OFF -DSFB_WITH_NCCL=ON" "$repo/scripts/build.sh" 2>&1)
 rc=$?
 echo "$out" | tail -n 5
 [[ $rc -ne 0 ]] || fail "the broken configure exited 0"

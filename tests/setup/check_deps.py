@@ -180,7 +180,8 @@ def shell_programs(text):
         line = line.split(" #", 1)[0]
         if line.lstrip().startswith("#"):
             continue
-        line = re.sub(r"'[^']*'|\"[^\"]*\"", " ", line)  # drop quoted text
+        # quoted text becomes one placeholder word: `"$tool" write` runs $tool, not write
+        line = re.sub(r"'[^']*'|\"[^\"]*\"", " QUOTED ", line)
         for seg in re.split(r"\|\||&&|[|;`]|\$\(|<\(|\(", line):
             words = seg.split()
             while words and (words[0] in SHELL_WORDS or re.match(r"^\w+=", words[0])
@@ -263,12 +264,16 @@ def check_debian(repo, build, venv, drop):
     problems = {}  # package -> example file and why
     outside = {}
     roots_ok = [str(repo), str(build), str(venv), os.path.realpath(venv)]
+    cache = (build / "CMakeCache.txt").read_text(errors="replace")
+    m = re.search(r"^CMAKE_HOME_DIRECTORY:INTERNAL=(.*)$", cache, re.M)
+    if m:
+        roots_ok.append(m.group(1).strip())  # the sources this build was configured from
     for f, why in sorted(used.items()):
         real = os.path.realpath(f)
         if any(f.startswith(r + "/") or real.startswith(r + "/") for r in roots_ok):
             continue  # the project's own files and the virtual environment (checked below)
         if real.startswith("/usr/local/cuda") or f.startswith("/usr/local/cuda"):
-            outside.setdefault("CUDA toolkit (/usr/local/cuda)", f)
+            outside.setdefault("CUDA toolkit (/usr/local/cuda)", real)
             continue
         pkg = next((owners[v] for v in path_variants(f) if v in owners), None)
         if pkg is None:
@@ -342,9 +347,18 @@ def canon(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def requirement_name(req):
+    m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
+    if not m:
+        die(f"cannot read the requirement '{req}'")
+    return canon(m.group(1))
+
+
 def python_closure(requirements):
-    from pip._vendor.packaging.requirements import Requirement
-    todo = [canon(Requirement(r).name) for r in requirements]
+    """The declared distributions and, recursively, what they require. A requirement behind an
+    extra is left out; other environment markers are taken as true (the closure may be larger
+    than what pip installed, never smaller)."""
+    todo = [requirement_name(r) for r in requirements]
     closure = set()
     while todo:
         name = todo.pop()
@@ -356,21 +370,19 @@ def python_closure(requirements):
         except md.PackageNotFoundError:
             continue  # declared but not installed: its imports fail on their own
         for r in reqs:
-            req = Requirement(r)
-            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            if ";" in r and re.search(r"\bextra\s*==", r.split(";", 1)[1]):
                 continue
-            todo.append(canon(req.name))
+            todo.append(requirement_name(r))
     return closure
 
 
 def check_python(repo, drop):
     declared = entries(repo / "scripts/deps/python.txt")
-    from pip._vendor.packaging.requirements import Requirement
-    names = [canon(Requirement(r).name) for r in declared]
+    names = [requirement_name(r) for r in declared]
     for d in drop:
         if canon(d) not in names:
             die(f"--drop-python {d}: not in scripts/deps/python.txt")
-    declared = [r for r in declared if canon(Requirement(r).name) not in {canon(d) for d in drop}]
+    declared = [r for r in declared if requirement_name(r) not in {canon(d) for d in drop}]
     closure = python_closure(declared)
     stdlib = set(sys.stdlib_module_names)
     local = local_modules(repo)
