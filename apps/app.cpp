@@ -13,7 +13,28 @@ CLI::Option* add_flag_for_key(CLI::App* sub, Invocation& inv, const std::string&
       help + " (config key '" + key + "')");
 }
 
-void resolve(Context& ctx, Invocation& inv) {
+void register_sections(Invocation& inv, ConfigSchema& schema, unsigned sections) {
+  inv.common.register_keys(schema);
+  if (sections & kInputs) inv.inputs.register_keys(schema);
+  if (sections & kCommbench) inv.commbench.register_keys(schema);
+  if (sections & kPack) inv.pack.register_keys(schema);
+  if (sections & (kSf | kSfDtype)) inv.sf.register_keys(schema);
+  if ((sections & kSfDtype) && !(sections & kSf)) {
+    schema.remove_if(
+        [](const std::string& key) { return key.rfind("sf.", 0) == 0 && key != "sf.dtype"; });
+  }
+  if (sections & kAttack) inv.attack.register_keys(schema);
+  if (sections & kInteractions) inv.interactions.register_keys(schema);
+  if (sections & kAttribution) inv.attribution.register_keys(schema);
+  if (sections & kTrain) inv.train.register_keys(schema);
+}
+
+void resolve(Context& ctx, Invocation& inv, const std::string& command, unsigned sections) {
+  Invocation every;  // binds the keys of all commands, to check a config file's other sections
+  ConfigSchema all;
+  register_sections(every, all, kAllSections);
+  register_sections(inv, inv.schema, sections);
+  inv.schema.set_scope("sfbench " + command, &all);
   ctx.agree([&] {
     if (!inv.config_file.empty()) inv.schema.load_file(inv.config_file);
     for (const auto& kv : inv.overrides) inv.schema.apply_override(kv);
@@ -38,6 +59,16 @@ io::RunInfo run_info(const Invocation& inv, const std::string& subcommand) {
   info.config_sha256 = sha256_hex(info.config_toml);
   info.seed = inv.common.seed;
   return info;
+}
+
+pipeline::CommandSpec command_spec(const Invocation& inv, const std::string& subcommand) {
+  pipeline::CommandSpec spec;
+  spec.command = subcommand;
+  spec.inputs = inv.inputs;
+  spec.seed = static_cast<uint64_t>(inv.common.seed);
+  spec.out = inv.common.out;
+  spec.run_info = [&inv, subcommand] { return run_info(inv, subcommand); };
+  return spec;
 }
 
 }  // namespace sfb::app

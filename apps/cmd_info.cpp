@@ -6,7 +6,7 @@
 
 #include "app.hpp"
 #include "build_config.hpp"
-#include "io/hdf5/h5.hpp"
+#include "io/h5_node.hpp"
 #include "models/native_model.hpp"
 
 namespace sfb::app {
@@ -24,17 +24,17 @@ void describe_inputs(Context& ctx, Invocation& inv, nlohmann::json& out) {
   models::ModelOptions mo = models::cifar10_options();
   mo.seed = seed;
   if (!in.data.empty()) {
-    ds = open_dataset(ctx, in, seed);
-    mo = model_options_for(*ds, in, seed);
-    out["dataset"] = describe_dataset(*ds, in);
+    ds = pipeline::open_dataset(ctx, in, seed);
+    mo = pipeline::model_options_for(*ds, in, seed);
+    out["dataset"] = pipeline::describe_dataset(*ds, in);
   }
   if (!in.model.empty()) {
-    model = open_model(ctx, in, mo);
-    out["model"] = describe_model(*model);
+    model = pipeline::open_model(ctx, in, mo);
+    out["model"] = pipeline::describe_model(*model);
   }
   if (!inv.common.out.empty()) {
     io::ResultsFile rf(ctx, inv.common.out, run_info(inv, "info"));
-    record_inputs(rf, in, ds.get(), model.get());
+    pipeline::record_inputs(rf, in, ds.get(), model.get());
     rf.finish();
   }
 }
@@ -42,13 +42,14 @@ void describe_inputs(Context& ctx, Invocation& inv, nlohmann::json& out) {
 }  // namespace
 
 Command register_info(CLI::App& app, Invocation& /*inv*/) {
-  auto* sub = app.add_subcommand("info", "show versions, hosts, and each rank's device and communicator");
+  auto* sub =
+      app.add_subcommand("info", "show versions, hosts, and each rank's device and communicator");
   auto json = std::make_shared<bool>(false);
   sub->add_flag("--json", *json, "print the provenance as JSON");
   return {sub, [json](Context& ctx, Invocation& inv2) {
-            resolve(ctx, inv2);
+            resolve(ctx, inv2, "info", kInputs);
             nlohmann::json p = ctx.provenance().to_json();
-            p["hdf5"] = io::h5::library_version();
+            p["hdf5"] = io::H5Node::library_version();
             p["communicator"] = ctx.comm().name();
             describe_inputs(ctx, inv2, p);
             if (ctx.rank() != 0) return 0;
@@ -61,7 +62,8 @@ Command register_info(CLI::App& app, Invocation& /*inv*/) {
                                      p["git_commit"].get<std::string>().substr(0, 12),
                                      p["git_dirty"].get<bool>() ? ", dirty" : "",
                                      p["build_type"].get<std::string>(), build::kCompiler);
-            for (const char* k : {"libtorch", "cuda", "nccl", "mpi", "hdf5", "cpu_model", "allocator", "precision"}) {
+            for (const char* k : {"libtorch", "cuda", "nccl", "mpi", "hdf5", "cpu_model",
+                                  "allocator", "precision"}) {
               std::cout << fmt::format("  {:<10} {}\n", k, p[k].get<std::string>());
             }
             std::cout << fmt::format("  {:<10} {}\n", "features",
@@ -73,7 +75,8 @@ Command register_info(CLI::App& app, Invocation& /*inv*/) {
               if (!p.contains(k)) continue;
               std::cout << "# " << k << "\n";
               for (auto& [key, v] : p[k].items()) {
-                std::cout << fmt::format("  {:<14} {}\n", key, v.is_string() ? v.get<std::string>() : v.dump());
+                std::cout << fmt::format("  {:<14} {}\n", key,
+                                         v.is_string() ? v.get<std::string>() : v.dump());
               }
             }
             return 0;

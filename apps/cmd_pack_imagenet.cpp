@@ -35,7 +35,7 @@ Command register_pack_imagenet(CLI::App& app, Invocation& inv) {
   add_flag_for_key(sub, inv, "--decode-threads", "pack.threads", "JPEG decoder threads per rank");
   add_flag_for_key(sub, inv, "--chunk-rows", "pack.chunk_rows", "rows per rank per write");
   return {sub, [](Context& ctx, Invocation& inv2) {
-            resolve(ctx, inv2);
+            resolve(ctx, inv2, "pack-imagenet", kPack);
             const auto& o = inv2.pack;
             if (inv2.common.out.empty()) {
               throw ConfigError("pack-imagenet needs --out packed.h5");

@@ -12,15 +12,6 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   using namespace sfb::app;
   Invocation inv;
   for (int i = 0; i < argc; ++i) inv.command_line += (i ? " " : "") + std::string(argv[i]);
-  inv.common.register_keys(inv.schema);
-  inv.commbench.register_keys(inv.schema);
-  inv.inputs.register_keys(inv.schema);
-  inv.pack.register_keys(inv.schema);
-  inv.sf.register_keys(inv.schema);
-  inv.attack.register_keys(inv.schema);
-  inv.interactions.register_keys(inv.schema);
-  inv.attribution.register_keys(inv.schema);
-  inv.train.register_keys(inv.schema);
 
   CLI::App app{"sfbench: interpretation-based robustness benchmarks for image classifiers"};
   app.set_version_flag("--version", std::string("sfbench ") + sfb::version() + " (" +

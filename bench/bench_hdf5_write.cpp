@@ -60,7 +60,8 @@ void BM_RawMpiIoWrite(benchmark::State& state) {
   for (auto _ : state) {
     sfb::Stopwatch sw;
     MPI_File fh;
-    MPI_File_open(ctx.mpi_comm(), path.c_str(), MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL, &fh);
+    MPI_File_open(ctx.mpi_comm(), path.c_str(), MPI_MODE_CREATE | MPI_MODE_WRONLY, MPI_INFO_NULL,
+                  &fh);
     MPI_File_set_size(fh, 0);
     MPI_File_write_at_all(fh, static_cast<MPI_Offset>(r.begin * kFeatures * 4), data.data_ptr(),
                           static_cast<int>(r.count * kFeatures), MPI_FLOAT, MPI_STATUS_IGNORE);
@@ -72,7 +73,11 @@ void BM_RawMpiIoWrite(benchmark::State& state) {
   if (ctx.rank() == 0) fs::remove_all(dir);
 }
 
-BENCHMARK(BM_ResultsFileWrite)->Arg(1000)->Arg(50000)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ResultsFileWrite)
+    ->Arg(1000)
+    ->Arg(50000)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RawMpiIoWrite)->Arg(1000)->Arg(50000)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

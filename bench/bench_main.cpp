@@ -14,7 +14,7 @@
 #include "core/device.hpp"
 #include "core/log.hpp"
 #include "core/provenance.hpp"
-#include "io/hdf5/h5.hpp"
+#include "io/h5_node.hpp"
 
 namespace sfb::bench {
 namespace {
@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
   using sfb::bench::g_ctx;
   g_ctx = std::make_unique<sfb::Context>(&argc, &argv);
   bool file_output = false;  // Google Benchmark refuses a file reporter without --benchmark_out
-  for (int i = 1; i < argc; ++i) file_output |= std::string(argv[i]).rfind("--benchmark_out=", 0) == 0;
+  for (int i = 1; i < argc; ++i)
+    file_output |= std::string(argv[i]).rfind("--benchmark_out=", 0) == 0;
   sfb::log::init(g_ctx->rank(), "warn", false);  // keep stage logs out of the tables
   sfb::ContextOptions opts;  // device and communicator: auto (NCCL on GPUs, MPI on CPUs)
   // SFB_BENCH_THREADS=T: T intra-op threads per rank (e.g. 1 for weak-scaling runs, where every
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("mpi", p.mpi);
   benchmark::AddCustomContext("cuda", p.cuda);
   benchmark::AddCustomContext("nccl", p.nccl);
-  benchmark::AddCustomContext("hdf5", sfb::io::h5::library_version());
+  benchmark::AddCustomContext("hdf5", sfb::io::H5Node::library_version());
   benchmark::AddCustomContext("world_size", std::to_string(g_ctx->size()));
   benchmark::AddCustomContext("communicator", g_ctx->comm().name());
   benchmark::AddCustomContext("slurm_job_id", p.slurm_job_id);

@@ -82,10 +82,10 @@ for line in open(runs_file):
     stage, mode, np, n, path = line.split()
     s = json.load(open(path))
     t = s["timing"][stage]
-    rate = t.get("items_per_s", t.get("masked_forwards_per_s"))
+    # schema_version 2: every stage records items_per_s and the unit of its items
     runs.append({"stage": stage, "mode": mode, "ranks": int(np), "n": int(n),
-                 "seconds": t["seconds"], "items_per_s": rate,
-                 "rate_unit": "images/s" if "items_per_s" in t else "masked forwards/s",
+                 "seconds": t["seconds"], "items_per_s": t["items_per_s"],
+                 "rate_unit": t["unit"] + "/s",
                  "wall_time_s": s["wall_time_s"],
                  "bytes_communicated_per_rank": t["bytes_communicated"],
                  "bytes_communicated_all_ranks": t["bytes_communicated_all_ranks"],

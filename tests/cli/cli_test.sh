@@ -55,6 +55,61 @@ case $case_name in
       expect_exit 2 $mpi -np 2 "$sfb" info --device cuda
       once "no CUDA device is visible"
     fi ;;
+  config-scope)
+    # A command's resolved config holds only its own sections: another command's key changes
+    # nothing of an sf run (same config_sha256) when it comes from a config file, and is refused
+    # when set on the command line.
+    # (Both runs write the same --out: the output path is a top-level key of the config.)
+    run_sf() { expect_exit 0 "$sfb" sf --data synthetic-shapes:40 --model zoo:cnn-small --bootstrap 0 --out "$dir/r.h5" "$@"; }
+    run_sf
+    cp "$dir/r.json" "$dir/a.json"
+    printf '[train]\nlr = 0.5\n[attack]\neps = 0.1\n[sf]\ntarget = "logit"\n' >"$dir/other.toml"
+    run_sf --config "$dir/other.toml"
+    cp "$dir/r.json" "$dir/b.json"
+    python3 - "$dir/a.json" "$dir/b.json" <<'PY' || fail "another command's section changed the sf config"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+assert a["config_sha256"] == b["config_sha256"], (a["config_sha256"], b["config_sha256"])
+assert "[train]" not in a["config_toml"] and "[attack]" not in a["config_toml"], a["config_toml"]
+assert "[sf]" in a["config_toml"] and "data = " in a["config_toml"], a["config_toml"]
+PY
+    expect_exit 2 $mpi -np 2 "$sfb" sf --data synthetic-shapes:40 --model zoo:cnn-small --set train.lr=0.1
+    once "config key 'train.lr' (--set train.lr=0.1) belongs to another command; sfbench sf reads only"
+    printf '[train]\nlr = -1\n' >"$dir/badother.toml"
+    expect_exit 2 "$sfb" sf --data synthetic-shapes:40 --model zoo:cnn-small --config "$dir/badother.toml"
+    once "config key 'train.lr'"
+    # attack reads sf.dtype (its --dtype) and no other key of [sf].
+    expect_exit 2 "$sfb" attack --data synthetic-shapes:40 --model zoo:cnn-small --set sf.bootstrap=3
+    once "belongs to another command; sfbench attack reads only its top-level keys, \[attack\], \[imagenet\], \[sf\]" ;;
+  versions)
+    # Results of the previous schema_version (tests/data/results_v1, written by sfbench at
+    # schema_version 1) are still valid and compare reads them; a version 2 summary must have the
+    # uniform timing record.
+    v1=$(cd "$(dirname "${BASH_SOURCE[0]}")/../data/results_v1" && pwd)
+    expect_exit 0 "$sfb" validate "$v1/sf.h5" "$v1/sf.json" "$v1/eval.h5" "$v1/eval.json" "$v1/attr.h5" "$v1/attr.json"
+    expect_exit 0 "$sfb" compare "$v1/sf.h5" "$v1/eval.h5" "$v1/attr.h5"
+    python3 - "$v1" "$dir/out" <<'PY' || fail "compare of version 1 files"
+import json, sys
+v1, out = sys.argv[1], open(sys.argv[2]).read()
+rows = [l for l in out.splitlines() if l.startswith("| zoo:cnn-small |")]
+assert len(rows) == 3, out  # sf, eval, and the attribution file (no SF or attack cells)
+assert rows[2].split(" | ")[1:4] == ["", "", ""], rows[2]
+for name, row in zip(("sf", "eval"), rows):
+    sf = json.load(open(f"{v1}/{name}.json"))["metrics"]["sf"]["value"]
+    assert row.split(" | ")[1] == f"{sf:.4g}", (row, sf)
+assert "| attr | 8 |" in out and "saliency" in out, out
+PY
+    expect_exit 0 "$sfb" sf --data synthetic-shapes:16 --model zoo:cnn-small --bootstrap 0 --out "$dir/v2.h5"
+    python3 - "$dir/v2.json" "$dir/nounit.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["schema_version"] == 2
+del s["timing"]["sf"]["unit"]
+json.dump(s, open(sys.argv[2], "w"))
+PY
+    expect_exit 0 "$sfb" validate "$dir/v2.h5" "$dir/v2.json"
+    expect_exit 2 "$sfb" validate "$dir/nounit.json"
+    grep -q "unit" "$dir/out" || fail "a version 2 summary without timing.sf.unit is not reported: $(cat "$dir/out")" ;;
   output-errors)
     expect_exit 2 $mpi -np 2 "$sfb" commbench -e 64 --out "$dir/nodir/r.h5"
     once "does not exist"
@@ -259,7 +314,9 @@ assert (np.diff(c[order]) <= 0).all(), "activation_diff_order is not C descendin
 assert f["/attacks/fgsm/activation_diff"].shape == c.shape and f["/sf/value"].attrs["n"] == 40
 PY
     expect_exit 0 "$sfb" compare "$dir/e1.h5" "$dir/e2.h5" "$dir/e3.h5" --format csv
-    grep -q "^fgsm,3,Spearman rho(SF, dAcc)," "$dir/out" || fail "compare has no correlation rows"
+    grep -q '^fgsm,3,"Spearman rho(SF, dAcc)",' "$dir/out" || fail "compare has no correlation rows"
+    grep -q '^model,SF,SF 95% CI,clean_acc' "$dir/out" && grep -q ',"\[' "$dir/out" ||
+      fail "compare --format csv does not quote the CI cells"
     expect_exit 0 "$sfb" compare "$dir/e1.h5" "$dir/e2.h5" "$dir/e3.h5" --format json
     "${SFB_PYTHON:-python3}" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["models"])==3 and d["correlations"][0]["models"]==3' "$dir/out" \
       || fail "compare --format json"
@@ -534,13 +591,43 @@ assert vbf != v32 and abs(vbf - v32) < 0.05 * abs(v32), (vbf, v32)
 assert abs(vcl - v32) < 1e-5 * abs(v32), (vcl, v32)
 assert vtf == v32, (vtf, v32)
 PY
-    # the other stages run under bf16 autocast too
-    expect_exit 0 "$sfb" attack --data synthetic-shapes:16 --model zoo:cnn-small --attacks pgd --eps 8/255 \
-      --precision bf16 --out "$dir/pa.h5"
-    expect_exit 0 "$sfb" attribution --data synthetic-shapes:8 --model zoo:cnn-small --steps 4 --precision bf16 \
-      --occlusion-colors '[]' --out "$dir/pt.h5"
-    expect_exit 0 "$sfb" train --data synthetic-shapes:64 --model zoo:cnn-small --batch-size 16 --set train.epochs=1 \
-      --set train.lr=0.01 --set train.sf_lambda=1 --precision bf16 --channels-last --out "$dir/ptr.h5"
+    # The other stages run under bf16 autocast too: their numbers move (bf16 keeps 8 mantissa bits,
+    # ~0.4 % per rounding) but stay within a bound of the fp32 run's. Attack: CW-L2's minimal L2
+    # norms of the attacked samples (100 steps per binary-search step keeps bf16 on a CPU short);
+    # attribution: per-image Gini of saliency and IG; train: the epoch's loss terms.
+    for p in fp32 bf16; do
+      expect_exit 0 "$sfb" attack --data synthetic-shapes:64 --model zoo:cnn-small --attacks cw-l2:steps=100 --eps 8/255 \
+        --precision $p --out "$dir/pa_$p.h5"
+      expect_exit 0 "$sfb" attribution --data synthetic-shapes:8 --model zoo:cnn-small --steps 4 --precision $p \
+        --occlusion-colors '[]' --out "$dir/pt_$p.h5"
+      expect_exit 0 "$sfb" train --data synthetic-shapes:64 --model zoo:cnn-small --batch-size 16 --set train.epochs=1 \
+        --set train.lr=0.01 --set train.sf_lambda=1 --precision $p --channels-last --out "$dir/ptr_$p.h5"
+    done
+    "${SFB_PYTHON:-python3}" - "$dir" <<'PY' || fail "bf16 attack/attribution/train numbers"
+import sys
+import h5py, numpy as np
+d = sys.argv[1]
+def h5(name, p):
+    return h5py.File(f"{d}/{name}_{p}.h5", "r")
+a, b = h5("pa", "fp32"), h5("pa", "bf16")
+c = a["/samples/correct"][:].astype(bool)
+assert c.sum() >= 3 and (b["/samples/correct"][:].astype(bool) == c).all(), c.sum()
+na, nb = a["/attacks/cw-l2_steps-100/norm"][:][c], b["/attacks/cw-l2_steps-100/norm"][:][c]
+rel = np.abs(nb - na) / na
+assert (rel > 0).any(), ("bf16 did not change CW-L2's norms", na, nb)
+assert rel.max() < 0.1, ("bf16 moved CW-L2's norms too far", na, nb)
+a, b = h5("pt", "fp32"), h5("pt", "bf16")
+for m in ("saliency", "integrated-gradients"):
+    ga, gb = a[f"/attribution/{m}/gini"][:], b[f"/attribution/{m}/gini"][:]
+    assert (ga != gb).any(), ("bf16 did not change the Gini of", m)
+    assert np.abs(ga - gb).max() < 0.05, (m, ga, gb)
+a, b = h5("ptr", "fp32"), h5("ptr", "bf16")
+for t in ("ce", "sf", "total"):
+    ta, tb = a[f"/train/epoch/{t}"][:], b[f"/train/epoch/{t}"][:]
+    assert (ta != tb).any(), ("bf16 did not change the training term", t)
+    assert (np.abs(tb - ta) <= 0.02 * np.abs(ta)).all(), (t, ta, tb)
+assert a["/provenance"].attrs["precision"] == "fp32" and b["/provenance"].attrs["precision"].startswith("bf16")
+PY
     expect_exit 2 "$sfb" "${sfa[@]}" --precision fp16 --out "$dir/bad.h5"
     once "precision"
     [ ! -e "$dir/bad.h5" ] || fail "a failed run left a result file" ;;

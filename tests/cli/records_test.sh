@@ -46,12 +46,18 @@ for name, ranks in [("sf", 1), ("at", 2), ("ev", 2), ("tr", 2)]:
         t = s["timing"][st]
         assert t["seconds"] >= 0 and t["bytes_communicated"] > 0 and t["collectives"] > 0, (name, st)
         assert t["bytes_communicated_all_ranks"] >= t["bytes_communicated"], (name, st)
-        assert "items_per_s" in t, (name, st)
+        # schema_version 2: one timing record with the same keys for every stage
+        assert s["schema_version"] == 2, name
+        assert t["unit"] and t["items"] > 0, (name, st, t)
+        assert abs(t["items_per_s"] - t["items"] / t["seconds"]) <= 1e-9 * t["items_per_s"], (name, st, t)
         # The stage's device time (DeviceClock; the steady clock around each batch on a CPU):
         # inside the stage's wall time, and the same number in the results file's /timing.
         assert 0 < t["device_seconds"] <= t["seconds"] + 0.05, (name, st, t)
         with h5py.File(os.path.join(d, name + ".h5"), "r") as f:
             assert f["/timing"].attrs[st + "_device_seconds"] == t["device_seconds"], (name, st)
+            for k in ("seconds", "items", "items_per_s"):
+                assert f["/timing"].attrs[st + "_" + k] == t[k], (name, st, k)
+            assert f["/timing"].attrs[st + "_unit"] == t["unit"], (name, st)
 assert json.load(open(os.path.join(d, "slurm.json")))["system"]["slurm_job_id"] == "4242"
 # The schema requires the system block: a summary without it is invalid.
 s = json.load(open(os.path.join(d, "sf.json")))

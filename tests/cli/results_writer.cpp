@@ -1,6 +1,7 @@
 // Helper for the crash test: writes a small results file and either finishes it or dies first.
 //   results_writer OUT MARKER complete   -> finishes; /marker holds MARKER
-//   results_writer OUT MARKER crash      -> writes everything, then rank 0 is SIGKILLed before finish()
+//   results_writer OUT MARKER crash      -> writes everything, then rank 0 is SIGKILLed before
+//   finish()
 #include <signal.h>
 #include <torch/torch.h>
 #include <unistd.h>

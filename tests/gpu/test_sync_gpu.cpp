@@ -271,13 +271,29 @@ TEST(GpuSync, DeviceClockTimesTheGpuWork) {
   const torch::Device dev = rank_gpu();
   torch::Tensor a = torch::randn({2048, 2048}, torch::TensorOptions().device(dev));
   DeviceClock clock(dev);
-  torch::Tensor acc = a;
+  const auto chain = [&a] {
+    torch::Tensor acc = a;
+    for (int i = 0; i < 50; ++i) acc = torch::tanh(acc.mm(a) * 1e-3);
+    return acc;
+  };
+  chain();  // warm-up: cuBLAS handles and workspaces
+  torch::cuda::synchronize();
+  const auto t0 = std::chrono::steady_clock::now();
+  chain();
+  torch::cuda::synchronize();
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   clock.start();
-  for (int i = 0; i < 50; ++i) acc = torch::tanh(acc.mm(a) * 1e-3);
+  chain();
   clock.stop();
   torch::cuda::synchronize();
   const double gpu = clock.seconds();
-  EXPECT_GT(gpu, 0.0);
+  // Lower bounds: 50 matmuls of 2·2048³ FLOPs cannot take less than at 2 PFLOP/s (above any one
+  // GPU's float32 rate), and the GPU time of a GPU-bound chain is most of its synchronized wall
+  // time; upper bound: not more than that wall time (with slack for a busy device).
+  const double flops = 50 * 2.0 * 2048.0 * 2048.0 * 2048.0;
+  EXPECT_GT(gpu, flops / 2e15) << "wall " << wall;
+  EXPECT_GT(gpu, 0.25 * wall) << "wall " << wall;
+  EXPECT_LT(gpu, 2.0 * wall + 1e-3) << "wall " << wall;
   // Waiting outside the interval (a host sleep) is not GPU time.
   clock.start();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));

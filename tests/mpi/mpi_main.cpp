@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
   failed = static_cast<int>(
       sfb::comm::allreduce_scalar(ctx.host_comm(), failed, sfb::comm::ReduceOp::kMax));
   if (ctx.rank() == 0) {
-    std::printf("[mpi] %d ranks: %s\n", ctx.size(), failed ? "FAILED on some rank" : "all ranks passed");
+    std::printf("[mpi] %d ranks: %s\n", ctx.size(),
+                failed ? "FAILED on some rank" : "all ranks passed");
   }
   sfb::test::g_ctx.reset();
   return failed;

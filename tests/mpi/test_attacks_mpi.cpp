@@ -65,20 +65,20 @@ TEST(AttacksMpi, RankCountDoesNotChangeRobustFlags) {
   const Outcome dist = run(ctx.comm(), mine, 5);
   const Outcome single = run(self, Range{0, kN}, kN);
   ASSERT_EQ(dist.summary.size(), single.summary.size());
-  int64_t broken = 0;
   for (std::size_t g = 0; g < dist.robust.size(); ++g) {
     SCOPED_TRACE(dist.summary[g].label);
     EXPECT_TRUE(torch::equal(dist.robust[g], single.robust[g].narrow(0, mine.begin, mine.count)));
-    EXPECT_TRUE(torch::allclose(dist.norm[g], single.norm[g].narrow(0, mine.begin, mine.count), 1e-6, 1e-9));
+    EXPECT_TRUE(torch::allclose(dist.norm[g], single.norm[g].narrow(0, mine.begin, mine.count),
+                                1e-6, 1e-9));
     EXPECT_EQ(dist.summary[g].robust, single.summary[g].robust);
     EXPECT_NEAR(dist.summary[g].adv_acc, single.summary[g].adv_acc, 1e-15);
     EXPECT_TRUE(torch::allclose(dist.summary[g].act_diff, single.summary[g].act_diff, 1e-9, 1e-12));
-    broken += kN - single.summary[g].robust;
+    // The comparison is not vacuous for any attack: each broke some samples and left others, so
+    // equal flags mean equal decisions per sample (all-true or all-false flags would agree anyway).
+    EXPECT_GT(single.summary[g].robust, 0) << "every sample broken";
+    EXPECT_LT(single.summary[g].robust, kN) << "no sample broken";
   }
   EXPECT_EQ(dist.summary.back().robust, single.summary.back().robust);
-  // The comparison is not vacuous: the attacks broke some samples and left others.
-  EXPECT_GT(broken, 0);
-  EXPECT_GT(single.summary.back().robust + broken, 0);
 }
 
 }  // namespace

@@ -39,7 +39,9 @@ io::RunInfo info(const std::string& config) {
 }
 
 // Global value of element (row i, column j) of the test datasets.
-double value(int64_t i, int64_t j) { return 1000.0 * static_cast<double>(i) + static_cast<double>(j) + 0.25; }
+double value(int64_t i, int64_t j) {
+  return 1000.0 * static_cast<double>(i) + static_cast<double>(j) + 0.25;
+}
 
 std::vector<double> read_doubles(hid_t f, const char* path, std::vector<hsize_t>* dims) {
   hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
@@ -170,12 +172,15 @@ TEST(ResultsFile, OverlappingShardsAreRejectedOnEveryRank) {
   // Every rank claims rows starting at 0: an overlap, detected before any byte is written.
   EXPECT_THROW(rf.write_per_sample("/samples/index", 0, torch::arange(3, torch::kInt64)), IoError);
   // The gap case: ranks write rows at 10*rank, leaving holes.
-  EXPECT_THROW(rf.write_per_sample("/samples/label", 10 * ctx().rank(), torch::zeros({2}, torch::kInt64)),
-               IoError);
+  EXPECT_THROW(
+      rf.write_per_sample("/samples/label", 10 * ctx().rank(), torch::zeros({2}, torch::kInt64)),
+      IoError);
   // Attribute values must agree across ranks.
-  EXPECT_THROW(rf.set_attr("/", "note", std::string("rank ") + std::to_string(ctx().rank())), IoError);
+  EXPECT_THROW(rf.set_attr("/", "note", std::string("rank ") + std::to_string(ctx().rank())),
+               IoError);
   // Dtypes must agree.
-  auto t = ctx().rank() == 0 ? torch::zeros({1}, torch::kInt64) : torch::zeros({1}, torch::kFloat64);
+  auto t =
+      ctx().rank() == 0 ? torch::zeros({1}, torch::kInt64) : torch::zeros({1}, torch::kFloat64);
   EXPECT_THROW(rf.write_global("/g", t), IoError);
   rf.finish();
   ctx().host_comm().barrier();

@@ -73,7 +73,8 @@ TEST(SfMpi, RankCountDoesNotChangeCSfOrCiInFloat64) {
   auto& ctx = sfb::test::ctx();
   comm::MpiCommunicator self(MPI_COMM_SELF);
   for (const char* target : {"logit", "prob"}) {
-    const auto dist = run(ctx.comm(), balanced_range(kN, ctx.size(), ctx.rank()), 7, "float64", target);
+    const auto dist =
+        run(ctx.comm(), balanced_range(kN, ctx.size(), ctx.rank()), 7, "float64", target);
     const auto single = run(self, Range{0, kN}, kN, "float64", target);
     SCOPED_TRACE(target);
     expect_same(dist, single, 1e-9);
@@ -84,7 +85,8 @@ TEST(SfMpi, RankCountDoesNotChangeCSfOrCiInFloat64) {
 TEST(SfMpi, Float32AgreesUpToFloat32Rounding) {
   auto& ctx = sfb::test::ctx();
   comm::MpiCommunicator self(MPI_COMM_SELF);
-  const auto dist = run(ctx.comm(), balanced_range(kN, ctx.size(), ctx.rank()), 7, "float32", "logit");
+  const auto dist =
+      run(ctx.comm(), balanced_range(kN, ctx.size(), ctx.rank()), 7, "float32", "logit");
   const auto single = run(self, Range{0, kN}, kN, "float32", "logit");
   expect_same(dist, single, 1e-5);
 }

@@ -6,9 +6,9 @@
 // uninterrupted run. The model has no BatchNorm (its batch statistics are per rank, as in DDP).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <filesystem>
-#include <unistd.h>
 
 #include "data/sampler.hpp"
 #include "data/synthetic_shapes.hpp"
@@ -55,7 +55,8 @@ std::vector<torch::Tensor> params_of(models::NativeModel& m) {
 
 double max_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
   double d = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) d = std::max(d, (a[i] - b[i]).abs().max().item<double>());
+  for (std::size_t i = 0; i < a.size(); ++i)
+    d = std::max(d, (a[i] - b[i]).abs().max().item<double>());
   return d;
 }
 

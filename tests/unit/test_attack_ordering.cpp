@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "data/module_classifier.hpp"
 #include "attacks/attack_stage.hpp"
+#include "data/module_classifier.hpp"
 #include "data/synthetic_shapes.hpp"
 
 namespace sfb::attacks {
@@ -49,7 +49,9 @@ TEST(AttackOrdering, StrongerAttacksNeverLeaveMoreRobustSamples) {
   for (int64_t step = 0; step < 400; ++step) {
     const int64_t at = (step * 32) % 4000;
     opt.zero_grad();
-    torch::cross_entropy_loss(net->forward(b.images.slice(0, at, at + 32)), b.labels.slice(0, at, at + 32)).backward();
+    torch::cross_entropy_loss(net->forward(b.images.slice(0, at, at + 32)),
+                              b.labels.slice(0, at, at + 32))
+        .backward();
     opt.step();
   }
   net->train(false);
@@ -67,19 +69,30 @@ TEST(AttackOrdering, StrongerAttacksNeverLeaveMoreRobustSamples) {
   }
   AttackConfig cfg;
   cfg.eps = 2.0 / 255;
-  cfg.list = {"fgsm", "pgd:steps=20", "apgd-ce:steps=20", "autoattack:steps=10:queries=100:targets=3"};
+  cfg.list = {"fgsm", "pgd:steps=20", "apgd-ce:steps=20",
+              "autoattack:steps=10:queries=100:targets=3"};
   AttackRunner runner(*net, plan_attacks(cfg, {3, 32, 32}, 10, 5), Range{0, 96}, correct,
                       torch::kFloat32, torch::kCPU, false);
   for (int64_t s = 0; s < runner.num_stages(); ++s) runner.run_stage(s, test, 32, false);
   std::vector<int64_t> robust{correct.sum().item<int64_t>()};
   for (const auto& l : runner.local()) robust.push_back(l.robust.sum().item<int64_t>());
-  std::printf("[ordering] robust of 96: clean %lld, fgsm %lld, pgd-20 %lld, apgd-ce %lld, autoattack %lld\n",
-              (long long)robust[0], (long long)robust[1], (long long)robust[2], (long long)robust[3],
-              (long long)robust[4]);
-  // The model learned something and the attacks did something.
+  std::printf(
+      "[ordering] robust of 96: clean %lld, fgsm %lld, pgd-20 %lld, apgd-ce %lld, autoattack "
+      "%lld\n",
+      (long long)robust[0], (long long)robust[1], (long long)robust[2], (long long)robust[3],
+      (long long)robust[4]);
+  // The model learned something, and every attack did something: each one broke at least one
+  // correctly classified sample (its flags are a strict subset of the clean-correct ones).
   EXPECT_GE(robust[0], 40);
-  EXPECT_LT(robust[4], robust[0]);
-  for (std::size_t i = 1; i < robust.size(); ++i) EXPECT_LE(robust[i], robust[i - 1] + 1) << "attack " << i;
+  const char* names[] = {"clean", "fgsm", "pgd-20", "apgd-ce", "autoattack"};
+  for (std::size_t g = 0; g < runner.local().size(); ++g) {
+    const torch::Tensor& flags = runner.local()[g].robust;
+    EXPECT_FALSE((flags & correct.logical_not()).any().item<bool>())
+        << names[g + 1] << " calls a misclassified sample robust";
+    EXPECT_LT(robust[g + 1], robust[0]) << names[g + 1] << " broke no sample";
+  }
+  for (std::size_t i = 1; i < robust.size(); ++i)
+    EXPECT_LE(robust[i], robust[i - 1] + 1) << names[i] << " is weaker than " << names[i - 1];
   // AutoAttack runs APGD-CE first and then only attacks survivors, so it is never weaker than its
   // own first stage; against the separately seeded apgd-ce group one sample of slack.
   for (const auto& p : net->parameters()) EXPECT_FALSE(p.grad().defined());

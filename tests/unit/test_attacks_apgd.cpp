@@ -10,11 +10,11 @@
 #include <utility>
 #include <vector>
 
-#include "data/module_classifier.hpp"
 #include "attacks/attack.hpp"
 #include "attacks/common.hpp"
 #include "attacks/detail/apgd.hpp"
 #include "core/error.hpp"
+#include "data/module_classifier.hpp"
 #include "models/zoo.hpp"
 
 namespace sfb::attacks {

@@ -41,7 +41,9 @@ std::string message_of(const std::function<void()>& fn) {
   return "";
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 TEST(Config, DefaultsSurviveAnEmptyFile) {
   Fixture f;
@@ -52,8 +54,8 @@ TEST(Config, DefaultsSurviveAnEmptyFile) {
 
 TEST(Config, FileThenOverridesInOrder) {
   Fixture f;
-  f.schema.load_string("seed = 7\n[bench]\niters = 5\n[attack]\neps = 1\nnames = [\"pgd\", \"cw\"]\n",
-                       "a.toml");
+  f.schema.load_string(
+      "seed = 7\n[bench]\niters = 5\n[attack]\neps = 1\nnames = [\"pgd\", \"cw\"]\n", "a.toml");
   EXPECT_EQ(f.common.seed, 7);
   EXPECT_EQ(f.iters, 5);
   EXPECT_DOUBLE_EQ(f.eps, 1.0);  // an integer is accepted for a float key
@@ -87,12 +89,14 @@ TEST(Config, WrongTypeNamesKeyValueAndExpectedType) {
   Fixture f;
   auto m = message_of([&] { f.schema.load_string("[bench]\niters = \"many\"\n", "c.toml"); });
   EXPECT_TRUE(contains(m, "'bench.iters'") && contains(m, "\"many\"") && contains(m, "a string") &&
-              contains(m, "expected an integer")) << m;
+              contains(m, "expected an integer"))
+      << m;
   auto m2 = message_of([&] { f.schema.apply_override("bench.iters=2.5"); });
   EXPECT_TRUE(contains(m2, "2.5") && contains(m2, "expected an integer")) << m2;
   auto m3 = message_of([&] { f.schema.apply_override("bench.check=yes"); });
   EXPECT_TRUE(contains(m3, "'yes'") && contains(m3, "boolean")) << m3;
-  auto m4 = message_of([&] { f.schema.load_string("[interactions]\nratios = [0.1, \"x\"]\n", "c"); });
+  auto m4 =
+      message_of([&] { f.schema.load_string("[interactions]\nratios = [0.1, \"x\"]\n", "c"); });
   EXPECT_TRUE(contains(m4, "array containing a string")) << m4;
 }
 
@@ -147,6 +151,52 @@ TEST(Config, LoadFileReadsRealFiles) {
   EXPECT_EQ(f.common.seed, 99);
   EXPECT_EQ(f.mode, "standard");
   std::filesystem::remove(p);
+}
+
+// A command's schema holds only its sections; `all` holds every command's keys.
+TEST(Config, ScopedSchemaSkipsOtherCommandsSectionsOfAFileAndRefusesTheirOverrides) {
+  Fixture all;
+  CommonConfig common;
+  double eps = 8.0 / 255;
+  ConfigSchema sf;  // a command that reads the top-level keys and attack.eps only
+  common.register_keys(sf);
+  sf.add_float("attack.eps", &eps, "radius", 0.0, 1.0);
+  sf.set_scope("sfbench sf", &all.schema);
+  const std::vector<std::string> keys_before = sf.keys();
+  sf.load_string("seed = 4\n[bench]\niters = 7\n[attack]\neps = 0.5\nmode = \"standard\"\n",
+                 "f.toml");
+  EXPECT_EQ(common.seed, 4);
+  EXPECT_EQ(eps, 0.5);
+  EXPECT_EQ(sf.keys(), keys_before);
+  EXPECT_EQ(sf.to_toml().find("iters"), std::string::npos);  // not part of the resolved config
+  EXPECT_EQ(sf.to_toml().find("mode"), std::string::npos);
+  // Another command's keys in a file are still checked: a bad value or a typo fails.
+  EXPECT_NE(
+      message_of([&] { sf.load_string("[bench]\niters = 0\n", "g.toml"); }).find("'bench.iters'"),
+      std::string::npos);
+  EXPECT_NE(message_of([&] {
+              sf.load_string("[bench]\niter = 2\n", "h.toml");
+            }).find("unknown config key 'bench.iter'"),
+            std::string::npos);
+  // An override of another command's key is refused and names the sections this command reads.
+  const std::string m = message_of([&] { sf.apply_override("bench.iters=3"); });
+  EXPECT_NE(m.find("'bench.iters' (--set bench.iters=3) belongs to another command"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("sfbench sf reads only its top-level keys, [attack]"), std::string::npos) << m;
+  // A key nobody knows is still "unknown".
+  EXPECT_NE(message_of([&] { sf.apply_override("nope.x=1"); }).find("unknown config key 'nope.x'"),
+            std::string::npos);
+}
+
+TEST(Config, RemoveIfDropsKeys) {
+  Fixture f;
+  f.schema.remove_if(
+      [](const std::string& k) { return k.rfind("attack.", 0) == 0 && k != "attack.eps"; });
+  EXPECT_TRUE(f.schema.has("attack.eps"));
+  EXPECT_FALSE(f.schema.has("attack.mode"));
+  EXPECT_FALSE(f.schema.has("attack.names"));
+  EXPECT_TRUE(f.schema.has("bench.iters"));
 }
 
 }  // namespace

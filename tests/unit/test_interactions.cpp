@@ -97,7 +97,8 @@ TEST(InteractionsExact, IdentitiesHoldForASmallCnnInFloat64) {
 }
 
 TEST(InteractionsExact, PairwiseGameHasConstantInteractions) {
-  // v(S) = Σ_{i<j ∈ S} a_ij + Σ_{i ∈ S} b_i: I^(m)_ij = a_ij at every order, φ^(m)(i) = b_i + m·mean.
+  // v(S) = Σ_{i<j ∈ S} a_ij + Σ_{i ∈ S} b_i: I^(m)_ij = a_ij at every order, φ^(m)(i) = b_i +
+  // m·mean.
   const int64_t n = 5;
   std::vector<double> a(n * n), v(32, 0.0);
   for (int64_t i = 0; i < n; ++i) {
@@ -225,8 +226,8 @@ std::pair<InteractionStatistics, InteractionStatistics> sampled_and_exact(const 
   std::vector<InteractionStatistics> out;
   for (const bool exact : {false, true}) {
     c.exact = exact;
-    InteractionsStage stage(*model, resolve_config(c, {3, 12, 12}), {3, 12, 12}, 9,
-                            torch::kCPU, 64);
+    InteractionsStage stage(*model, resolve_config(c, {3, 12, 12}), {3, 12, 12}, 9, torch::kCPU,
+                            64);
     stage.set_baseline(torch::full({3, 12, 12}, 0.5));
     stage.add(batch);
     out.push_back(stage.reduce(self));
@@ -297,7 +298,9 @@ TEST(InteractionsPlot, SvgHasOneLinePerSeries) {
   EXPECT_EQ(svg.rfind("<svg", 0), 0U);
   EXPECT_NE(svg.find("t &lt;1&gt;"), std::string::npos);
   size_t lines = 0;
-  for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++lines;
+  for (size_t at = svg.find("<polyline"); at != std::string::npos;
+       at = svg.find("<polyline", at + 1))
+    ++lines;
   EXPECT_EQ(lines, 2U);
 }
 

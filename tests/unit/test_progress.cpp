@@ -24,7 +24,8 @@ TEST(Progress, LineShowsCountPercentRateAndEta) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   p.advance(25);
   const std::string l = p.line();
-  EXPECT_TRUE(std::regex_search(l, std::regex(R"(^sf 25/100 \(25%\) [0-9.]+ it/s ETA [0-9]+s$)"))) << l;
+  EXPECT_TRUE(std::regex_search(l, std::regex(R"(^sf 25/100 \(25%\) [0-9.]+ it/s ETA [0-9]+s$)")))
+      << l;
   EXPECT_GT(p.rate(), 0.0);
   EXPECT_LT(p.rate(), 25.0 / 0.05 + 1e-9);  // at most 25 items in at least 50 ms
   p.advance(75);
@@ -39,7 +40,8 @@ TEST(Progress, PrintsOnlyWhenEnabledAndAtMostOncePerPeriod) {
   }
   const std::string out = read_all(f);
   std::fclose(f);
-  // First advance prints (not a terminal: one line), the rest fall within the period, then finish().
+  // First advance prints (not a terminal: one line), the rest fall within the period, then
+  // finish().
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 2) << out;
   EXPECT_NE(out.find("stage 10 items in"), std::string::npos) << out;
 

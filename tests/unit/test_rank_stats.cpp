@@ -38,7 +38,8 @@ TEST(RankStats, ExactPermutationPValue) {
     x.push_back(i);
     y.push_back((i * 7) % 12);
   }
-  const auto r1 = correlation_test(x, y, spearman_rho, 5, 2000), r2 = correlation_test(x, y, spearman_rho, 5, 2000);
+  const auto r1 = correlation_test(x, y, spearman_rho, 5, 2000),
+             r2 = correlation_test(x, y, spearman_rho, 5, 2000);
   EXPECT_EQ(r1.p_value, r2.p_value);
   EXPECT_EQ(r1.permutations, 2000);
   EXPECT_GT(r1.p_value, 0.05);

@@ -5,8 +5,8 @@
 
 #include <cmath>
 
-#include "data/module_classifier.hpp"
 #include "core/error.hpp"
+#include "data/module_classifier.hpp"
 #include "models/zoo.hpp"
 #include "shapley/accumulator.hpp"
 #include "shapley/bootstrap.hpp"
@@ -86,21 +86,25 @@ TEST(ExactShapley, DiffersFromTaylorForProbAndForNonlinearHead) {
   const Sample s = samples(4);
   auto lin = std::make_shared<TinyGame>(true);
   auto mlp = std::make_shared<TinyGame>(false);
-  for (auto [model, target] : {std::make_pair(lin, Target::kProb), std::make_pair(mlp, Target::kLogit)}) {
+  for (auto [model, target] :
+       {std::make_pair(lin, Target::kProb), std::make_pair(mlp, Target::kLogit)}) {
     const torch::Tensor c = taylor(*model, target, false, s);
     double worst = 0;
     for (int64_t j = 0; j < 4; ++j) {
       const torch::Tensor a = model->features(s.images.narrow(0, j, 1))[0].detach();
-      const torch::Tensor phi = exact_neuron_shapley(*model, a, s.labels[j].item<int64_t>(), target);
+      const torch::Tensor phi =
+          exact_neuron_shapley(*model, a, s.labels[j].item<int64_t>(), target);
       worst = std::max(worst, (phi - c[j]).abs().max().item<double>());
       // Efficiency holds for the exact values: Σ φ = v(N) − v(∅).
       const auto y = s.labels.narrow(0, j, 1);
       torch::NoGradGuard ng;
       const double full = target_value(model->head(a.unsqueeze(0)), y, target).item<double>();
-      const double empty = target_value(model->head(torch::zeros_like(a).unsqueeze(0)), y, target).item<double>();
+      const double empty =
+          target_value(model->head(torch::zeros_like(a).unsqueeze(0)), y, target).item<double>();
       EXPECT_NEAR(phi.sum().item<double>(), full - empty, 1e-12);
     }
-    EXPECT_GT(worst, 1e-4) << "Taylor equals exact Shapley where it should not (" << target_name(target) << ")";
+    EXPECT_GT(worst, 1e-4) << "Taylor equals exact Shapley where it should not ("
+                           << target_name(target) << ")";
   }
 }
 
@@ -161,7 +165,8 @@ TEST(TaylorShapley, InnerLayerOfGlobalPoolEqualsFeatures) {
   EXPECT_TRUE(torch::allclose(pi.compute(x, y, idx).c, pf.compute(x, y, idx).c, 1e-10, 1e-13));
   // block2 has 64 channels and is not a rescaling of the features.
   inner.layer = "block2";
-  EXPECT_EQ(ShapleyProbe(*model, inner, {3, 32, 32}, torch::kFloat64, torch::kCPU).num_neurons(), 64);
+  EXPECT_EQ(ShapleyProbe(*model, inner, {3, 32, 32}, torch::kFloat64, torch::kCPU).num_neurons(),
+            64);
 }
 
 TEST(TaylorShapley, BadInputNamesTheSampleOrLayer) {
@@ -174,7 +179,8 @@ TEST(TaylorShapley, BadInputNamesTheSampleOrLayer) {
     FAIL() << "unknown layer accepted";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("block9"), std::string::npos);
-    EXPECT_NE(std::string(e.what()).find("block1, block2, block3, features"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("block1, block2, block3, features"), std::string::npos)
+        << e.what();
   }
   o.layer = "features";
   ShapleyProbe p(*model, o, {3, 32, 32}, torch::kFloat32, torch::kCPU);
@@ -210,7 +216,8 @@ TEST(Bootstrap, PoissonWeightsAreKeyedAndHaveUnitMeanAndVariance) {
   EXPECT_NEAR(w.eq(0).to(torch::kFloat64).mean().item<double>(), std::exp(-1.0), 0.01);
   // Keyed by global index, not position: a shuffled request gives the shuffled weights.
   const torch::Tensor perm = torch::randperm(20000, torch::kInt64);
-  EXPECT_TRUE(torch::equal(bootstrap_weights(9, idx.index({perm}), 3), w.index({torch::indexing::Slice(), perm})));
+  EXPECT_TRUE(torch::equal(bootstrap_weights(9, idx.index({perm}), 3),
+                           w.index({torch::indexing::Slice(), perm})));
   // Replicates and seeds give different streams.
   EXPECT_FALSE(torch::equal(w[0], w[1]));
   EXPECT_FALSE(torch::equal(bootstrap_weights(10, idx, 1)[0], w[0]));

@@ -77,9 +77,9 @@ TEST(TrainSchedules, LearningRateValues) {
   c.schedule = "step";
   c.step_epochs = 3;
   c.gamma = 0.5;
-  EXPECT_DOUBLE_EQ(train::lr_at(c, 14, 5), 0.1);     // epoch 2
-  EXPECT_DOUBLE_EQ(train::lr_at(c, 15, 5), 0.05);    // epoch 3
-  EXPECT_NEAR(train::lr_at(c, 30, 5), 0.025, 1e-15);  // epoch 6: two decays
+  EXPECT_DOUBLE_EQ(train::lr_at(c, 14, 5), 0.1);       // epoch 2
+  EXPECT_DOUBLE_EQ(train::lr_at(c, 15, 5), 0.05);      // epoch 3
+  EXPECT_NEAR(train::lr_at(c, 30, 5), 0.025, 1e-15);   // epoch 6: two decays
   EXPECT_NEAR(train::lr_at(c, 45, 5), 0.0125, 1e-15);  // epoch 9: three
   c.schedule = "piecewise";
   c.gamma = 0.1;

@@ -40,9 +40,10 @@ struct AttackOptions {
 
 /// One attack's result on a batch (tensors on the input's device).
 struct AttackOutput {
-  torch::Tensor x_adv;   ///< [B, C, H, W] in [0, 1]; inside the ε-ball of x for bounded attacks
-  torch::Tensor robust;  ///< [B] bool: model(x_adv) still predicts y (false when x is misclassified)
-  torch::Tensor norm;    ///< [B] float32: ‖x_adv − x‖ in the attack's norm (CW-L2: L2)
+  torch::Tensor x_adv;  ///< [B, C, H, W] in [0, 1]; inside the ε-ball of x for bounded attacks
+  torch::Tensor
+      robust;          ///< [B] bool: model(x_adv) still predicts y (false when x is misclassified)
+  torch::Tensor norm;  ///< [B] float32: ‖x_adv − x‖ in the attack's norm (CW-L2: L2)
   torch::Tensor zero_grad;  ///< [B] bool: the loss gradient at the attack's start was exactly zero
   torch::Tensor nonfinite;  ///< [B] bool: a logit became NaN or infinite during the attack
 };
@@ -68,8 +69,8 @@ class Attack {
   virtual std::string name() const = 0;
   /// x: [B, C, H, W] in [0, 1], the model's dtype and device; y: [B] int64 (same device);
   /// index: [B] int64 global sample indices (CPU). The model must be in eval mode.
-  virtual AttackOutput run(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
-                           const torch::Tensor& index) = 0;
+  virtual AttackOutput run(models::Classifier& model, const torch::Tensor& x,
+                           const torch::Tensor& y, const torch::Tensor& index) = 0;
 };
 
 /// Builds the attack registered as `name`; ConfigError listing attack_names() otherwise.

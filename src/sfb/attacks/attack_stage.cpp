@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "comm/reduction_buffer.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
@@ -29,7 +30,9 @@ class CountingClassifier : public models::Classifier {
   void train(bool on) override { m_.train(on); }
   void to(const torch::Device& d) override { m_.to(d); }
   void to_dtype(torch::ScalarType t) override { m_.to_dtype(t); }
-  std::optional<std::pair<torch::Tensor, torch::Tensor>> linear_head() override { return m_.linear_head(); }
+  std::optional<std::pair<torch::Tensor, torch::Tensor>> linear_head() override {
+    return m_.linear_head();
+  }
   std::vector<std::string> layer_names() const override { return m_.layer_names(); }
   torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
                                std::vector<torch::Tensor>& taps) override {
@@ -69,7 +72,8 @@ AttackRunner::AttackRunner(models::Classifier& model, std::vector<AttackGroup> g
       act_diff_(activation_diff),
       k_(model.num_features()),
       clock_(device) {
-  SFB_ASSERT(clean_correct_.numel() == shard.count, "clean_correct must have one entry per shard sample");
+  SFB_ASSERT(clean_correct_.numel() == shard.count,
+             "clean_correct must have one entry per shard sample");
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     GroupLocal l;
     l.robust = clean_correct_.clone();
@@ -88,7 +92,8 @@ AttackRunner::AttackRunner(models::Classifier& model, std::vector<AttackGroup> g
 int64_t AttackRunner::num_stages() const { return static_cast<int64_t>(order_.size()); }
 
 void AttackRunner::restore(int64_t done, const std::vector<GroupLocal>& state) {
-  SFB_ASSERT(state.size() == local_.size() && done >= 0 && done <= num_stages(), "bad resume state");
+  SFB_ASSERT(state.size() == local_.size() && done >= 0 && done <= num_stages(),
+             "bad resume state");
   local_ = state;
   done_ = done;
 }
@@ -176,49 +181,48 @@ bool forward_is_deterministic(models::Classifier& model, const torch::Tensor& x)
 
 std::vector<GroupSummary> AttackRunner::reduce(comm::Communicator& comm, int64_t n,
                                                bool nondeterministic) const {
-  // [clean_correct | per group: robust, zero_grad, nonfinite, black_box_breaks, act_count, act_diff k]
-  const int64_t per = 5 + k_;
-  const int64_t worst_at = 1 + per * static_cast<int64_t>(local_.size());
-  torch::Tensor flat = torch::zeros({worst_at + 1}, torch::kFloat64);
-  flat[0] = clean_correct_.sum().item<double>();
-  flat[worst_at] = worst_case().sum().item<double>();
+  comm::ReductionBuffer buf;
+  buf.add("clean_correct", clean_correct_.sum().item<double>());
+  buf.add("worst_case", worst_case().sum().item<double>());
   for (std::size_t g = 0; g < local_.size(); ++g) {
     const auto& l = local_[g];
-    torch::Tensor row = flat.narrow(0, 1 + per * static_cast<int64_t>(g), per);
-    row[0] = l.robust.sum().item<double>();
-    row[1] = static_cast<double>(l.zero_grad);
-    row[2] = static_cast<double>(l.nonfinite);
-    row[3] = static_cast<double>(l.black_box_breaks);
-    row[4] = static_cast<double>(l.act_count);
-    row.narrow(0, 5, k_).copy_(l.act_diff);
+    const std::string k = "group" + std::to_string(g) + "/";
+    buf.add(k + "robust", l.robust.sum().item<double>());
+    buf.add(k + "zero_grad", static_cast<double>(l.zero_grad));
+    buf.add(k + "nonfinite", static_cast<double>(l.nonfinite));
+    buf.add(k + "black_box_breaks", static_cast<double>(l.black_box_breaks));
+    buf.add(k + "act_count", static_cast<double>(l.act_count));
+    buf.add(k + "act_diff", l.act_diff);
   }
-  flat = flat.to(comm.device());
-  comm.allreduce(flat, comm::ReduceOp::kSum);
-  flat = flat.to(torch::kCPU);
-  const auto clean = static_cast<int64_t>(flat[0].item<double>());
+  buf.allreduce(comm);
+  const auto clean = static_cast<int64_t>(buf.scalar("clean_correct"));
   std::vector<GroupSummary> out;
   double white_box_min = std::numeric_limits<double>::infinity();
   for (std::size_t g = 0; g < local_.size(); ++g) {
-    const torch::Tensor row = flat.narrow(0, 1 + per * static_cast<int64_t>(g), per);
+    const std::string k = "group" + std::to_string(g) + "/";
     GroupSummary s;
     s.label = groups_[g].label;
     s.spec = groups_[g].spec;
     s.n = n;
     s.clean_correct = clean;
-    s.robust = static_cast<int64_t>(row[0].item<double>());
-    s.zero_grad = static_cast<int64_t>(row[1].item<double>());
-    s.nonfinite = static_cast<int64_t>(row[2].item<double>());
-    s.black_box_breaks = static_cast<int64_t>(row[3].item<double>());
-    const double act_count = row[4].item<double>();
-    if (act_diff_ && act_count > 0) s.act_diff = row.narrow(0, 5, k_) / act_count;
+    s.robust = static_cast<int64_t>(buf.scalar(k + "robust"));
+    s.zero_grad = static_cast<int64_t>(buf.scalar(k + "zero_grad"));
+    s.nonfinite = static_cast<int64_t>(buf.scalar(k + "nonfinite"));
+    s.black_box_breaks = static_cast<int64_t>(buf.scalar(k + "black_box_breaks"));
+    const double act_count = buf.scalar(k + "act_count");
+    if (act_diff_ && act_count > 0) s.act_diff = buf.get(k + "act_diff") / act_count;
     s.clean_acc = n > 0 ? static_cast<double>(clean) / static_cast<double>(n) : 0.0;
     s.adv_acc = n > 0 ? static_cast<double>(s.robust) / static_cast<double>(n) : 0.0;
-    s.accuracy_drop = clean > 0 ? 1.0 - s.adv_acc / s.clean_acc : std::numeric_limits<double>::quiet_NaN();
+    s.accuracy_drop =
+        clean > 0 ? 1.0 - s.adv_acc / s.clean_acc : std::numeric_limits<double>::quiet_NaN();
     if (s.robust > clean) s.flags.push_back("robust accuracy above clean accuracy");
-    if (s.zero_grad > 0) s.flags.push_back(fmt::format("zero input gradient on {} samples", s.zero_grad));
-    if (s.nonfinite > 0) s.flags.push_back(fmt::format("NaN/inf logits on {} samples", s.nonfinite));
+    if (s.zero_grad > 0)
+      s.flags.push_back(fmt::format("zero input gradient on {} samples", s.zero_grad));
+    if (s.nonfinite > 0)
+      s.flags.push_back(fmt::format("NaN/inf logits on {} samples", s.nonfinite));
     if (s.black_box_breaks > 0) {
-      s.flags.push_back(fmt::format("black-box stage broke {} samples every white-box stage missed", s.black_box_breaks));
+      s.flags.push_back(fmt::format("black-box stage broke {} samples every white-box stage missed",
+                                    s.black_box_breaks));
     }
     if (nondeterministic) s.flags.push_back("non-deterministic forward pass");
     const bool black = groups_[g].stages.size() == 1 && is_black_box(groups_[g].stages[0].attack);
@@ -230,15 +234,17 @@ std::vector<GroupSummary> AttackRunner::reduce(comm::Communicator& comm, int64_t
   worst.spec = "all attacks";
   worst.n = n;
   worst.clean_correct = clean;
-  worst.robust = static_cast<int64_t>(flat[worst_at].item<double>());
+  worst.robust = static_cast<int64_t>(buf.scalar("worst_case"));
   worst.clean_acc = n > 0 ? static_cast<double>(clean) / static_cast<double>(n) : 0.0;
   worst.adv_acc = n > 0 ? static_cast<double>(worst.robust) / static_cast<double>(n) : 0.0;
-  worst.accuracy_drop = clean > 0 ? 1.0 - worst.adv_acc / worst.clean_acc : std::numeric_limits<double>::quiet_NaN();
+  worst.accuracy_drop =
+      clean > 0 ? 1.0 - worst.adv_acc / worst.clean_acc : std::numeric_limits<double>::quiet_NaN();
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     const bool black = groups_[g].stages.size() == 1 && is_black_box(groups_[g].stages[0].attack);
     if (black && out[g].adv_acc < white_box_min) {
-      out[g].flags.push_back(fmt::format("black-box robust accuracy {:.4f} below the best white-box attack's {:.4f}",
-                                         out[g].adv_acc, white_box_min));
+      out[g].flags.push_back(
+          fmt::format("black-box robust accuracy {:.4f} below the best white-box attack's {:.4f}",
+                      out[g].adv_acc, white_box_min));
     }
   }
   out.push_back(std::move(worst));
@@ -247,9 +253,10 @@ std::vector<GroupSummary> AttackRunner::reduce(comm::Communicator& comm, int64_t
 
 void write_attacks(io::ResultsFile& rf, const AttackRunner& runner,
                    const std::vector<GroupSummary>& summaries, int64_t offset,
-                   const torch::Tensor& c_order, double seconds) {
+                   const torch::Tensor& c_order) {
   auto& metrics = rf.summary()["metrics"]["attacks"];
-  SFB_ASSERT(summaries.size() == runner.groups().size() + 1, "summaries must end with the worst case");
+  SFB_ASSERT(summaries.size() == runner.groups().size() + 1,
+             "summaries must end with the worst case");
   for (std::size_t g = 0; g < runner.groups().size(); ++g) {
     const auto& s = summaries[g];
     const auto& group = runner.groups()[g];
@@ -258,7 +265,8 @@ void write_attacks(io::ResultsFile& rf, const AttackRunner& runner,
     rf.write_per_sample(base + "/robust", offset, l.robust.to(torch::kUInt8));
     rf.write_per_sample(base + "/norm", offset, l.norm);
     if (s.act_diff.defined()) {
-      rf.write_global(base + "/activation_diff", c_order.defined() ? s.act_diff.index_select(0, c_order) : s.act_diff);
+      rf.write_global(base + "/activation_diff",
+                      c_order.defined() ? s.act_diff.index_select(0, c_order) : s.act_diff);
     }
     std::string stages, flags;
     for (const auto& st : group.stages) stages += (stages.empty() ? "" : ",") + st.attack;
@@ -277,10 +285,14 @@ void write_attacks(io::ResultsFile& rf, const AttackRunner& runner,
     rf.set_attr(base, "zero_grad_samples", s.zero_grad);
     rf.set_attr(base, "nonfinite_samples", s.nonfinite);
     rf.set_attr(base, "flags", flags.empty() ? std::string("none") : flags);
-    metrics[s.label] = {{"spec", s.spec},           {"stages", stages},
-                        {"norm", norm_name(group.norm)}, {"eps", group.eps},
-                        {"clean_acc", s.clean_acc}, {"adv_acc", s.adv_acc},
-                        {"accuracy_drop", s.accuracy_drop}, {"n", s.n},
+    metrics[s.label] = {{"spec", s.spec},
+                        {"stages", stages},
+                        {"norm", norm_name(group.norm)},
+                        {"eps", group.eps},
+                        {"clean_acc", s.clean_acc},
+                        {"adv_acc", s.adv_acc},
+                        {"accuracy_drop", s.accuracy_drop},
+                        {"n", s.n},
                         {"flags", s.flags}};
   }
   if (c_order.defined()) rf.write_global("/attacks/activation_diff_order", c_order);
@@ -291,13 +303,10 @@ void write_attacks(io::ResultsFile& rf, const AttackRunner& runner,
   rf.set_attr("/attacks/worst_case", "clean_acc", w.clean_acc);
   rf.set_attr("/attacks/worst_case", "adv_acc", w.adv_acc);
   rf.set_attr("/attacks/worst_case", "accuracy_drop", w.accuracy_drop);
-  metrics["worst_case"] = {{"clean_acc", w.clean_acc}, {"adv_acc", w.adv_acc},
-                           {"accuracy_drop", w.accuracy_drop}, {"n", w.n}};
-  rf.set_attr("/timing", "attacks_seconds", seconds);
-  rf.summary()["timing"]["attacks"] = {{"seconds", seconds},
-                                       {"items_per_s", seconds > 0 && !summaries.empty()
-                                                            ? static_cast<double>(summaries.front().n) / seconds
-                                                            : 0.0}};
+  metrics["worst_case"] = {{"clean_acc", w.clean_acc},
+                           {"adv_acc", w.adv_acc},
+                           {"accuracy_drop", w.accuracy_drop},
+                           {"n", w.n}};
 }
 
 }  // namespace sfb::attacks

@@ -21,8 +21,9 @@ struct GroupLocal {
   torch::Tensor robust;  ///< [n_local] bool: survived every stage (false when clean is wrong)
   torch::Tensor norm;    ///< [n_local] float32: ‖x_adv − x‖ of the breaking (or last) stage
   int64_t zero_grad = 0, nonfinite = 0;
-  int64_t black_box_breaks = 0;  ///< samples a black-box stage broke after every white-box one failed
-  torch::Tensor act_diff;        ///< [k] float64 Σ |a(x_adv) − a(x)| over attacked samples
+  int64_t black_box_breaks =
+      0;                   ///< samples a black-box stage broke after every white-box one failed
+  torch::Tensor act_diff;  ///< [k] float64 Σ |a(x_adv) − a(x)| over attacked samples
   int64_t act_count = 0;
   int64_t stages_done = 0;
 };
@@ -66,7 +67,9 @@ class AttackRunner {
   const std::vector<int64_t>& stage_backward_rows() const { return stage_backward_rows_; }
   const std::vector<int64_t>& stage_samples() const { return stage_samples_; }
   /// (group, stage within group) of stage s.
-  std::pair<int64_t, int64_t> stage_at(int64_t s) const { return order_[static_cast<std::size_t>(s)]; }
+  std::pair<int64_t, int64_t> stage_at(int64_t s) const {
+    return order_[static_cast<std::size_t>(s)];
+  }
   /// Worst case over groups: [n_local] bool robust under every attack.
   torch::Tensor worst_case() const;
   /// Seconds of device work in run_stage() on this rank, over every stage run (DeviceClock).
@@ -75,7 +78,8 @@ class AttackRunner {
   /// ΔAcc and sanity flags: one summary per group, then one labelled "worst_case" (robust under
   /// every group). `nondeterministic`: the forward-pass determinism check failed on some
   /// rank (agreed by the caller).
-  std::vector<GroupSummary> reduce(comm::Communicator& comm, int64_t n, bool nondeterministic) const;
+  std::vector<GroupSummary> reduce(comm::Communicator& comm, int64_t n,
+                                   bool nondeterministic) const;
 
  private:
   models::Classifier& model_;
@@ -102,6 +106,6 @@ bool forward_is_deterministic(models::Classifier& model, const torch::Tensor& x)
 /// for identity order). Collective.
 void write_attacks(io::ResultsFile& rf, const AttackRunner& runner,
                    const std::vector<GroupSummary>& summaries, int64_t offset,
-                   const torch::Tensor& c_order, double seconds);
+                   const torch::Tensor& c_order);
 
 }  // namespace sfb::attacks

@@ -4,7 +4,7 @@
 
 #include "comm/communicator.hpp"
 #include "core/error.hpp"
-#include "io/hdf5/objects.hpp"
+#include "io/h5_node.hpp"
 
 namespace sfb::attacks {
 namespace {
@@ -51,27 +51,28 @@ int64_t load_checkpoint(Context& ctx, const std::filesystem::path& file, AttackR
   int64_t done = 0;
   std::vector<GroupLocal> state = runner.local();
   ctx.agree([&] {
-    if (!std::filesystem::exists(file) || !io::h5::is_hdf5(file)) return;
-    auto f = io::h5::open_readonly(file);
-    auto root = io::h5::open_object(f.get(), "/");
-    if (std::get<int64_t>(io::h5::read_attr(root.get(), "complete")) != 1) return;
-    auto cp = io::h5::open_object(f.get(), "/checkpoint");
-    if (std::get<std::string>(io::h5::read_attr(cp.get(), "key")) != key ||
-        std::get<int64_t>(io::h5::read_attr(cp.get(), "n")) != n) {
+    if (!std::filesystem::exists(file) || !io::H5Node::is_hdf5(file)) return;
+    const auto f = io::H5Node::open_readonly(file);
+    if (std::get<int64_t>(f.open("/").attr("complete")) != 1) return;
+    const auto cp = f.open("/checkpoint");
+    if (std::get<std::string>(cp.attr("key")) != key || std::get<int64_t>(cp.attr("n")) != n) {
       return;
     }
-    const torch::Tensor sums = io::h5::read_dataset(f.get(), "/checkpoint/sums");
+    const torch::Tensor sums = f.read("/checkpoint/sums");
     if (sums.size(0) != static_cast<int64_t>(state.size())) {
       throw DataError("checkpoint " + file.string() + " does not match the attack plan");
     }
     for (std::size_t g = 0; g < state.size(); ++g) {
       auto& l = state[g];
-      l.robust = io::h5::read_dataset(f.get(), group_path(g) + "/robust")
-                     .narrow(0, shard.begin, shard.count).to(torch::kBool).clone();
-      l.norm = io::h5::read_dataset(f.get(), group_path(g) + "/norm")
-                   .narrow(0, shard.begin, shard.count).to(torch::kFloat32).clone();
-      auto gp = io::h5::open_object(f.get(), group_path(g));
-      l.stages_done = std::get<int64_t>(io::h5::read_attr(gp.get(), "stages_done"));
+      l.robust = f.read(group_path(g) + "/robust")
+                     .narrow(0, shard.begin, shard.count)
+                     .to(torch::kBool)
+                     .clone();
+      l.norm = f.read(group_path(g) + "/norm")
+                   .narrow(0, shard.begin, shard.count)
+                   .to(torch::kFloat32)
+                   .clone();
+      l.stages_done = std::get<int64_t>(f.open(group_path(g)).attr("stages_done"));
       const bool root_rank = ctx.rank() == 0;
       const torch::Tensor row = sums[static_cast<int64_t>(g)];
       l.zero_grad = root_rank ? static_cast<int64_t>(row[0].item<double>()) : 0;
@@ -81,10 +82,11 @@ int64_t load_checkpoint(Context& ctx, const std::filesystem::path& file, AttackR
       l.act_diff = root_rank ? row.narrow(0, 4, row.numel() - 4).clone()
                              : torch::zeros({row.numel() - 4}, torch::kFloat64);
     }
-    done = std::get<int64_t>(io::h5::read_attr(cp.get(), "stages_done"));
+    done = std::get<int64_t>(cp.attr("stages_done"));
   });
   // Every rank read the same file; agree on the smallest (a rank that could not read it says 0).
-  done = static_cast<int64_t>(comm::allreduce_scalar(ctx.host_comm(), static_cast<double>(done), comm::ReduceOp::kMin));
+  done = static_cast<int64_t>(
+      comm::allreduce_scalar(ctx.host_comm(), static_cast<double>(done), comm::ReduceOp::kMin));
   if (done > 0) runner.restore(done, state);
   return done;
 }

@@ -46,8 +46,8 @@ torch::Tensor keyed_uniform(uint64_t seed, uint64_t stream, const torch::Tensor&
   float* p = out.data_ptr<float>();
   const auto ia = index.accessor<int64_t, 1>();
   for (int64_t j = 0; j < index.size(0); ++j) {
-    CounterRng rng(derive_seed(seed, {stream, static_cast<uint64_t>(ia[j]),
-                                      static_cast<uint64_t>(restart)}));
+    CounterRng rng(
+        derive_seed(seed, {stream, static_cast<uint64_t>(ia[j]), static_cast<uint64_t>(restart)}));
     for (int64_t e = 0; e < per; ++e) p[j * per + e] = rng.uniform_float();
   }
   return out;

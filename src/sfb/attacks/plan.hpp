@@ -17,15 +17,15 @@ struct AttackConfig {
   /// version (autoattack only).
   std::vector<std::string> list = {"fgsm", "pgd", "cw-linf"};
   std::string norm = "linf";  ///< default threat model of every attack in the list
-  double eps = -1;            ///< default radius; < 0 = SPEC §3's (8/255 ≤ 64 px, 4/255 larger; l2 0.5)
-  bool resume = true;         ///< continue an interrupted run from <out>.checkpoint.h5
+  double eps = -1;     ///< default radius; < 0 = SPEC §3's (8/255 ≤ 64 px, 4/255 larger; l2 0.5)
+  bool resume = true;  ///< continue an interrupted run from <out>.checkpoint.h5
   /// Registers the keys attack.* in `schema`.
   void register_keys(ConfigSchema& schema);
 };
 
 /// One stage: a registered attack with its options.
 struct StagePlan {
-  std::string attack;    ///< registry name
+  std::string attack;  ///< registry name
   AttackOptions opts;
 };
 
@@ -51,9 +51,9 @@ AttackOptions spec_defaults(const std::string& name, Norm norm, double eps);
 /// derive_seed(seed, {hash of label, stage}). `num_classes` caps targets at C − 1; AutoAttack
 /// drops its DLR-targeted and FAB-T stages for C < 4 (they need 4 classes; logged in the plan's
 /// notes). ConfigError naming the spec and key for anything that does not parse.
-std::vector<AttackGroup> plan_attacks(const AttackConfig& cfg, const std::vector<int64_t>& image_shape,
-                                      int64_t num_classes, uint64_t seed,
-                                      std::vector<std::string>* notes = nullptr);
+std::vector<AttackGroup> plan_attacks(const AttackConfig& cfg,
+                                      const std::vector<int64_t>& image_shape, int64_t num_classes,
+                                      uint64_t seed, std::vector<std::string>* notes = nullptr);
 
 /// True for attacks that use no gradients (Square).
 bool is_black_box(const std::string& attack);

@@ -18,14 +18,10 @@ struct Entry {
 const std::vector<Entry>& table() {
   static const std::vector<Entry> t{
       // attacks: one line each, in the order `sfbench attack --help` lists them
-      {"fgsm", detail::make_fgsm},
-      {"pgd", detail::make_pgd},
-      {"cw-linf", detail::make_cw_linf},
-      {"cw-l2", detail::make_cw_l2},
-      {"apgd-ce", detail::make_apgd_ce},
-      {"apgd-dlr", detail::make_apgd_dlr},
-      {"apgd-t", detail::make_apgd_t},
-      {"fab-t", detail::make_fab_t},
+      {"fgsm", detail::make_fgsm},       {"pgd", detail::make_pgd},
+      {"cw-linf", detail::make_cw_linf}, {"cw-l2", detail::make_cw_l2},
+      {"apgd-ce", detail::make_apgd_ce}, {"apgd-dlr", detail::make_apgd_dlr},
+      {"apgd-t", detail::make_apgd_t},   {"fab-t", detail::make_fab_t},
       {"square", detail::make_square},
   };
   return t;

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/tensors.hpp"
 
 namespace sfb::attribution {
 
@@ -51,11 +52,7 @@ MeanCi mean_ci_from_sums(double sum, double sum_sq, double count, double z) {
     return out;
   }
   out.mean = sum / count;
-  double se = 0;
-  if (out.count > 1) {
-    const double var = std::max(0.0, (sum_sq - sum * sum / count) / (count - 1));
-    se = std::sqrt(var / count);
-  }
+  const double se = out.count > 1 ? stderr_from_sums(sum, sum_sq, count) : 0.0;
   out.low = out.mean - z * se;
   out.high = out.mean + z * se;
   return out;

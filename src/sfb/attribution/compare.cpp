@@ -4,19 +4,22 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/error.hpp"
-#include "io/hdf5/objects.hpp"
+#include "io/h5_node.hpp"
 
 namespace sfb::attribution {
-namespace h5 = io::h5;
+using io::H5Node;
 namespace {
 
-std::string str_attr(hid_t obj, const std::string& key) {
-  if (!h5::has_attr(obj, key)) return "";
-  const auto v = h5::read_attr(obj, key);
+std::string str_attr(const H5Node& obj, const std::string& key) {
+  if (!obj.has_attr(key)) return "";
+  const auto v = obj.attr(key);
   const auto* s = std::get_if<std::string>(&v);
   return s ? *s : "";
 }
@@ -30,14 +33,14 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-std::vector<double> doubles(hid_t f, const std::string& path) {
-  if (!h5::exists(f, path)) return {};
-  const torch::Tensor t = h5::read_dataset(f, path).to(torch::kFloat64).contiguous();
+std::vector<double> doubles(const H5Node& f, const std::string& path) {
+  if (!f.exists(path)) return {};
+  const torch::Tensor t = f.read(path).to(torch::kFloat64).contiguous();
   return {t.data_ptr<double>(), t.data_ptr<double>() + t.numel()};
 }
 
-double number_attr(hid_t obj, const std::string& key, const std::string& file) {
-  const auto v = h5::read_attr(obj, key);
+double number_attr(const H5Node& obj, const std::string& key, const std::string& file) {
+  const auto v = obj.attr(key);
   if (const auto* d = std::get_if<double>(&v)) return *d;
   if (const auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
   throw IoError(file + ": attribute '" + key + "' is not a number", ExitCode::kBadInput);
@@ -48,41 +51,41 @@ double number_attr(hid_t obj, const std::string& key, const std::string& file) {
 AttributionRecord read_attribution(const std::string& file, bool& has_attribution) {
   AttributionRecord r;
   r.file = file;
-  auto f = h5::open_readonly(file);
-  has_attribution = h5::exists(f.get(), "/attribution");
+  const auto f = H5Node::open_readonly(file);
+  has_attribution = f.exists("/attribution");
   if (!has_attribution) return r;
-  if (h5::exists(f.get(), "/dataset")) {
-    auto d = h5::open_object(f.get(), "/dataset");
-    r.dataset_sha256 = str_attr(d.get(), "sha256");
+  if (f.exists("/dataset")) {
+    auto d = f.open("/dataset");
+    r.dataset_sha256 = str_attr(d, "sha256");
   }
-  auto g = h5::open_object(f.get(), "/attribution");
-  r.methods = split(str_attr(g.get(), "methods"));
-  r.accuracy = number_attr(g.get(), "accuracy", file);
-  r.n = static_cast<int64_t>(number_attr(g.get(), "n", file));
-  r.occlusion = split(str_attr(g.get(), "occlusion_colors"));
-  if (h5::exists(f.get(), "/attribution/top_pixels")) {
-    const torch::Tensor t = h5::read_dataset(f.get(), "/attribution/top_pixels").contiguous();
+  auto g = f.open("/attribution");
+  r.methods = split(str_attr(g, "methods"));
+  r.accuracy = number_attr(g, "accuracy", file);
+  r.n = static_cast<int64_t>(number_attr(g, "n", file));
+  r.occlusion = split(str_attr(g, "occlusion_colors"));
+  if (f.exists("/attribution/top_pixels")) {
+    const torch::Tensor t = f.read("/attribution/top_pixels").contiguous();
     r.top_pixels.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
   }
-  r.random_noise1 = doubles(f.get(), "/attribution/random/noise1_error_rate");
-  r.random_noise2 = doubles(f.get(), "/attribution/random/noise2_error_rate");
-  if (h5::exists(f.get(), "/attribution/maps/index")) {
-    r.map_index = h5::read_dataset(f.get(), "/attribution/maps/index");
+  r.random_noise1 = doubles(f, "/attribution/random/noise1_error_rate");
+  r.random_noise2 = doubles(f, "/attribution/random/noise2_error_rate");
+  if (f.exists("/attribution/maps/index")) {
+    r.map_index = f.read("/attribution/maps/index");
   }
   for (const auto& m : r.methods) {
     const std::string p = "/attribution/" + m;
-    if (!h5::exists(f.get(), p)) {
+    if (!f.exists(p)) {
       throw IoError(file + ": /attribution lists method '" + m + "' but has no group " + p,
                     ExitCode::kBadInput);
     }
-    auto mg = h5::open_object(f.get(), p);
+    auto mg = f.open(p);
     AttributionRecord::Method pm;
-    pm.gini = number_attr(mg.get(), "gini", file);
-    pm.gini_regional = number_attr(mg.get(), "gini_regional", file);
-    pm.noise1 = doubles(f.get(), p + "/noise1_error_rate");
-    pm.noise2 = doubles(f.get(), p + "/noise2_error_rate");
-    pm.occlusion = doubles(f.get(), p + "/occlusion_error_rate");
-    pm.has_maps = r.map_index.defined() && h5::exists(f.get(), "/attribution/maps/" + m);
+    pm.gini = number_attr(mg, "gini", file);
+    pm.gini_regional = number_attr(mg, "gini_regional", file);
+    pm.noise1 = doubles(f, p + "/noise1_error_rate");
+    pm.noise2 = doubles(f, p + "/noise2_error_rate");
+    pm.occlusion = doubles(f, p + "/occlusion_error_rate");
+    pm.has_maps = r.map_index.defined() && f.exists("/attribution/maps/" + m);
     r.per_method.push_back(pm);
   }
   return r;
@@ -107,8 +110,8 @@ std::vector<AgreementMatrix> agreement_matrices(const std::vector<AttributionRec
     if (idx.size() < 2) continue;
     std::vector<torch::Tensor> maps;
     for (const size_t i : idx) {
-      auto f = h5::open_readonly(records[i].file);
-      maps.push_back(h5::read_dataset(f.get(), "/attribution/maps/" + method));
+      const auto f = H5Node::open_readonly(records[i].file);
+      maps.push_back(f.read("/attribution/maps/" + method));
     }
     AgreementMatrix a;
     a.method = method;
@@ -152,6 +155,156 @@ std::vector<AgreementMatrix> agreement_matrices(const std::vector<AttributionRec
     out.push_back(a);
   }
   return out;
+}
+
+AttributionComparison compare_attribution(const std::vector<std::string>& files) {
+  AttributionComparison c;
+  for (const auto& f : files) {
+    bool has = false;
+    auto r = read_attribution(f, has);
+    if (has) c.records.push_back(std::move(r));
+  }
+  c.matrices = agreement_matrices(c.records, c.notes);
+  return c;
+}
+
+namespace {
+
+std::string fixed(double v, int prec = 4) {
+  return std::isfinite(v) ? fmt::format("{:.{}f}", v, prec) : "nan";
+}
+
+std::string stem(const std::string& file) { return std::filesystem::path(file).stem().string(); }
+
+std::string rho_cell(const MeanCi& c) {
+  if (c.count == 0) return "";
+  return fmt::format("{} [{}, {}] n={}", fixed(c.mean, 3), fixed(c.low, 3), fixed(c.high, 3),
+                     c.count);
+}
+
+}  // namespace
+
+std::vector<io::Table> attribution_tables(const AttributionComparison& c) {
+  if (c.records.empty()) return {};
+  // one column per inductive attack setting present in any file: Noise-I, Noise-II by T, then
+  // the occlusion colours
+  std::set<int64_t> tops;
+  std::set<std::string> colours;
+  for (const auto& r : c.records) {
+    tops.insert(r.top_pixels.begin(), r.top_pixels.end());
+    colours.insert(r.occlusion.begin(), r.occlusion.end());
+  }
+  std::vector<std::string> attacks;
+  for (const char* kind : {"Noise-I", "Noise-II"}) {
+    for (const int64_t t : tops) attacks.push_back(fmt::format("{} T={}", kind, t));
+  }
+  for (const auto& colour : colours) attacks.push_back("occlusion-" + colour);
+  io::Table rates;
+  rates.header = {"model", "n", "accuracy", "method", "Gini", "Gini_r"};
+  rates.header.insert(rates.header.end(), attacks.begin(), attacks.end());
+  for (const auto& r : c.records) {
+    if (!r.random_noise1.empty()) {  // the control row: T random pixels, same noise
+      std::vector<std::string> row{
+          stem(r.file), std::to_string(r.n), fixed(r.accuracy), "(random pixels)", "", ""};
+      for (const auto& a : attacks) {
+        std::string cell;
+        for (size_t t = 0; t < r.top_pixels.size() && t < r.random_noise1.size(); ++t) {
+          if (a == fmt::format("Noise-I T={}", r.top_pixels[t])) cell = fixed(r.random_noise1[t]);
+          if (a == fmt::format("Noise-II T={}", r.top_pixels[t])) cell = fixed(r.random_noise2[t]);
+        }
+        row.push_back(cell);
+      }
+      rates.rows.push_back(std::move(row));
+    }
+    for (size_t m = 0; m < r.methods.size(); ++m) {
+      const auto& pm = r.per_method[m];
+      std::map<std::string, double> v;
+      for (size_t t = 0; t < pm.noise1.size() && t < r.top_pixels.size(); ++t) {
+        v[fmt::format("Noise-I T={}", r.top_pixels[t])] = pm.noise1[t];
+        v[fmt::format("Noise-II T={}", r.top_pixels[t])] = pm.noise2[t];
+      }
+      for (size_t k = 0; k < pm.occlusion.size() && k < r.occlusion.size(); ++k) {
+        v["occlusion-" + r.occlusion[k]] = pm.occlusion[k];
+      }
+      std::vector<std::string> row{stem(r.file), std::to_string(r.n), fixed(r.accuracy),
+                                   r.methods[m], fixed(pm.gini),      fixed(pm.gini_regional)};
+      for (const auto& a : attacks) row.push_back(v.count(a) ? fixed(v.at(a)) : "");
+      rates.rows.push_back(std::move(row));
+    }
+  }
+  rates.footnotes.push_back(
+      "error rates: misclassified after the inductive attack / correctly classified");
+  std::vector<io::Table> tables{rates};
+  for (const auto& mx : c.matrices) {
+    io::Table t;
+    t.header = {"Spearman rho " + mx.method};
+    for (const size_t i : mx.records) t.header.push_back(stem(c.records[i].file));
+    for (size_t p = 0; p < mx.records.size(); ++p) {
+      std::vector<std::string> row{stem(c.records[mx.records[p]].file)};
+      for (size_t q = 0; q < mx.records.size(); ++q) row.push_back(rho_cell(mx.rho[p][q]));
+      t.rows.push_back(std::move(row));
+    }
+    t.footnotes.push_back("mean rho [95% CI] over the n images both files saved maps of");
+    tables.push_back(std::move(t));
+  }
+  for (const auto& n : c.notes) tables.back().footnotes.push_back("note: " + n);
+  return tables;
+}
+
+nlohmann::json attribution_json(const AttributionComparison& c) {
+  using nlohmann::json;
+  json models = json::array();
+  for (const auto& r : c.records) {
+    for (size_t m = 0; m < r.methods.size(); ++m) {
+      const auto& pm = r.per_method[m];
+      models.push_back({{"file", r.file},
+                        {"method", r.methods[m]},
+                        {"n", r.n},
+                        {"accuracy", r.accuracy},
+                        {"gini", pm.gini},
+                        {"gini_regional", pm.gini_regional},
+                        {"top_pixels", r.top_pixels},
+                        {"noise1_error_rate", pm.noise1},
+                        {"noise2_error_rate", pm.noise2},
+                        {"occlusion_colors", r.occlusion},
+                        {"occlusion_error_rate", pm.occlusion}});
+    }
+    if (!r.random_noise1.empty()) {
+      models.push_back({{"file", r.file},
+                        {"method", "(random pixels)"},
+                        {"n", r.n},
+                        {"accuracy", r.accuracy},
+                        {"top_pixels", r.top_pixels},
+                        {"noise1_error_rate", r.random_noise1},
+                        {"noise2_error_rate", r.random_noise2}});
+    }
+  }
+  json mats = json::array();
+  for (const auto& mx : c.matrices) {
+    json files = json::array(), mean = json::array(), low = json::array(), high = json::array(),
+         count = json::array();
+    for (size_t p = 0; p < mx.records.size(); ++p) {
+      files.push_back(c.records[mx.records[p]].file);
+      json rm = json::array(), rl = rm, rh = rm, rc = rm;
+      for (const auto& e : mx.rho[p]) {
+        rm.push_back(e.count ? json(e.mean) : json());
+        rl.push_back(e.count ? json(e.low) : json());
+        rh.push_back(e.count ? json(e.high) : json());
+        rc.push_back(e.count);
+      }
+      mean.push_back(rm);
+      low.push_back(rl);
+      high.push_back(rh);
+      count.push_back(rc);
+    }
+    mats.push_back({{"method", mx.method},
+                    {"files", files},
+                    {"spearman", mean},
+                    {"ci_low", low},
+                    {"ci_high", high},
+                    {"count", count}});
+  }
+  return {{"models", models}, {"agreement", mats}, {"notes", c.notes}};
 }
 
 }  // namespace sfb::attribution

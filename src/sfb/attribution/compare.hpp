@@ -2,10 +2,12 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "attribution/agreement.hpp"
+#include "io/table.hpp"
 
 namespace sfb::attribution {
 
@@ -50,5 +52,29 @@ struct AgreementMatrix {
 /// files.
 std::vector<AgreementMatrix> agreement_matrices(const std::vector<AttributionRecord>& records,
                                                 std::vector<std::string>& notes);
+
+/// The attribution side of `sfbench compare`: the records of the files with attribution results,
+/// the agreement matrices of their saved maps, and notes on pairs not compared.
+struct AttributionComparison {
+  std::vector<AttributionRecord> records;
+  std::vector<AgreementMatrix> matrices;
+  std::vector<std::string> notes;
+};
+
+/// Reads every file that has attribution results (others are skipped) and computes the agreement
+/// matrices. Throws IoError naming a file whose attribution group is malformed.
+AttributionComparison compare_attribution(const std::vector<std::string>& files);
+
+/// The console tables: per file a control row (random pixels, when run) and a row per method with
+/// n, accuracy, Gini, regional Gini and one column per inductive attack setting (Noise-I and
+/// Noise-II per T, then the occlusion colours), footnoted with what an error rate is; then per
+/// method the model×model Spearman ρ matrix ("mean [low, high] n=count"). The notes follow the
+/// last table as "note: ..." footnotes. Empty when there are no records.
+std::vector<io::Table> attribution_tables(const AttributionComparison& c);
+
+/// The same as JSON: {"models": [one object per file and method, and per control row],
+/// "agreement": [{method, files, spearman, ci_low, ci_high, count}], "notes": [...]}; a matrix
+/// entry without images is null (count 0).
+nlohmann::json attribution_json(const AttributionComparison& c);
 
 }  // namespace sfb::attribution

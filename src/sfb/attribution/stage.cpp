@@ -11,8 +11,10 @@
 #include "attribution/focus.hpp"
 #include "attribution/gini.hpp"
 #include "attribution/inductive.hpp"
+#include "comm/reduction_buffer.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
+#include "core/tensors.hpp"
 #include "data/batches.hpp"
 
 namespace sfb::attribution {
@@ -20,39 +22,9 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-torch::ScalarType stage_dtype(const AttributionConfig& c) {
-  return c.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
-}
-
-models::Classifier& prepared(models::Classifier& model, const AttributionConfig& c) {
-  model.train(false);
-  model.to_dtype(stage_dtype(c));
-  return model;
-}
-
-torch::Tensor cat_or_empty(const std::vector<torch::Tensor>& parts, torch::ScalarType st,
-                           std::vector<int64_t> empty_shape = {0}) {
-  return parts.empty() ? torch::empty(empty_shape, st) : torch::cat(parts);
-}
-
-// Layout of one method's row of sums (all float64): Σg, Σg², Σgr, Σgr², n, then per class Σg,
-// Σgr, count, then per confidence group Σsnr, Σsnr², count.
-struct Layout {
-  int64_t c;
-  int64_t cls(int64_t which) const { return 5 + which * c; }  // which: 0 g, 1 gr, 2 count
-  int64_t grp(int64_t which) const { return 5 + 3 * c + which * kNumGroups; }
-  int64_t size() const { return 5 + 3 * c + 3 * kNumGroups; }
-};
-
 // Random streams of the stage's own draws (the methods use streams 1-4).
 constexpr uint64_t kNoiseStream = 101;
 constexpr uint64_t kRandomMaskSalt = 0x52414e444d41534bULL;  // "RANDMASK"
-
-double stderr_of(double s, double s2, double n) {
-  if (n < 2) return kNaN;
-  const double var = std::max(0.0, (s2 - s * s / n) / (n - 1));
-  return std::sqrt(var / n);
-}
 
 }  // namespace
 
@@ -60,10 +32,10 @@ AttributionStage::AttributionStage(models::Classifier& model, const AttributionC
                                    int64_t num_classes, bool with_masks, uint64_t seed,
                                    const torch::Device& device, int64_t batch_size,
                                    int64_t n_images, const std::vector<int64_t>& image_shape)
-    : model_(prepared(model, cfg)),
+    : model_(models::for_evaluation(model, eval_dtype(cfg.dtype))),
       cfg_(cfg),
       num_classes_(num_classes),
-      dtype_(stage_dtype(cfg)),
+      dtype_(eval_dtype(cfg.dtype)),
       device_(device),
       batch_size_(batch_size),
       gini_(cfg.methods.size()),
@@ -268,122 +240,122 @@ void AttributionStage::run_shard(const data::Dataset& ds, const Range& shard, bo
 
 AttributionStatistics AttributionStage::reduce(comm::Communicator& comm) const {
   settle();
-  const Layout l{num_classes_};
-  const auto n_methods = static_cast<int64_t>(methods_.size());
+  const auto n_methods = methods_.size();
   const auto n_top = cfg_.noise ? static_cast<int64_t>(cfg_.top_pixels.size()) : 0;
-  const auto n_col = static_cast<int64_t>(cfg_.occlusion_colors.size());
-  const auto n_pairs = static_cast<int64_t>(pairs_.size());
-  // Per method: the Layout row, then Σflips of Noise-I [T], Noise-II [T], occlusion [colours].
-  const int64_t row_size = l.size() + 2 * n_top + n_col;
-  // Then: random Noise-I [T], Noise-II [T]; per pair Σρ, Σρ², count; n; correct.
-  const int64_t tail = 2 * n_top + 3 * n_pairs + 2;
-  torch::Tensor sums = torch::zeros({n_methods * row_size + tail}, torch::kFloat64);
+  const auto n_col = cfg_.occlusion_colors.size();
   const torch::Tensor lab = labels(), pr = preds();
   const torch::Tensor grp = confidence_group(confidence());
   auto flip_sums = [](const torch::Tensor& f) { return f.to(torch::kFloat64).sum(0); };
-  sums[-2] = static_cast<double>(lab.numel());
-  sums[-1] = static_cast<double>(pr.eq(lab).sum().item<int64_t>());
-  for (int64_t m = 0; m < n_methods; ++m) {
-    const auto mu = static_cast<size_t>(m);
-    torch::Tensor row = sums.narrow(0, m * row_size, row_size);
-    const torch::Tensor g = gini(mu), gr = gini_regional(mu);
-    row[0] = g.sum();
-    row[1] = g.square().sum();
-    row[2] = gr.sum();
-    row[3] = gr.square().sum();
-    row[4] = static_cast<double>(g.numel());
-    const torch::Tensor ones = torch::ones_like(g);
-    row.narrow(0, l.cls(0), l.c).index_add_(0, lab, g);
-    row.narrow(0, l.cls(1), l.c).index_add_(0, lab, gr);
-    row.narrow(0, l.cls(2), l.c).index_add_(0, lab, ones);
+  auto by = [](const torch::Tensor& idx, const torch::Tensor& v, int64_t size) {
+    return torch::zeros({size}, torch::kFloat64).index_add_(0, idx, v.to(torch::kFloat64));
+  };
+  auto finite = [](const torch::Tensor& v) {
+    const torch::Tensor fin = torch::isfinite(v);
+    return std::make_pair(torch::where(fin, v, torch::zeros_like(v)), fin.to(torch::kFloat64));
+  };
+  comm::ReductionBuffer buf;
+  buf.add("n", static_cast<double>(lab.numel()));
+  buf.add("correct", static_cast<double>(pr.eq(lab).sum().item<int64_t>()));
+  for (size_t m = 0; m < n_methods; ++m) {
+    const std::string k = "method" + std::to_string(m) + "/";
+    const torch::Tensor g = gini(m), gr = gini_regional(m);
+    buf.add(k + "gini", g.sum());
+    buf.add(k + "gini_sq", g.square().sum());
+    buf.add(k + "gini_r", gr.sum());
+    buf.add(k + "gini_r_sq", gr.square().sum());
+    buf.add(k + "count", static_cast<double>(g.numel()));
+    buf.add(k + "gini_by_class", by(lab, g, num_classes_));
+    buf.add(k + "gini_r_by_class", by(lab, gr, num_classes_));
+    buf.add(k + "count_by_class", by(lab, torch::ones_like(g), num_classes_));
     if (with_masks_) {
-      const torch::Tensor s = snr_db(mu);
-      const torch::Tensor fin = torch::isfinite(s);
-      const torch::Tensor sv = torch::where(fin, s, torch::zeros_like(s));
-      row.narrow(0, l.grp(0), kNumGroups).index_add_(0, grp, sv);
-      row.narrow(0, l.grp(1), kNumGroups).index_add_(0, grp, sv.square());
-      row.narrow(0, l.grp(2), kNumGroups).index_add_(0, grp, fin.to(torch::kFloat64));
+      const auto [sv, fin] = finite(snr_db(m));
+      buf.add(k + "snr_by_group", by(grp, sv, kNumGroups));
+      buf.add(k + "snr_sq_by_group", by(grp, sv.square(), kNumGroups));
+      buf.add(k + "snr_count_by_group", by(grp, fin, kNumGroups));
     }
     if (n_top > 0) {
-      row.narrow(0, l.size(), n_top).copy_(flip_sums(noise1_flip(mu)));
-      row.narrow(0, l.size() + n_top, n_top).copy_(flip_sums(noise2_flip(mu)));
+      buf.add(k + "noise1_flips", flip_sums(noise1_flip(m)));
+      buf.add(k + "noise2_flips", flip_sums(noise2_flip(m)));
     }
-    for (int64_t k = 0; k < n_col; ++k) {
-      row[l.size() + 2 * n_top + k] = flip_sums(occlusion_flip(mu, static_cast<size_t>(k)));
+    for (size_t c = 0; c < n_col; ++c) {
+      buf.add(k + "occlusion_flips" + std::to_string(c), flip_sums(occlusion_flip(m, c)));
     }
   }
-  torch::Tensor rest = sums.narrow(0, n_methods * row_size, tail);
   if (n_top > 0) {
-    rest.narrow(0, 0, n_top).copy_(flip_sums(random_noise1_flip()));
-    rest.narrow(0, n_top, n_top).copy_(flip_sums(random_noise2_flip()));
+    buf.add("random/noise1_flips", flip_sums(random_noise1_flip()));
+    buf.add("random/noise2_flips", flip_sums(random_noise2_flip()));
   }
-  for (int64_t p = 0; p < n_pairs; ++p) {
-    const torch::Tensor r = spearman(static_cast<size_t>(p));
-    const torch::Tensor fin = torch::isfinite(r);
-    const torch::Tensor rv = torch::where(fin, r, torch::zeros_like(r));
-    rest[2 * n_top + 3 * p] = rv.sum();
-    rest[2 * n_top + 3 * p + 1] = rv.square().sum();
-    rest[2 * n_top + 3 * p + 2] = fin.sum().to(torch::kFloat64);
+  for (size_t p = 0; p < pairs_.size(); ++p) {
+    const auto [rv, fin] = finite(spearman(p));
+    const std::string k = "pair" + std::to_string(p) + "/";
+    buf.add(k + "rho", rv.sum());
+    buf.add(k + "rho_sq", rv.square().sum());
+    buf.add(k + "count", fin.sum());
   }
-  torch::Tensor flat = sums.to(comm.device());
-  comm.allreduce(flat, comm::ReduceOp::kSum);
-  flat = flat.to(torch::kCPU);
+  buf.allreduce(comm);
   AttributionStatistics out;
-  out.n = static_cast<int64_t>(flat[-2].item<double>());
-  out.correct = static_cast<int64_t>(flat[-1].item<double>());
+  out.n = static_cast<int64_t>(buf.scalar("n"));
+  out.correct = static_cast<int64_t>(buf.scalar("correct"));
   out.masks = with_masks_;
   auto rate = [&](const torch::Tensor& k) {
     return wilson(std::llround(k.item<double>()), out.correct);
   };
-  for (int64_t m = 0; m < n_methods; ++m) {
-    const torch::Tensor row = flat.narrow(0, m * row_size, row_size);
-    auto at = [&](int64_t i) { return row[i].item<double>(); };
+  for (size_t m = 0; m < n_methods; ++m) {
+    const std::string k = "method" + std::to_string(m) + "/";
     MethodStatistics s;
-    s.method = cfg_.methods[static_cast<size_t>(m)];
-    const double n = at(4);
-    s.gini = n > 0 ? at(0) / n : kNaN;
-    s.gini_stderr = stderr_of(at(0), at(1), n);
-    s.gini_regional = n > 0 ? at(2) / n : kNaN;
-    s.gini_regional_stderr = stderr_of(at(2), at(3), n);
-    const torch::Tensor cnt = row.narrow(0, l.cls(2), l.c);
-    s.gini_by_class = row.narrow(0, l.cls(0), l.c) / cnt;  // NaN where the count is 0
-    s.gini_regional_by_class = row.narrow(0, l.cls(1), l.c) / cnt;
+    s.method = cfg_.methods[m];
+    const double n = buf.scalar(k + "count");
+    const double g = buf.scalar(k + "gini"), gr = buf.scalar(k + "gini_r");
+    s.gini = n > 0 ? g / n : kNaN;
+    s.gini_stderr = stderr_from_sums(g, buf.scalar(k + "gini_sq"), n);
+    s.gini_regional = n > 0 ? gr / n : kNaN;
+    s.gini_regional_stderr = stderr_from_sums(gr, buf.scalar(k + "gini_r_sq"), n);
+    const torch::Tensor cnt = buf.get(k + "count_by_class");
+    s.gini_by_class = buf.get(k + "gini_by_class") / cnt;  // NaN where the count is 0
+    s.gini_regional_by_class = buf.get(k + "gini_r_by_class") / cnt;
     s.count_by_class = cnt.round().to(torch::kInt64);
     s.snr_db = s.snr_db_stderr = kNaN;
     if (with_masks_) {
-      const torch::Tensor ss = row.narrow(0, l.grp(0), kNumGroups);
-      const torch::Tensor ss2 = row.narrow(0, l.grp(1), kNumGroups);
-      const torch::Tensor nc = row.narrow(0, l.grp(2), kNumGroups);
+      const torch::Tensor ss = buf.get(k + "snr_by_group");
+      const torch::Tensor ss2 = buf.get(k + "snr_sq_by_group");
+      const torch::Tensor nc = buf.get(k + "snr_count_by_group");
       s.snr_db_by_group = ss / nc;
       s.snr_db_stderr_by_group = torch::empty({kNumGroups}, torch::kFloat64);
-      for (int64_t k = 0; k < kNumGroups; ++k) {
-        s.snr_db_stderr_by_group[k] =
-            stderr_of(ss[k].item<double>(), ss2[k].item<double>(), nc[k].item<double>());
+      for (int64_t q = 0; q < kNumGroups; ++q) {
+        s.snr_db_stderr_by_group[q] =
+            stderr_from_sums(ss[q].item<double>(), ss2[q].item<double>(), nc[q].item<double>());
       }
       s.snr_count_by_group = nc.round().to(torch::kInt64);
       const double tn = nc.sum().item<double>();
       s.snr_db = tn > 0 ? ss.sum().item<double>() / tn : kNaN;
-      s.snr_db_stderr = stderr_of(ss.sum().item<double>(), ss2.sum().item<double>(), tn);
+      s.snr_db_stderr = stderr_from_sums(ss.sum().item<double>(), ss2.sum().item<double>(), tn);
     }
-    for (int64_t t = 0; t < n_top; ++t) {
-      s.noise1.push_back(rate(row[l.size() + t]));
-      s.noise2.push_back(rate(row[l.size() + n_top + t]));
+    if (n_top > 0) {
+      const torch::Tensor f1 = buf.get(k + "noise1_flips"), f2 = buf.get(k + "noise2_flips");
+      for (int64_t t = 0; t < n_top; ++t) {
+        s.noise1.push_back(rate(f1[t]));
+        s.noise2.push_back(rate(f2[t]));
+      }
     }
-    for (int64_t k = 0; k < n_col; ++k) s.occlusion.push_back(rate(row[l.size() + 2 * n_top + k]));
+    for (size_t c = 0; c < n_col; ++c) {
+      s.occlusion.push_back(rate(buf.get(k + "occlusion_flips" + std::to_string(c))));
+    }
     out.methods.push_back(s);
   }
-  const torch::Tensor rrest = flat.narrow(0, n_methods * row_size, tail);
-  for (int64_t t = 0; t < n_top; ++t) {
-    out.random_noise1.push_back(rate(rrest[t]));
-    out.random_noise2.push_back(rate(rrest[n_top + t]));
+  if (n_top > 0) {
+    const torch::Tensor f1 = buf.get("random/noise1_flips"), f2 = buf.get("random/noise2_flips");
+    for (int64_t t = 0; t < n_top; ++t) {
+      out.random_noise1.push_back(rate(f1[t]));
+      out.random_noise2.push_back(rate(f2[t]));
+    }
   }
-  for (int64_t p = 0; p < n_pairs; ++p) {
+  for (size_t p = 0; p < pairs_.size(); ++p) {
+    const std::string k = "pair" + std::to_string(p) + "/";
     PairAgreement a;
-    a.a = cfg_.methods[pairs_[static_cast<size_t>(p)].first];
-    a.b = cfg_.methods[pairs_[static_cast<size_t>(p)].second];
-    a.spearman = mean_ci_from_sums(rrest[2 * n_top + 3 * p].item<double>(),
-                                   rrest[2 * n_top + 3 * p + 1].item<double>(),
-                                   rrest[2 * n_top + 3 * p + 2].item<double>());
+    a.a = cfg_.methods[pairs_[p].first];
+    a.b = cfg_.methods[pairs_[p].second];
+    a.spearman =
+        mean_ci_from_sums(buf.scalar(k + "rho"), buf.scalar(k + "rho_sq"), buf.scalar(k + "count"));
     out.agreement.push_back(a);
   }
   return out;

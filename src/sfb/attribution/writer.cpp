@@ -44,7 +44,7 @@ void write_rates(io::ResultsFile& rf, const std::string& prefix, const std::vect
 }  // namespace
 
 void write_attribution(io::ResultsFile& rf, const AttributionStage& stage,
-                       const AttributionStatistics& s, double seconds) {
+                       const AttributionStatistics& s) {
   const auto& c = stage.config();
   const torch::Tensor index = stage.index(), labels = stage.labels(), preds = stage.preds();
   const int64_t offset = index.numel() > 0 ? index[0].item<int64_t>() : 0;
@@ -195,13 +195,9 @@ void write_attribution(io::ResultsFile& rf, const AttributionStage& stage,
                                  "Wilson 95% interval")},
       {"maps", stage.saved_map_count()}};
   for (const auto& [k, v] : attrs) rf.set_attr("/attribution", k, v);
-  const double rate = seconds > 0 ? static_cast<double>(s.n) / seconds : 0.0;
-  rf.set_attr("/timing", "attribution_seconds", seconds);
-  rf.set_attr("/timing", "attribution_images_per_s", rate);
   metrics["accuracy"] = accuracy;
   auto& sum = rf.summary();
   sum["metrics"]["attribution"] = metrics;
-  sum["timing"]["attribution"] = {{"seconds", seconds}, {"images_per_s", rate}};
 }
 
 }  // namespace sfb::attribution

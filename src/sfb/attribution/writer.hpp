@@ -9,10 +9,9 @@ namespace sfb::attribution {
 /// the per-class summaries gini_by_class, gini_regional_by_class [C] float64, count_by_class [C]
 /// int64; with masks snr_db_by_group, snr_db_stderr_by_group [3] float64, snr_count_by_group [3]
 /// int64; the scalar means and standard errors as attributes of /attribution/M; the run's
-/// settings as attributes of /attribution; metrics.attribution and timing.attribution in the
-/// summary (results_schema/HDF5_LAYOUT.md). `seconds`: the stage's wall time (max over ranks).
-/// Collective.
+/// settings as attributes of /attribution; metrics.attribution in the summary
+/// (results_schema/HDF5_LAYOUT.md). The stage's timing is ResultsFile::record_stage. Collective.
 void write_attribution(io::ResultsFile& rf, const AttributionStage& stage,
-                       const AttributionStatistics& s, double seconds);
+                       const AttributionStatistics& s);
 
 }  // namespace sfb::attribution

@@ -36,8 +36,8 @@ struct ContextOptions {
   bool channels_last = false;      ///< CommonConfig::channels_last
 };
 
-/// Owns the MPI lifetime of the process, the rank's device and the communicators. Create exactly one,
-/// first thing in main; destroy it last (its destructor finalizes MPI).
+/// Owns the MPI lifetime of the process, the rank's device and the communicators. Create exactly
+/// one, first thing in main; destroy it last (its destructor finalizes MPI).
 class Context {
  public:
   /// Initializes MPI (MPI_THREAD_FUNNELED) unless already initialized, and finds this rank's

@@ -31,9 +31,15 @@ torch::Tensor pattern(int64_t count, int rank, const torch::TensorOptions& o) {
 torch::Tensor expected(int64_t count, int world, ReduceOp op, const torch::TensorOptions& o) {
   auto base = torch::arange(count, o.dtype(torch::kInt64)).remainder(13);
   switch (op) {
-    case ReduceOp::kSum: base = base.mul(world).add(int64_t{world} * (world + 1) / 2); break;
-    case ReduceOp::kMax: base = base.add(world); break;
-    case ReduceOp::kMin: base = base.add(1); break;
+    case ReduceOp::kSum:
+      base = base.mul(world).add(int64_t{world} * (world + 1) / 2);
+      break;
+    case ReduceOp::kMax:
+      base = base.add(world);
+      break;
+    case ReduceOp::kMin:
+      base = base.add(1);
+      break;
   }
   return base.to(o.dtype());
 }
@@ -59,7 +65,8 @@ std::vector<SweepRow> run_allreduce_sweep(Communicator& comm, Communicator& host
                                           const std::function<void(const SweepRow&)>& on_row) {
   if (opts.min_bytes > opts.max_bytes) {
     throw ConfigError("commbench.min_bytes (" + std::to_string(opts.min_bytes) +
-                      ") is larger than commbench.max_bytes (" + std::to_string(opts.max_bytes) + ")");
+                      ") is larger than commbench.max_bytes (" + std::to_string(opts.max_bytes) +
+                      ")");
   }
   const auto st = dtype_of(opts.dtype);
   const auto op = op_of(opts.op);

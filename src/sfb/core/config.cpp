@@ -1,10 +1,11 @@
 #include "core/config.hpp"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "core/error.hpp"
 
@@ -26,13 +27,20 @@ std::string type_name(const ConfigSchema::Field& f) {
 
 std::string node_type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date/time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date/time";
   }
 }
 
@@ -80,8 +88,14 @@ void assign(const std::string& key, const ConfigSchema::Field& field, const toml
   const std::string shown = render(n);
   const std::string got = node_type_name(n);
   auto as_double = [&](const toml::node& x, double* out) {
-    if (auto d = x.as_floating_point()) { *out = d->get(); return true; }
-    if (auto i = x.as_integer()) { *out = static_cast<double>(i->get()); return true; }
+    if (auto d = x.as_floating_point()) {
+      *out = d->get();
+      return true;
+    }
+    if (auto i = x.as_integer()) {
+      *out = static_cast<double>(i->get());
+      return true;
+    }
     return false;
   };
   if (auto p = std::get_if<bool*>(&field)) {
@@ -105,7 +119,8 @@ void assign(const std::string& key, const ConfigSchema::Field& field, const toml
       std::vector<double> v;
       for (auto& e : *arr) {
         double d = 0;
-        if (!as_double(e, &d)) type_error(key, shown, "an array containing " + node_type_name(e), field, origin);
+        if (!as_double(e, &d))
+          type_error(key, shown, "an array containing " + node_type_name(e), field, origin);
         v.push_back(d);
       }
       **p = v;
@@ -167,15 +182,42 @@ std::vector<std::string> ConfigSchema::keys() const {
   return k;
 }
 
+void ConfigSchema::remove_if(const std::function<bool(const std::string&)>& drop) {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    it = drop(it->first) ? entries_.erase(it) : std::next(it);
+  }
+}
+
+void ConfigSchema::set_scope(std::string scope, const ConfigSchema* others) {
+  scope_ = std::move(scope);
+  others_ = others;
+}
+
 const ConfigSchema::Entry& ConfigSchema::lookup(const std::string& key,
                                                 const std::string& origin) const {
   auto it = entries_.find(key);
   if (it != entries_.end()) return it->second;
+  if (others_ != nullptr && others_->has(key)) {
+    std::vector<std::string> sections{"top-level keys"};
+    for (const auto& [name, e] : entries_) {
+      const auto dot = name.rfind('.');
+      const std::string section = dot == std::string::npos ? "" : "[" + name.substr(0, dot) + "]";
+      if (!section.empty() &&
+          std::find(sections.begin(), sections.end(), section) == sections.end()) {
+        sections.push_back(section);
+      }
+    }
+    throw ConfigError("config key '" + key + "' (" + origin + ") belongs to another command; " +
+                      scope_ + " reads only its " + join(sections, ", "));
+  }
   std::string best;
   size_t best_d = 4;
   for (auto& [name, e] : entries_) {
     size_t d = edit_distance(key, name);
-    if (d < best_d) { best_d = d; best = name; }
+    if (d < best_d) {
+      best_d = d;
+      best = name;
+    }
   }
   const auto dot = key.rfind('.');
   const std::string section = dot == std::string::npos ? "" : key.substr(0, dot + 1);
@@ -187,7 +229,11 @@ const ConfigSchema::Entry& ConfigSchema::lookup(const std::string& key,
   }
   std::string msg = "unknown config key '" + key + "' (" + origin + ")";
   if (!best.empty()) msg += "; did you mean '" + best + "'?";
-  if (!same.empty()) msg += " Valid keys" + (section.empty() ? std::string(" at top level") : " in [" + section.substr(0, section.size() - 1) + "]") + ": " + join(same, ", ");
+  if (!same.empty())
+    msg += " Valid keys" +
+           (section.empty() ? std::string(" at top level")
+                            : " in [" + section.substr(0, section.size() - 1) + "]") +
+           ": " + join(same, ", ");
   throw ConfigError(msg);
 }
 
@@ -222,8 +268,9 @@ void ConfigSchema::check(const std::string& key, const Entry& e, const std::stri
 void ConfigSchema::load_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    throw ConfigError("cannot read config file '" + file.string() + "'" +
-                      (std::filesystem::exists(file) ? " (permission denied?)" : " (no such file)"));
+    throw ConfigError(
+        "cannot read config file '" + file.string() + "'" +
+        (std::filesystem::exists(file) ? " (permission denied?)" : " (no such file)"));
   }
   std::stringstream ss;
   ss << in.rdbuf();
@@ -246,18 +293,23 @@ void ConfigSchema::load_string(const std::string& text, const std::string& origi
     stack.pop_back();
     for (auto&& [k, node] : *t) {
       const std::string key = prefix + std::string(k.str());
-      const std::string where =
-          origin + " line " + std::to_string(node.source().begin.line);
+      const std::string where = origin + " line " + std::to_string(node.source().begin.line);
       if (auto sub = node.as_table()) {
         bool known_section = false;
         for (auto& [name, e] : entries_) known_section |= name.rfind(key + ".", 0) == 0;
+        if (others_ != nullptr) {
+          for (const auto& name : others_->keys()) known_section |= name.rfind(key + ".", 0) == 0;
+        }
         if (!known_section) lookup(key, where);  // throws "unknown config key"
         stack.emplace_back(key + ".", sub);
         continue;
       }
-      const Entry& e = lookup(key, where);
+      // Another command's key is checked against that command's schema, and not kept here.
+      const bool foreign = entries_.count(key) == 0 && others_ != nullptr && others_->has(key);
+      const ConfigSchema& owner = foreign ? *others_ : *this;
+      const Entry& e = owner.lookup(key, where);
       assign(key, e.field, node, where);
-      check(key, e, render(node), where);
+      owner.check(key, e, render(node), where);
     }
   }
 }
@@ -270,10 +322,12 @@ void ConfigSchema::apply_override(const std::string& kv) {
   set(kv.substr(0, eq), kv.substr(eq + 1), "--set " + kv);
 }
 
-void ConfigSchema::set(const std::string& key, const std::string& value, const std::string& origin) {
+void ConfigSchema::set(const std::string& key, const std::string& value,
+                       const std::string& origin) {
   const Entry& e = lookup(key, origin);
   if (auto p = std::get_if<std::string*>(&e.field)) {
-    // Strings: take unquoted text literally (paths, spec strings); a quoted TOML string is unquoted.
+    // Strings: take unquoted text literally (paths, spec strings); a quoted TOML string is
+    // unquoted.
     std::string v = value;
     if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) {
       toml::table t;
@@ -291,8 +345,8 @@ void ConfigSchema::set(const std::string& key, const std::string& value, const s
   try {
     t = toml::parse("v = " + value);
   } catch (const toml::parse_error&) {
-    throw ConfigError("config key '" + key + "': value '" + value + "' (" + origin +
-                      ") is not " + type_name(e.field));
+    throw ConfigError("config key '" + key + "': value '" + value + "' (" + origin + ") is not " +
+                      type_name(e.field));
   }
   assign(key, e.field, *t.get("v"), origin);
   check(key, e, value, origin);
@@ -326,8 +380,8 @@ std::string ConfigSchema::to_toml() const {
         e.field);
   }
   std::ostringstream os;
-  os << toml::toml_formatter{root, toml::toml_formatter::default_flags &
-                                       ~toml::format_flags::indentation};
+  os << toml::toml_formatter{
+      root, toml::toml_formatter::default_flags & ~toml::format_flags::indentation};
   os << "\n";
   return os.str();
 }

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -9,12 +10,13 @@
 
 namespace sfb {
 
-/// Binds dotted config keys ("seed", "commbench.iters") to fields of plain config structs, and fills
-/// them from a TOML file and from `--set key=value` overrides with strict validation: an unknown
-/// key, a value of the wrong type, or a value outside its allowed choices/range throws ConfigError
-/// naming the key, the value, where it came from and what was expected.
+/// Binds dotted config keys ("seed", "commbench.iters") to fields of plain config structs, and
+/// fills them from a TOML file and from `--set key=value` overrides with strict validation: an
+/// unknown key, a value of the wrong type, or a value outside its allowed choices/range throws
+/// ConfigError naming the key, the value, where it came from and what was expected.
 ///
-/// Precedence (later wins): struct defaults < config file < `--set` overrides, in command-line order.
+/// Precedence (later wins): struct defaults < config file < `--set` overrides, in command-line
+/// order.
 class ConfigSchema {
  public:
   using Field = std::variant<bool*, int64_t*, double*, std::string*, std::vector<double>*,
@@ -51,6 +53,16 @@ class ConfigSchema {
   bool has(const std::string& key) const;
   /// The registered keys in sorted order.
   std::vector<std::string> keys() const;
+  /// Removes every registered key for which `drop(key)` is true (a command that reads one key of
+  /// another section registers the section, then drops the rest).
+  void remove_if(const std::function<bool(const std::string&)>& drop);
+
+  /// Scopes this schema to one command: `scope` names it in errors ("sfbench sf") and `others`
+  /// holds the keys of every command. A config file may hold sections of other commands: their
+  /// keys are validated against `others` (a typo still fails) and otherwise ignored, so they are
+  /// not part of to_toml(). A `--set` or flag for a key only `others` knows throws ConfigError
+  /// saying that `scope` does not read it. `others` must outlive this schema's loads.
+  void set_scope(std::string scope, const ConfigSchema* others);
 
  private:
   struct Entry {
@@ -66,18 +78,20 @@ class ConfigSchema {
   void check(const std::string& key, const Entry& e, const std::string& shown,
              const std::string& origin) const;
   std::map<std::string, Entry> entries_;
+  std::string scope_;
+  const ConfigSchema* others_ = nullptr;
 };
 
 /// Options every command shares (top-level keys of the config).
 struct CommonConfig {
-  int64_t seed = 0;              ///< seed of every random stream (derive_seed keys it per sample)
+  int64_t seed = 0;             ///< seed of every random stream (derive_seed keys it per sample)
   std::string device = "auto";  ///< auto | cpu | cuda
   std::string comm = "auto";    ///< auto | mpi | nccl
-  std::string out;               ///< results file (.h5); empty = no results file
+  std::string out;              ///< results file (.h5); empty = no results file
   std::string log_level = "info";
-  bool log_all_ranks = false;    ///< info-level logs from every rank, not only rank 0
-  int64_t threads = 0;           ///< intra-op threads per rank; 0 = cores of the node / local ranks
-  int64_t batch_size = 256;      ///< samples per batch on each rank (evaluation stages)
+  bool log_all_ranks = false;  ///< info-level logs from every rank, not only rank 0
+  int64_t threads = 0;         ///< intra-op threads per rank; 0 = cores of the node / local ranks
+  int64_t batch_size = 256;    ///< samples per batch on each rank (evaluation stages)
   /// Arithmetic of the model evaluations: fp32 (strict float32: TF32 off), tf32 (TF32 tensor-core
   /// matmuls and convolutions on CUDA; no effect on CPUs) or bf16 (autocast to bfloat16 for
   /// the ops autocast lists, on CUDA and CPU). float64 reference evaluations are never autocast.

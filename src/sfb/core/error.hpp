@@ -4,7 +4,8 @@
 
 namespace sfb {
 
-/// Process exit codes (DESIGN.md "Running"): 0 success, 2 bad input or configuration, 3 runtime failure.
+/// Process exit codes (DESIGN.md "Running"): 0 success, 2 bad input or configuration, 3 runtime
+/// failure.
 enum class ExitCode : int { kOk = 0, kBadInput = 2, kRuntime = 3 };
 
 /// Base of every error sfbench throws. The message names the file, key, sample index or call that
@@ -20,7 +21,8 @@ class Error : public std::runtime_error {
   ExitCode code_;
 };
 
-/// A configuration problem: unknown key, wrong type, bad value, unreadable config file. Exit code 2.
+/// A configuration problem: unknown key, wrong type, bad value, unreadable config file. Exit
+/// code 2.
 class ConfigError : public Error {
  public:
   explicit ConfigError(const std::string& what) : Error(what, ExitCode::kBadInput) {}
@@ -35,7 +37,8 @@ class DataError : public Error {
 /// A file-system or HDF5 failure. Exit code 3 unless the cause is the user's input (then 2).
 class IoError : public Error {
  public:
-  explicit IoError(const std::string& what, ExitCode code = ExitCode::kRuntime) : Error(what, code) {}
+  explicit IoError(const std::string& what, ExitCode code = ExitCode::kRuntime)
+      : Error(what, code) {}
 };
 
 /// An MPI or NCCL failure, or a collective called with inconsistent arguments. Exit code 3.
@@ -58,7 +61,7 @@ namespace detail {
 }  // namespace sfb
 
 /// Checks an internal invariant in every build type; throws sfb::Error naming the condition.
-#define SFB_ASSERT(cond, msg)                                         \
-  do {                                                                \
+#define SFB_ASSERT(cond, msg)                                                  \
+  do {                                                                         \
     if (!(cond)) ::sfb::detail::assert_fail(#cond, (msg), __FILE__, __LINE__); \
   } while (0)

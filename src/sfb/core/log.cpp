@@ -33,6 +33,5 @@ void debug(const std::string& msg) { logger()->debug(msg); }
 void info(const std::string& msg) { logger()->info(msg); }
 void warn(const std::string& msg) { logger()->warn(msg); }
 void error(const std::string& msg) { logger()->error(msg); }
-bool debug_enabled() { return logger()->should_log(spdlog::level::debug); }
 
 }  // namespace sfb::log

@@ -13,7 +13,5 @@ void debug(const std::string& msg);
 void info(const std::string& msg);
 void warn(const std::string& msg);
 void error(const std::string& msg);
-/// True when a debug message would be printed (to skip building expensive messages).
-bool debug_enabled();
 
 }  // namespace sfb::log

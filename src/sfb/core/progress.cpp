@@ -1,9 +1,9 @@
 #include "core/progress.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cmath>
-#include <fmt/format.h>
 
 namespace sfb {
 

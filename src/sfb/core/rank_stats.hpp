@@ -18,8 +18,9 @@ double kendall_tau_b(const std::vector<double>& x, const std::vector<double>& y)
 
 /// A correlation with its uncertainty, for a handful of models (m = x.size()).
 struct CorrelationTest {
-  double value = 0;    ///< the statistic on the data
-  double p_value = 0;  ///< two-sided permutation p-value: share of permutations of y with |stat| ≥ |value|
+  double value = 0;  ///< the statistic on the data
+  double p_value =
+      0;  ///< two-sided permutation p-value: share of permutations of y with |stat| ≥ |value|
   double ci_low = 0, ci_high = 0;  ///< percentile bootstrap interval over models (NaN if undefined)
   int64_t permutations = 0;        ///< permutations evaluated (all m! when m ≤ 8)
 };

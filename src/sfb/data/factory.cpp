@@ -63,7 +63,8 @@ std::unique_ptr<Dataset> open_cifar(CifarKind kind, const std::string& arg,
 
 void require_path(const char* kind, const std::string& arg) {
   if (arg.empty()) {
-    throw ConfigError(fmt::format("data spec '{}' needs a path; valid forms: {}", kind, valid_forms()));
+    throw ConfigError(
+        fmt::format("data spec '{}' needs a path; valid forms: {}", kind, valid_forms()));
   }
 }
 
@@ -126,7 +127,5 @@ Split parse_split(const std::string& s) {
   if (s == "test") return Split::kTest;
   throw ConfigError(fmt::format("split '{}': expected train or test", s));
 }
-
-std::string split_name(Split s) { return s == Split::kTrain ? "train" : "test"; }
 
 }  // namespace sfb::data

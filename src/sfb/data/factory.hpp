@@ -50,7 +50,5 @@ std::unique_ptr<Dataset> make_dataset(const std::string& spec, const DataOptions
 
 /// Parses "train" / "test" (ConfigError naming the value otherwise).
 Split parse_split(const std::string& s);
-/// "train" or "test".
-std::string split_name(Split s);
 
 }  // namespace sfb::data

@@ -11,20 +11,19 @@
 #include "core/log.hpp"
 #include "core/partition.hpp"
 #include "core/progress.hpp"
-#include "io/hdf5/objects.hpp"
 #include "io/hyperslab.hpp"
 
 namespace sfb::data {
 namespace fs = std::filesystem;
-namespace h5 = io::h5;
+using io::H5Node;
 
 namespace {
 
-int64_t int_attr(hid_t obj, const std::string& key, const fs::path& file) {
-  if (!h5::has_attr(obj, key)) {
+int64_t int_attr(const H5Node& obj, const std::string& key, const fs::path& file) {
+  if (!obj.has_attr(key)) {
     throw DataError("packed ImageNet '" + file.string() + "' lacks attribute '" + key + "'");
   }
-  const auto v = h5::read_attr(obj, key);
+  const auto v = obj.attr(key);
   if (const auto* i = std::get_if<int64_t>(&v)) return *i;
   throw DataError("packed ImageNet '" + file.string() + "': attribute '" + key +
                   "' is not an integer");
@@ -40,13 +39,13 @@ std::string dims_text(const std::vector<uint64_t>& d) {
 
 ImageNetH5::ImageNetH5(const fs::path& file) : file_(file) {
   try {
-    h5_ = h5::open_readonly(file_);
+    h5_ = H5Node::open_readonly(file_);
   } catch (const Error& e) {
     throw DataError(std::string("packed ImageNet: ") + e.what());
   }
-  const hid_t f = h5_.get();
+  const H5Node& f = h5_;
   const std::string name = "packed ImageNet '" + file_.string() + "'";
-  if (!h5::exists(f, "/images") || !h5::exists(f, "/labels")) {
+  if (!f.exists("/images") || !f.exists("/labels")) {
     throw DataError(name + " lacks /images or /labels");
   }
   if (int_attr(f, "sfbench_packed_imagenet", file_) != kPackedImageNetVersion) {
@@ -55,12 +54,12 @@ ImageNetH5::ImageNetH5(const fs::path& file) : file_(file) {
                     ", this sfbench reads " + std::to_string(kPackedImageNetVersion));
   }
   num_classes_ = int_attr(f, "num_classes", file_);
-  if (h5::has_attr(f, "source_fingerprint")) {
-    const auto v = h5::read_attr(f, "source_fingerprint");
+  if (f.has_attr("source_fingerprint")) {
+    const auto v = f.attr("source_fingerprint");
     if (const auto* s = std::get_if<std::string>(&v)) source_fingerprint_ = *s;
   }
-  images_ = h5::open_object(f, "/images");
-  const auto info = h5::dataset_info(images_.get());
+  images_ = f.open("/images");
+  const auto info = images_.info();
   if (info.dtype != "uint8" || info.dims.size() != 4 || info.dims[1] != 3) {
     throw DataError(name + ": /images is " + info.dtype + " " + dims_text(info.dims) +
                     ", expected uint8 [N,3,H,W]");
@@ -68,7 +67,7 @@ ImageNetH5::ImageNetH5(const fs::path& file) : file_(file) {
   n_ = static_cast<int64_t>(info.dims[0]);
   height_ = static_cast<int64_t>(info.dims[2]);
   width_ = static_cast<int64_t>(info.dims[3]);
-  labels_ = h5::read_dataset(f, "/labels");
+  labels_ = f.read("/labels");
   if (labels_.scalar_type() != torch::kInt64 || labels_.dim() != 1 || labels_.size(0) != n_) {
     throw DataError(name + ": /labels must be int64 [" + std::to_string(n_) + "], got " +
                     std::to_string(labels_.dim()) + "-d " +
@@ -105,7 +104,7 @@ torch::Tensor ImageNetH5::get_u8(const std::vector<int64_t>& indices) const {
     }
     auto slab = io::per_sample_slab(n_, indices[static_cast<size_t>(k)], run, {3, height_, width_});
     auto dst = out.narrow(0, k, run);
-    h5::read_slab(images_.get(), slab, dst);
+    images_.read_slab(slab, dst);
     k += run;
   }
   return out;
@@ -145,7 +144,7 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
   const int64_t n = folder.size();
   const int64_t side = folder.options().transform.crop;
   const std::vector<int64_t> trailing{3, side, side};
-  h5::Handle file;
+  H5Node file;
   ctx.agree([&] {
     const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
     if (!fs::is_directory(dir)) {
@@ -154,9 +153,9 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
     std::error_code ec;
     if (fs::exists(out, ec)) {
       bool ours = false;
-      if (fs::is_regular_file(out, ec) && h5::is_hdf5(out)) {
+      if (fs::is_regular_file(out, ec) && H5Node::is_hdf5(out)) {
         try {
-          ours = h5::has_attr(h5::open_readonly(out).get(), "sfbench_packed_imagenet");
+          ours = H5Node::open_readonly(out).has_attr("sfbench_packed_imagenet");
         } catch (const Error&) {
           ours = false;
         }
@@ -169,24 +168,23 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
       }
     }
   });
-  ctx.agree([&] { file = h5::create_parallel(partial, ctx.mpi_comm()); });
+  ctx.agree([&] { file = H5Node::create_parallel(partial, ctx.mpi_comm()); });
   const std::string source = folder.spec();
   const std::string fp = folder.fingerprint();
   {
     const auto& t = folder.options().transform;
-    h5::write_attr(file.get(), "sfbench_packed_imagenet", kPackedImageNetVersion);
-    h5::write_attr(file.get(), "num_classes", folder.num_classes());
-    h5::write_attr(file.get(), "source", source);
-    h5::write_attr(file.get(), "source_fingerprint", fp);
-    h5::write_attr(file.get(), "transform",
-                   "resize=" + std::to_string(t.resize) + " crop=" + std::to_string(t.crop) +
-                       " bilinear antialias; uint8 = round(x * 255)");
+    file.write_attr("sfbench_packed_imagenet", kPackedImageNetVersion);
+    file.write_attr("num_classes", folder.num_classes());
+    file.write_attr("source", source);
+    file.write_attr("source_fingerprint", fp);
+    file.write_attr("transform", "resize=" + std::to_string(t.resize) +
+                                     " crop=" + std::to_string(t.crop) +
+                                     " bilinear antialias; uint8 = round(x * 255)");
   }
-  auto images = h5::create_dataset(
-      file.get(), "/images", torch::kUInt8,
+  auto images = file.create_dataset(
+      "/images", torch::kUInt8,
       {static_cast<uint64_t>(n), 3, static_cast<uint64_t>(side), static_cast<uint64_t>(side)});
-  auto labels =
-      h5::create_dataset(file.get(), "/labels", torch::kInt64, {static_cast<uint64_t>(n)});
+  auto labels = file.create_dataset("/labels", torch::kInt64, {static_cast<uint64_t>(n)});
   const Range mine = balanced_range(n, ctx.size(), ctx.rank());
   // Every rank makes the same number of collective writes: as many as the largest share needs.
   const int64_t largest = balanced_range(n, ctx.size(), 0).count;
@@ -204,7 +202,7 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
         pixels = quantize_u8(folder.get(idx).images).contiguous();
       });
       auto slab = io::per_sample_slab(n, mine.begin + begin, rows, trailing);
-      h5::write_slab(images.get(), slab, pixels, true);
+      images.write_slab(slab, pixels, true);
       progress.advance(rows);
     }
     progress.finish();
@@ -212,13 +210,13 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
     for (int64_t k = 0; k < mine.count; ++k)
       my_labels[static_cast<size_t>(k)] = folder.label(mine.begin + k);
     auto lab = torch::tensor(my_labels, torch::kInt64);
-    h5::write_slab(labels.get(), io::per_sample_slab(n, mine.begin, mine.count, {}), lab, true);
+    labels.write_slab(io::per_sample_slab(n, mine.begin, mine.count, {}), lab, true);
   } catch (const AgreedError&) {
     // Every rank holds the same error, so every rank can close the file collectively; the
     // .partial file is removed and `out` is untouched.
-    images.reset();
-    labels.reset();
-    file.reset();
+    images.close();
+    labels.close();
+    file.close();
     if (ctx.rank() == 0) {
       std::error_code ec;
       fs::remove(partial, ec);
@@ -227,15 +225,15 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
   } catch (...) {
     // Other ranks may be gone after an error of this rank alone, so no collective close is
     // attempted: the .partial file is left, `out` untouched.
-    images.release();
-    labels.release();
-    file.release();
+    images.abandon();
+    labels.abandon();
+    file.abandon();
     throw;
   }
-  images.reset();
-  labels.reset();
-  h5::flush(file.get());
-  file.reset();  // collective close
+  images.close();
+  labels.close();
+  file.flush();
+  file.close();  // collective close
   ctx.host_comm().barrier();
   ctx.agree([&] {
     if (ctx.rank() != 0) return;

@@ -11,7 +11,7 @@
 #include "core/config.hpp"
 #include "data/dataset.hpp"
 #include "data/imagenet_folder.hpp"
-#include "io/hdf5/h5.hpp"
+#include "io/h5_node.hpp"
 
 namespace sfb::data {
 
@@ -49,8 +49,8 @@ class ImageNetH5 : public Dataset {
 
  private:
   std::filesystem::path file_;
-  io::h5::Handle h5_;
-  io::h5::Handle images_;
+  io::H5Node h5_;
+  io::H5Node images_;
   torch::Tensor labels_;  // [N] int64
   int64_t n_ = 0, height_ = 0, width_ = 0, num_classes_ = 0;
   std::string source_fingerprint_;

@@ -8,12 +8,10 @@
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "data/imagenet_folder.hpp"
-#include "io/hdf5/objects.hpp"
 #include "io/hyperslab.hpp"
 
 namespace sfb::data {
 namespace fs = std::filesystem;
-namespace h5 = io::h5;
 
 namespace {
 
@@ -71,15 +69,15 @@ MaskedDataset::MaskedDataset(std::shared_ptr<const Dataset> base, MaskSource sou
     return;
   }
   try {
-    h5_ = h5::open_readonly(source_.path);
+    h5_ = io::H5Node::open_readonly(source_.path);
   } catch (const Error& e) {
     throw DataError(std::string("mask file: ") + e.what());
   }
-  if (!h5::exists(h5_.get(), "/masks")) {
+  if (!h5_.exists("/masks")) {
     throw DataError("mask file '" + source_.path.string() + "' has no /masks dataset");
   }
-  masks_ = h5::open_object(h5_.get(), "/masks");
-  const auto info = h5::dataset_info(masks_.get());
+  masks_ = h5_.open("/masks");
+  const auto info = masks_.info();
   if (info.dtype != "uint8" || info.dims.size() != 3) {
     throw DataError("mask file '" + source_.path.string() + "': /masks is " + info.dtype +
                     " with " + std::to_string(info.dims.size()) +
@@ -118,7 +116,7 @@ torch::Tensor MaskedDataset::mask(int64_t i) const {
     auto row = torch::empty({1, shape[1], shape[2]}, torch::kUInt8);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      h5::read_slab(masks_.get(), io::per_sample_slab(size(), i, 1, {shape[1], shape[2]}), row);
+      masks_.read_slab(io::per_sample_slab(size(), i, 1, {shape[1], shape[2]}), row);
     }
     m = (row > 0).to(torch::kFloat32);
   } else {

@@ -10,7 +10,7 @@
 
 #include "data/dataset.hpp"
 #include "data/imagenet_transform.hpp"
-#include "io/hdf5/h5.hpp"
+#include "io/h5_node.hpp"
 
 namespace sfb::data {
 
@@ -72,8 +72,8 @@ class MaskedDataset : public Dataset {
   std::shared_ptr<const Dataset> base_;
   MaskSource source_;
   const ImageNetFolder* folder_ = nullptr;  // base_ as an ImageNetFolder, or null
-  io::h5::Handle h5_;
-  io::h5::Handle masks_;
+  io::H5Node h5_;
+  io::H5Node masks_;
   mutable std::mutex mu_;
 };
 

@@ -6,9 +6,9 @@
 #include <numeric>
 #include <utility>
 
+#include "core/counter_rng.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
-#include "core/counter_rng.hpp"
 
 namespace sfb::data {
 namespace {

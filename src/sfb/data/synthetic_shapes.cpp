@@ -8,10 +8,10 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/counter_rng.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/rng.hpp"
-#include "core/counter_rng.hpp"
 
 namespace sfb::data {
 namespace {

@@ -10,8 +10,8 @@ namespace sfb::interactions {
 
 const std::array<const char*, kNumRows>& row_names() {
   static const std::array<const char*, kNumRows> names = {
-      "I_nor", "D_nor", "I_adv", "D_adv", "I_adv_advclass", "D_adv_advclass", "dI",
-      "phi_nor", "phi_adv", "dphi"};
+      "I_nor",          "D_nor", "I_adv",   "D_adv",   "I_adv_advclass",
+      "D_adv_advclass", "dI",    "phi_nor", "phi_adv", "dphi"};
   return names;
 }
 
@@ -65,10 +65,10 @@ void InteractionAccumulator::add_totals(int64_t correct, int64_t adv_reached, in
 
 InteractionStatistics InteractionAccumulator::reduce(comm::Communicator& comm) const {
   torch::Tensor flat =
-      torch::cat({sum_.flatten(), sum_sq_.flatten(), count_.flatten(),
-                  torch::tensor({images_, correct_, reached_, flipped_, utility_, attacked_,
-                                 forwards_},
-                                torch::kFloat64)})
+      torch::cat(
+          {sum_.flatten(), sum_sq_.flatten(), count_.flatten(),
+           torch::tensor({images_, correct_, reached_, flipped_, utility_, attacked_, forwards_},
+                         torch::kFloat64)})
           .to(comm.device());
   comm.allreduce(flat, comm::ReduceOp::kSum);
   flat = flat.to(torch::kCPU);
@@ -91,8 +91,8 @@ InteractionStatistics InteractionAccumulator::reduce(comm::Communicator& comm) c
   st.adv_reached = static_cast<int64_t>(tot[2].item<double>());
   st.adv_flipped = static_cast<int64_t>(tot[3].item<double>());
   const double attacked = tot[5].item<double>();
-  st.adv_utility_mean = attacked > 0 ? tot[4].item<double>() / attacked
-                                     : std::numeric_limits<double>::quiet_NaN();
+  st.adv_utility_mean =
+      attacked > 0 ? tot[4].item<double>() / attacked : std::numeric_limits<double>::quiet_NaN();
   st.masked_forwards = static_cast<int64_t>(tot[6].item<double>());
   return st;
 }

@@ -16,7 +16,17 @@ namespace sfb::interactions {
 /// "adv_advclass": the adversarial example with c = its adversarial class (the top class other
 /// than the label), "dI"/"dphi": nor − adv of the same image (paired).
 enum Row : int64_t {
-  kINor, kDNor, kIAdv, kDAdv, kIAdvClass, kDAdvClass, kDeltaI, kPhiNor, kPhiAdv, kDeltaPhi, kNumRows
+  kINor,
+  kDNor,
+  kIAdv,
+  kDAdv,
+  kIAdvClass,
+  kDAdvClass,
+  kDeltaI,
+  kPhiNor,
+  kPhiAdv,
+  kDeltaPhi,
+  kNumRows
 };
 /// Names of the rows ("I_nor", "D_nor", ...), as used in the results file.
 const std::array<const char*, kNumRows>& row_names();
@@ -25,14 +35,14 @@ const std::array<const char*, kNumRows>& row_names();
 struct InteractionStatistics {
   std::vector<int64_t> orders;  ///< the M orders m
   int64_t num_players = 0;      ///< n_p
-  torch::Tensor mean;     ///< mean over images of the per-image values (NaN where count = 0)
-  torch::Tensor stderr_;  ///< standard error of `mean`: sample SD over images / √count (NaN
-                          ///< where count < 2)
-  torch::Tensor count;    ///< images contributing (finite per-image values)
-  int64_t n = 0;              ///< images evaluated
-  int64_t correct = 0;        ///< clean images classified correctly
-  int64_t adv_reached = 0;    ///< adversarial examples within the utility tolerance
-  int64_t adv_flipped = 0;    ///< adversarial examples classified other than the label
+  torch::Tensor mean;           ///< mean over images of the per-image values (NaN where count = 0)
+  torch::Tensor stderr_;        ///< standard error of `mean`: sample SD over images / √count (NaN
+                                ///< where count < 2)
+  torch::Tensor count;          ///< images contributing (finite per-image values)
+  int64_t n = 0;                ///< images evaluated
+  int64_t correct = 0;          ///< clean images classified correctly
+  int64_t adv_reached = 0;      ///< adversarial examples within the utility tolerance
+  int64_t adv_flipped = 0;      ///< adversarial examples classified other than the label
   double adv_utility_mean = 0;  ///< mean attacking utility z_y(x) − z_y(x_adv) (NaN: no attack)
   int64_t masked_forwards = 0;  ///< masked images through the model (all ranks)
   /// J^(m) = (n_p − 1 − m)/(n_p(n_p − 1)) · I^(m) for an I-type row ([M], and its SE).
@@ -51,7 +61,8 @@ class InteractionAccumulator {
   /// Adds the scalar totals of one batch.
   void add_totals(int64_t correct, int64_t adv_reached, int64_t adv_flipped, double utility_sum,
                   int64_t attacked, int64_t masked_forwards);
-  /// One all-reduce of 3·kNumRows·M + 7 doubles through `comm` (collective); identical on all ranks.
+  /// One all-reduce of 3·kNumRows·M + 7 doubles through `comm` (collective); identical on all
+  /// ranks.
   InteractionStatistics reduce(comm::Communicator& comm) const;
 
  private:

@@ -9,11 +9,11 @@ namespace sfb::interactions {
 
 /// The utility-controlled linf PGD of SPEC §4 (paper 001 §4.1 and its reference code).
 struct UtilityPgdOptions {
-  double eps = 32.0 / 255;     ///< linf radius
-  double step = 2.0 / 255;     ///< initial step α
-  int64_t max_steps = 100;     ///< steps per sample at most
-  double target = 8.0;         ///< attacking utility to reach: z_y(x) − z_y(x')
-  double tolerance = 0.5;      ///< a sample stops once |utility − target| ≤ tolerance
+  double eps = 32.0 / 255;  ///< linf radius
+  double step = 2.0 / 255;  ///< initial step α
+  int64_t max_steps = 100;  ///< steps per sample at most
+  double target = 8.0;      ///< attacking utility to reach: z_y(x) − z_y(x')
+  double tolerance = 0.5;   ///< a sample stops once |utility − target| ≤ tolerance
 };
 
 /// Adversarial examples and how far each got.

@@ -13,19 +13,27 @@ void InteractionsConfig::register_keys(ConfigSchema& s) {
   s.add_int("interactions.grid", &grid, "G: players = G×G patches (0 = 8 up to 64 px, else 16)", 0,
             64);
   s.add("interactions.orders", &orders, "order ratios r in [0, 1]: m = floor(r (n_p - 2))");
-  s.add("interactions.order_values", &order_values, "explicit orders m in [0, n_p - 2] (overrides orders)");
+  s.add("interactions.order_values", &order_values,
+        "explicit orders m in [0, n_p - 2] (overrides orders)");
   s.add("interactions.preset", &preset, "P and K unless set: quick (16, 32) | reference (200, 100)",
         {"quick", "reference"});
   s.add("interactions.pairs", &pairs, "P: pairs per image (default: the preset's)");
-  s.add("interactions.contexts", &contexts, "K: contexts per (pair, order) (default: the preset's)");
-  s.add("interactions.pair_sampling", &pair_sampling, "how pairs are drawn", {"neighbour", "uniform"});
-  s.add("interactions.baseline", &baseline, "value of a masked patch", {"channel-mean", "pixel-mean"});
+  s.add("interactions.contexts", &contexts,
+        "K: contexts per (pair, order) (default: the preset's)");
+  s.add("interactions.pair_sampling", &pair_sampling, "how pairs are drawn",
+        {"neighbour", "uniform"});
+  s.add("interactions.baseline", &baseline, "value of a masked patch",
+        {"channel-mean", "pixel-mean"});
   s.add("interactions.adversarial", &adversarial, "also evaluate utility-controlled PGD examples");
   s.add_float("interactions.adv_eps", &adv_eps, "linf radius of the PGD ball", 0.0, 1.0);
-  s.add_float("interactions.adv_step", &adv_step, "initial PGD step (halved on overshoot)", 1e-9, 1.0);
-  s.add_int("interactions.adv_max_steps", &adv_max_steps, "PGD steps per sample at most", 1, 100000);
-  s.add_float("interactions.adv_utility", &adv_utility, "target utility z_y(x) - z_y(x_adv)", 1e-6, 1e6);
-  s.add_float("interactions.adv_tolerance", &adv_tolerance, "accepted |utility - target|", 1e-9, 1e6);
+  s.add_float("interactions.adv_step", &adv_step, "initial PGD step (halved on overshoot)", 1e-9,
+              1.0);
+  s.add_int("interactions.adv_max_steps", &adv_max_steps, "PGD steps per sample at most", 1,
+            100000);
+  s.add_float("interactions.adv_utility", &adv_utility, "target utility z_y(x) - z_y(x_adv)", 1e-6,
+              1e6);
+  s.add_float("interactions.adv_tolerance", &adv_tolerance, "accepted |utility - target|", 1e-9,
+              1e6);
   s.add("interactions.shapley", &shapley, "also sample multi-order Shapley values phi^(m)");
   s.add("interactions.exact", &exact, "enumerate all subsets (n_p <= 10) instead of sampling");
   s.add("interactions.save_per_image", &save_per_image, "write /interactions/per_image/* [n, M]");
@@ -53,7 +61,8 @@ ResolvedConfig resolve_config(const InteractionsConfig& cfg, const std::vector<i
   }
   if (c.pairs == kFromPreset) c.pairs = quick ? 16 : 200;
   if (c.contexts == kFromPreset) c.contexts = quick ? 32 : 100;
-  if (c.pairs <= 0) throw ConfigError(fmt::format("interactions.pairs = {}: P must be >= 1", c.pairs));
+  if (c.pairs <= 0)
+    throw ConfigError(fmt::format("interactions.pairs = {}: P must be >= 1", c.pairs));
   if (c.contexts <= 0) {
     throw ConfigError(fmt::format("interactions.contexts = {}: K must be >= 1", c.contexts));
   }
@@ -84,13 +93,16 @@ ResolvedConfig resolve_config(const InteractionsConfig& cfg, const std::vector<i
   r.orders = m;
   if (c.exact && n > 10) {
     throw ConfigError(fmt::format(
-        "interactions.exact = true needs n_p <= 10 players (2^n_p subsets); grid {} has {}", c.grid, n));
+        "interactions.exact = true needs n_p <= 10 players (2^n_p subsets); grid {} has {}", c.grid,
+        n));
   }
   if (c.pair_sampling != "neighbour" && c.pair_sampling != "uniform") {
-    throw ConfigError("interactions.pair_sampling = '" + c.pair_sampling + "' is not one of neighbour|uniform");
+    throw ConfigError("interactions.pair_sampling = '" + c.pair_sampling +
+                      "' is not one of neighbour|uniform");
   }
   if (c.baseline != "channel-mean" && c.baseline != "pixel-mean") {
-    throw ConfigError("interactions.baseline = '" + c.baseline + "' is not one of channel-mean|pixel-mean");
+    throw ConfigError("interactions.baseline = '" + c.baseline +
+                      "' is not one of channel-mean|pixel-mean");
   }
   return r;
 }

@@ -17,7 +17,9 @@ struct ExactGame {
   std::vector<double> shapley;
 
   double I(int64_t i, int64_t j, int64_t m) const { return interaction[(i * n + j) * (n - 1) + m]; }
-  double abs_dv(int64_t i, int64_t j, int64_t m) const { return abs_mean[(i * n + j) * (n - 1) + m]; }
+  double abs_dv(int64_t i, int64_t j, int64_t m) const {
+    return abs_mean[(i * n + j) * (n - 1) + m];
+  }
   double phi(int64_t i, int64_t m) const { return shapley[i * n + m]; }
   /// J^(m)_ij = (n − 1 − m) / (n (n − 1)) · I^(m)_ij.
   double J(int64_t i, int64_t j, int64_t m) const {

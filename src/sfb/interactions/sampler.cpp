@@ -14,8 +14,8 @@ std::vector<std::pair<int64_t, int64_t>> sample_pairs(uint64_t seed, int64_t ind
   std::vector<std::pair<int64_t, int64_t>> pairs;
   pairs.reserve(static_cast<size_t>(count));
   for (int64_t p = 0; p < count; ++p) {
-    CounterRng rng(derive_seed(seed, {kStreamPairs, static_cast<uint64_t>(index),
-                                      static_cast<uint64_t>(p)}));
+    CounterRng rng(
+        derive_seed(seed, {kStreamPairs, static_cast<uint64_t>(index), static_cast<uint64_t>(p)}));
     const auto i = static_cast<int64_t>(rng.below(n));
     int64_t j;
     if (how == PairSampling::kNeighbour) {

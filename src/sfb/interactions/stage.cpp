@@ -7,6 +7,7 @@
 
 #include "core/device.hpp"
 #include "core/error.hpp"
+#include "core/tensors.hpp"
 #include "data/batches.hpp"
 #include "interactions/exact.hpp"
 
@@ -15,28 +16,14 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-torch::ScalarType stage_dtype(const InteractionsConfig& c) {
-  return c.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
-}
-
-models::Classifier& prepared(models::Classifier& model, const InteractionsConfig& c) {
-  model.train(false);
-  model.to_dtype(stage_dtype(c));
-  return model;
-}
-
-torch::Tensor cat_or_empty(const std::vector<torch::Tensor>& parts, torch::ScalarType st) {
-  return parts.empty() ? torch::empty({0}, st) : torch::cat(parts);
-}
-
 }  // namespace
 
 InteractionsStage::InteractionsStage(models::Classifier& model, const ResolvedConfig& rc,
                                      const std::vector<int64_t>& shape, uint64_t seed,
                                      const torch::Device& device, int64_t batch_size)
-    : model_(prepared(model, rc.cfg)),
+    : model_(models::for_evaluation(model, eval_dtype(rc.cfg.dtype))),
       rc_(rc),
-      dtype_(stage_dtype(rc.cfg)),
+      dtype_(eval_dtype(rc.cfg.dtype)),
       device_(device),
       seed_(seed),
       batch_size_(batch_size),
@@ -63,7 +50,7 @@ void InteractionsStage::compute_baseline(const data::Dataset& ds, const Range& s
       ds, shard, batch_size_, "baseline", false, false,
       [&sum](const data::Batch& b) { sum += b.images.to(torch::kFloat64).sum(0); });
   torch::Tensor flat = torch::cat({sum.flatten(), torch::tensor({static_cast<double>(shard.count)},
-                                                                 torch::kFloat64)})
+                                                                torch::kFloat64)})
                            .to(comm.device());
   comm.allreduce(flat, comm::ReduceOp::kSum);
   flat = flat.to(torch::kCPU);
@@ -113,7 +100,8 @@ GameEstimates InteractionsStage::sampled(const torch::Tensor& x, int64_t index,
     auto* mp = members.data_ptr<uint8_t>();
     auto* gp = group.data_ptr<int64_t>();
     for (int64_t r = 0; r < c; ++r) {
-      const int64_t t = t0 + r, p = t / (m_count * k_ctx), mi = (t / k_ctx) % m_count, k = t % k_ctx;
+      const int64_t t = t0 + r, p = t / (m_count * k_ctx), mi = (t / k_ctx) % m_count,
+                    k = t % k_ctx;
       const auto [i, j] = pairs[static_cast<size_t>(p)];
       uint8_t* row = mp + 4 * r * n;
       sample_context(seed_, kStreamContexts, index, p, rc_.orders[mi], k, n, i, j, row);
@@ -284,7 +272,9 @@ void InteractionsStage::run_shard(const data::Dataset& ds, const Range& shard, b
 torch::Tensor InteractionsStage::index() const { return cat_or_empty(index_, torch::kInt64); }
 torch::Tensor InteractionsStage::labels() const { return cat_or_empty(labels_, torch::kInt64); }
 torch::Tensor InteractionsStage::preds() const { return cat_or_empty(preds_, torch::kInt64); }
-torch::Tensor InteractionsStage::adv_preds() const { return cat_or_empty(adv_preds_, torch::kInt64); }
+torch::Tensor InteractionsStage::adv_preds() const {
+  return cat_or_empty(adv_preds_, torch::kInt64);
+}
 torch::Tensor InteractionsStage::utility() const { return cat_or_empty(utility_, torch::kFloat64); }
 torch::Tensor InteractionsStage::per_image() const {
   if (!rc_.cfg.save_per_image) return {};

@@ -20,8 +20,8 @@ namespace sfb::interactions {
 /// Multi-order interactions of one value function on one image (SPEC §4): per order, estimates
 /// over pairs for each of Q target classes.
 struct GameEstimates {
-  torch::Tensor I;    ///< [M, Q] float64: E_pairs E_S Δv
-  torch::Tensor D;    ///< [M, Q] float64: E_pairs |E_S Δv| / E_S |Δv| (NaN: no pair with Δv ≠ 0)
+  torch::Tensor I;  ///< [M, Q] float64: E_pairs E_S Δv
+  torch::Tensor D;  ///< [M, Q] float64: E_pairs |E_S Δv| / E_S |Δv| (NaN: no pair with Δv ≠ 0)
   torch::Tensor phi;  ///< [M, Q] float64: E_i φ^(m)(i), or undefined without cfg.shapley
 };
 

@@ -29,14 +29,15 @@ std::vector<Row> computed_rows(const InteractionsConfig& c) {
 
 std::vector<double> ratios(const InteractionStatistics& s) {
   std::vector<double> r;
-  for (const int64_t m : s.orders) r.push_back(static_cast<double>(m) / static_cast<double>(s.num_players));
+  for (const int64_t m : s.orders)
+    r.push_back(static_cast<double>(m) / static_cast<double>(s.num_players));
   return r;
 }
 
 }  // namespace
 
 void write_interactions(io::ResultsFile& rf, const InteractionsStage& stage,
-                        const InteractionStatistics& s, double seconds) {
+                        const InteractionStatistics& s) {
   const auto& c = stage.config().cfg;
   const torch::Tensor index = stage.index(), labels = stage.labels(), preds = stage.preds();
   const int64_t offset = index.numel() > 0 ? index[0].item<int64_t>() : 0;
@@ -95,18 +96,21 @@ void write_interactions(io::ResultsFile& rf, const InteractionsStage& stage,
       {"adv_utility_mean", s.adv_utility_mean},
       {"masked_forwards", s.masked_forwards}};
   for (const auto& [k, v] : attrs) rf.set_attr(a, k, v);
-  const double rate = seconds > 0 ? static_cast<double>(s.masked_forwards) / seconds : 0.0;
-  rf.set_attr("/timing", "interactions_seconds", seconds);
-  rf.set_attr("/timing", "interactions_masked_forwards_per_s", rate);
-  metrics.update({{"n", s.n}, {"num_players", s.num_players}, {"grid", c.grid},
-                  {"pairs", c.pairs}, {"contexts", c.contexts}, {"estimator", c.exact ? "exact" : "sampled"},
-                  {"pair_sampling", c.pair_sampling}, {"baseline", c.baseline},
-                  {"accuracy", accuracy}, {"adv_reached", s.adv_reached},
-                  {"adv_flipped", s.adv_flipped}, {"adv_utility_mean", s.adv_utility_mean},
+  metrics.update({{"n", s.n},
+                  {"num_players", s.num_players},
+                  {"grid", c.grid},
+                  {"pairs", c.pairs},
+                  {"contexts", c.contexts},
+                  {"estimator", c.exact ? "exact" : "sampled"},
+                  {"pair_sampling", c.pair_sampling},
+                  {"baseline", c.baseline},
+                  {"accuracy", accuracy},
+                  {"adv_reached", s.adv_reached},
+                  {"adv_flipped", s.adv_flipped},
+                  {"adv_utility_mean", s.adv_utility_mean},
                   {"masked_forwards", s.masked_forwards}});
   auto& sum = rf.summary();
   sum["metrics"]["interactions"] = metrics;
-  sum["timing"]["interactions"] = {{"seconds", seconds}, {"masked_forwards_per_s", rate}};
 }
 
 std::vector<std::filesystem::path> write_plots(const InteractionStatistics& s,
@@ -122,7 +126,8 @@ std::vector<std::filesystem::path> write_plots(const InteractionStatistics& s,
   std::vector<std::pair<std::string, detail::Plot>> plots;
   detail::Plot pi{"Multi-order interaction I(m): " + title, xl, "I(m)", {}};
   pi.series.push_back(series("normal", s.mean[kINor], s.stderr_[kINor], "#1f77b4", false));
-  if (adv) pi.series.push_back(series("adversarial", s.mean[kIAdv], s.stderr_[kIAdv], "#d62728", true));
+  if (adv)
+    pi.series.push_back(series("adversarial", s.mean[kIAdv], s.stderr_[kIAdv], "#d62728", true));
   plots.emplace_back("interactions_I", pi);
   if (adv) {
     detail::Plot pj{"Attacking utility dJ(m) = J_nor - J_adv: " + title, xl, "dJ(m)", {}};
@@ -131,7 +136,8 @@ std::vector<std::filesystem::path> write_plots(const InteractionStatistics& s,
   }
   detail::Plot pd{"Disentanglement D(m): " + title, xl, "D(m)", {}};
   pd.series.push_back(series("normal", s.mean[kDNor], s.stderr_[kDNor], "#1f77b4", false));
-  if (adv) pd.series.push_back(series("adversarial", s.mean[kDAdv], s.stderr_[kDAdv], "#d62728", true));
+  if (adv)
+    pd.series.push_back(series("adversarial", s.mean[kDAdv], s.stderr_[kDAdv], "#d62728", true));
   plots.emplace_back("interactions_D", pd);
   std::vector<std::filesystem::path> written;
   for (const auto& [suffix, plot] : plots) {

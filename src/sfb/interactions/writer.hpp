@@ -14,10 +14,10 @@ namespace sfb::interactions {
 /// computed row X of Row: X [M] float64 and X_stderr [M]; J_nor, J_adv, J_adv_advclass and dJ
 /// (= factor · I) with their standard errors; count [kNumRows, M] int64; with save_per_image
 /// per_image/X [n, M] float64, per_image/utility [n], per_image/adv_pred [n]; attributes of the
-/// run on /interactions; metrics.interactions and timing.interactions in the summary.
-/// `seconds`: the stage's wall time (max over ranks). Collective.
+/// run on /interactions; metrics.interactions in the summary. The stage's timing is
+/// ResultsFile::record_stage. Collective.
 void write_interactions(io::ResultsFile& rf, const InteractionsStage& stage,
-                        const InteractionStatistics& s, double seconds);
+                        const InteractionStatistics& s);
 
 /// Writes the figures of paper 001 next to `out` (results.h5 -> results.interactions_I.svg,
 /// results.interactions_dJ.svg, results.interactions_D.svg): I^(m) normal vs adversarial,

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <set>
 
 #include "core/error.hpp"
@@ -31,8 +33,9 @@ std::string attr_string(hid_t obj, const std::string& key) {
 ModelRecord read_record(const std::filesystem::path& file) {
   const auto rep = validate_results(file);
   if (!rep.ok()) {
-    throw IoError("compare: " + file.string() + " is not a valid, complete sfbench results file: " +
-                      rep.problems.front(), ExitCode::kBadInput);
+    throw IoError("compare: " + file.string() +
+                      " is not a valid, complete sfbench results file: " + rep.problems.front(),
+                  ExitCode::kBadInput);
   }
   ModelRecord r;
   r.file = file.string();
@@ -45,7 +48,8 @@ ModelRecord read_record(const std::filesystem::path& file) {
     r.model = attr_string(m.get(), "spec");
     r.arch = attr_string(m.get(), "arch");
   }
-  if (h5::exists(f.get(), "/samples/index")) r.n = h5::read_dataset(f.get(), "/samples/index").numel();
+  if (h5::exists(f.get(), "/samples/index"))
+    r.n = h5::read_dataset(f.get(), "/samples/index").numel();
   if (h5::exists(f.get(), "/dataset")) {
     auto d = h5::open_object(f.get(), "/dataset");
     r.dataset = attr_string(d.get(), "spec");
@@ -112,20 +116,29 @@ std::vector<AttackCorrelation> correlate(const std::vector<ModelRecord>& records
 nlohmann::json compare_json(const std::vector<ModelRecord>& records,
                             const std::vector<AttackCorrelation>& corr) {
   auto test = [](const CorrelationTest& t) {
-    return nlohmann::json{{"value", t.value}, {"p_value", t.p_value}, {"ci_low", t.ci_low},
-                          {"ci_high", t.ci_high}, {"permutations", t.permutations}};
+    return nlohmann::json{{"value", t.value},
+                          {"p_value", t.p_value},
+                          {"ci_low", t.ci_low},
+                          {"ci_high", t.ci_high},
+                          {"permutations", t.permutations}};
   };
   nlohmann::json j;
   j["models"] = nlohmann::json::array();
   for (const auto& r : records) {
-    nlohmann::json m{{"file", r.file}, {"model", r.model}, {"dataset", r.dataset}, {"split", r.split},
-                     {"clean_acc", r.clean_acc}, {"adv_acc", r.adv_acc}, {"accuracy_drop", r.accuracy_drop}};
+    nlohmann::json m{{"file", r.file},
+                     {"model", r.model},
+                     {"dataset", r.dataset},
+                     {"split", r.split},
+                     {"clean_acc", r.clean_acc},
+                     {"adv_acc", r.adv_acc},
+                     {"accuracy_drop", r.accuracy_drop}};
     if (r.has_sf) m["sf"] = {{"value", r.sf}, {"ci_low", r.sf_ci_low}, {"ci_high", r.sf_ci_high}};
     j["models"].push_back(m);
   }
   j["correlations"] = nlohmann::json::array();
   for (const auto& c : corr) {
-    j["correlations"].push_back({{"attack", c.attack}, {"models", c.models},
+    j["correlations"].push_back({{"attack", c.attack},
+                                 {"models", c.models},
                                  {"spearman_sf_vs_accuracy_drop", test(c.rho_drop)},
                                  {"kendall_sf_vs_accuracy_drop", test(c.tau_drop)},
                                  {"spearman_sf_vs_robust_acc", test(c.rho_adv)},
@@ -156,20 +169,21 @@ nlohmann::json robustbench_json(const ModelRecord& r) {
     if (aa.empty() && t.spec.rfind("autoattack", 0) == 0) aa = label;
   }
   const std::string primary = !aa.empty() ? aa : (r.threat.empty() ? "" : r.threat.begin()->first);
-  nlohmann::json j{{"name", std::filesystem::path(r.file).stem().string()},
-                   {"link", ""},
-                   {"authors", ""},
-                   {"venue", ""},
-                   {"architecture", r.arch},
-                   {"dataset", r.dataset.substr(0, r.dataset.find(':'))},
-                   {"threat_model", nullptr},
-                   {"eps", nullptr},
-                   {"clean_acc", r.clean_acc >= 0 ? nlohmann::json(percent(r.clean_acc)) : nullptr},
-                   {"reported", ""},
-                   {"autoattack_acc", aa.empty() ? nullptr : nlohmann::json(percent(r.adv_acc.at(aa)))},
-                   {"additional_data", false},
-                   {"number_forward_passes", nullptr},
-                   {"footnote", ""}};
+  nlohmann::json j{
+      {"name", std::filesystem::path(r.file).stem().string()},
+      {"link", ""},
+      {"authors", ""},
+      {"venue", ""},
+      {"architecture", r.arch},
+      {"dataset", r.dataset.substr(0, r.dataset.find(':'))},
+      {"threat_model", nullptr},
+      {"eps", nullptr},
+      {"clean_acc", r.clean_acc >= 0 ? nlohmann::json(percent(r.clean_acc)) : nullptr},
+      {"reported", ""},
+      {"autoattack_acc", aa.empty() ? nullptr : nlohmann::json(percent(r.adv_acc.at(aa)))},
+      {"additional_data", false},
+      {"number_forward_passes", nullptr},
+      {"footnote", ""}};
   if (!primary.empty()) {
     const auto& t = r.threat.at(primary);
     j["threat_model"] = t.norm == "linf" ? "Linf" : t.norm == "l2" ? "L2" : t.norm;
@@ -196,6 +210,84 @@ nlohmann::json robustbench_json(const ModelRecord& r) {
                   {"config_sha256", r.config_sha256},
                   {"created_utc", r.created_utc}};
   return j;
+}
+
+namespace {
+
+std::string fixed(double v, int prec = 4) {
+  return std::isfinite(v) ? fmt::format("{:.{}f}", v, prec) : "nan";
+}
+std::string sig4(double v) { return std::isfinite(v) ? fmt::format("{:.4g}", v) : "nan"; }
+
+}  // namespace
+
+std::vector<Table> zoo_tables(const std::vector<ModelRecord>& records,
+                              const std::vector<AttackCorrelation>& corr) {
+  const bool any = std::any_of(records.begin(), records.end(),
+                               [](const ModelRecord& r) { return r.has_sf || r.clean_acc >= 0; });
+  if (!any) return {};
+  std::set<std::string> labels;
+  for (const auto& r : records) {
+    for (const auto& [l, v] : r.adv_acc) labels.insert(l);
+  }
+  Table zoo;
+  zoo.header = {"model", "SF", "SF 95% CI", "clean_acc"};
+  for (const auto& l : labels) {
+    zoo.header.push_back("adv_acc " + l);
+    zoo.header.push_back("dAcc " + l);
+  }
+  for (const auto& r : records) {
+    std::vector<std::string> row{
+        r.model, r.has_sf ? sig4(r.sf) : "",
+        r.has_sf ? fmt::format("[{}, {}]", sig4(r.sf_ci_low), sig4(r.sf_ci_high)) : "",
+        r.clean_acc >= 0 ? fixed(r.clean_acc) : ""};
+    for (const auto& l : labels) {
+      row.push_back(r.adv_acc.count(l) ? fixed(r.adv_acc.at(l)) : "");
+      row.push_back(r.accuracy_drop.count(l) ? fixed(r.accuracy_drop.at(l)) : "");
+    }
+    zoo.rows.push_back(std::move(row));
+  }
+  if (corr.empty()) {
+    zoo.footnotes.push_back("correlations need SF and the same attack in at least 3 files");
+    return {zoo};
+  }
+  Table tests;
+  tests.header = {"attack", "models", "statistic", "value", "95% CI", "p"};
+  for (const auto& c : corr) {
+    const std::pair<const char*, const CorrelationTest*> stats[] = {
+        {"Spearman rho(SF, dAcc)", &c.rho_drop},
+        {"Kendall tau(SF, dAcc)", &c.tau_drop},
+        {"Spearman rho(SF, adv_acc)", &c.rho_adv},
+        {"Kendall tau(SF, adv_acc)", &c.tau_adv}};
+    for (const auto& [name, t] : stats) {
+      tests.rows.push_back({c.attack, std::to_string(c.models), name, fixed(t->value, 3),
+                            fmt::format("[{}, {}]", fixed(t->ci_low, 3), fixed(t->ci_high, 3)),
+                            fixed(t->p_value, 4)});
+    }
+  }
+  return {zoo, tests};
+}
+
+void write_model_infos(const std::vector<ModelRecord>& records, const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) {
+    throw IoError("compare --out-dir: '" + dir.string() + "' is not a directory",
+                  ExitCode::kBadInput);
+  }
+  std::set<std::string> names;
+  for (const auto& r : records) {
+    const auto info = robustbench_json(r);
+    const std::string name = info["name"].get<std::string>();
+    if (!names.insert(name).second) {
+      throw IoError("compare --out-dir: two results files are named '" + name + "' (" + r.file +
+                        "); model_info files are named after the file stem",
+                    ExitCode::kBadInput);
+    }
+    const fs::path out = dir / (name + ".json");
+    std::ofstream os(out);
+    os << info.dump(2) << "\n";
+    if (!os) throw IoError("cannot write '" + out.string() + "'");
+  }
 }
 
 }  // namespace sfb::io

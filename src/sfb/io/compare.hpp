@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/rank_stats.hpp"
+#include "io/table.hpp"
 
 namespace sfb::io {
 
@@ -20,11 +21,11 @@ struct ModelRecord {
   std::string arch;                       ///< /model arch ("" when absent)
   std::string git_commit, config_sha256;  ///< root attributes of the results file
   std::string created_utc;
-  int64_t n = 0;                          ///< samples evaluated (0 when unknown)
-  std::map<std::string, Threat> threat;   ///< per attack label (not worst_case)
+  int64_t n = 0;                         ///< samples evaluated (0 when unknown)
+  std::map<std::string, Threat> threat;  ///< per attack label (not worst_case)
   bool has_sf = false;
   double sf = 0, sf_ci_low = 0, sf_ci_high = 0;
-  double clean_acc = -1;                 ///< -1 when the file has neither SF nor attacks
+  double clean_acc = -1;                        ///< -1 when the file has neither SF nor attacks
   std::map<std::string, double> adv_acc;        ///< per attack label (incl. worst_case)
   std::map<std::string, double> accuracy_drop;  ///< ΔAcc per attack label
 };
@@ -56,5 +57,16 @@ nlohmann::json compare_json(const std::vector<ModelRecord>& records,
 /// with exact fractions, SF and its CI, adv_acc and ΔAcc per attack, the threat per attack, and
 /// provenance (file, git_commit, config_sha256, created_utc).
 nlohmann::json robustbench_json(const ModelRecord& r);
+
+/// The model-zoo tables of `compare`: one row per record (model, SF with its CI, clean accuracy,
+/// adv_acc and ΔAcc per attack label in sorted order; 4 decimals, SF 4 significant digits), then
+/// the correlations (attack, models, statistic, value, 95% CI, p) or a footnote saying they need SF
+/// and one attack in at least 3 files. Empty when no record has SF or attacks.
+std::vector<Table> zoo_tables(const std::vector<ModelRecord>& records,
+                              const std::vector<AttackCorrelation>& corr);
+
+/// Writes DIR/<file stem>.json, the robustbench_json() of every record. IoError (exit 2) for a
+/// missing directory or two records with the same stem; IoError when a file cannot be written.
+void write_model_infos(const std::vector<ModelRecord>& records, const std::filesystem::path& dir);
 
 }  // namespace sfb::io

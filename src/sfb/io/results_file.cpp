@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/provenance.hpp"
+#include "io/hdf5/objects.hpp"
 
 namespace sfb::io {
 namespace fs = std::filesystem;
@@ -22,8 +23,10 @@ fs::path summary_path(const fs::path& out) {
 void check_output_path(const fs::path& out) {
   if (out.empty()) throw IoError("no output file given (--out)", ExitCode::kBadInput);
   if (out.extension() == ".json") {
-    throw IoError("output '" + out.string() + "' must be the .h5 results file; the JSON summary is "
-                  "written next to it", ExitCode::kBadInput);
+    throw IoError("output '" + out.string() +
+                      "' must be the .h5 results file; the JSON summary is "
+                      "written next to it",
+                  ExitCode::kBadInput);
   }
   const fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
   std::error_code ec;
@@ -44,8 +47,10 @@ void check_output_path(const fs::path& out) {
       }
     }
     if (!ours) {
-      throw IoError("output '" + out.string() + "' exists and is not an sfbench results file; "
-                    "refusing to overwrite it", ExitCode::kBadInput);
+      throw IoError("output '" + out.string() +
+                        "' exists and is not an sfbench results file; "
+                        "refusing to overwrite it",
+                    ExitCode::kBadInput);
     }
   }
 }
@@ -53,7 +58,9 @@ void check_output_path(const fs::path& out) {
 ResultsFile::ResultsFile(Context& ctx, const fs::path& out, const RunInfo& info)
     : ctx_(ctx), out_(out), partial_(out.string() + ".partial") {
   ctx_.agree([&] { check_output_path(out_); });
-  ctx_.agree([&] { file_ = h5::create_parallel(partial_, ctx_.mpi_comm()); });
+  ctx_.agree([&] {
+    file_ = std::make_unique<h5::Handle>(h5::create_parallel(partial_, ctx_.mpi_comm()));
+  });
   const Provenance& p = ctx_.provenance();
   set_attr("/", "schema_version", kSchemaVersion);
   set_attr("/", "sfbench_version", p.sfbench_version);
@@ -111,7 +118,7 @@ ResultsFile::~ResultsFile() {
     // Unwinding after an error: closing a parallel file is collective and other ranks may be gone,
     // so the handle is left open (MPI_Abort or MPI_Finalize ends the process). The .partial file
     // keeps complete = 0 and the final name is untouched.
-    file_.release();
+    if (file_) file_->release();
   }
 }
 
@@ -146,8 +153,8 @@ void ResultsFile::set_attr(const std::string& object, const std::string& key, co
       },
       v);
   agree_on("attribute " + object + "@" + key, canon);
-  h5::Handle obj = h5::exists(file_.get(), object) ? h5::open_object(file_.get(), object)
-                                                   : h5::ensure_group(file_.get(), object);
+  h5::Handle obj = h5::exists(file_->get(), object) ? h5::open_object(file_->get(), object)
+                                                    : h5::ensure_group(file_->get(), object);
   h5::write_attr(obj.get(), key, v);
 }
 
@@ -171,7 +178,7 @@ void ResultsFile::write_per_sample(const std::string& path, int64_t offset,
     throw IoError("per-sample dataset '" + path + "': " + *problem);
   }
   const Hyperslab slab = per_sample_slab(n, offset, data.size(0), trailing);
-  h5::Handle d = h5::create_dataset(file_.get(), path, data.scalar_type(), slab.file_dims);
+  h5::Handle d = h5::create_dataset(file_->get(), path, data.scalar_type(), slab.file_dims);
   h5::write_slab(d.get(), slab, data, /*collective=*/true);
 }
 
@@ -192,8 +199,23 @@ void ResultsFile::write_global(const std::string& path, const torch::Tensor& val
     dims.push_back(static_cast<uint64_t>(d));
   }
   agree_on("global dataset '" + path + "' (dtype or shape)", canon);
-  h5::Handle d = h5::create_dataset(file_.get(), path, data.scalar_type(), dims);
+  h5::Handle d = h5::create_dataset(file_->get(), path, data.scalar_type(), dims);
   h5::write_from_root(d.get(), data, ctx_.rank() == 0, /*collective=*/true);
+}
+
+void ResultsFile::record_stage(const std::string& stage, const StageTiming& mine) {
+  const double rate = mine.seconds > 0 ? mine.items / mine.seconds : 0.0;
+  set_attr("/timing", stage + "_seconds", mine.seconds);
+  set_attr("/timing", stage + "_items", mine.items);
+  set_attr("/timing", stage + "_unit", mine.unit);
+  set_attr("/timing", stage + "_items_per_s", rate);
+  auto& t = summary_["timing"][stage];
+  t["seconds"] = mine.seconds;
+  t["items"] = mine.items;
+  t["unit"] = mine.unit;
+  t["items_per_s"] = rate;
+  record_device_seconds(stage, mine.device_seconds);
+  record_traffic(stage, mine.traffic);
 }
 
 void ResultsFile::record_traffic(const std::string& stage, const comm::Traffic& mine) {
@@ -218,13 +240,13 @@ void ResultsFile::record_device_seconds(const std::string& stage, double mine) {
 
 void ResultsFile::finish() {
   SFB_ASSERT(!finished_, "ResultsFile::finish called twice");
-  const double wall = comm::allreduce_scalar(ctx_.host_comm(), ctx_.elapsed_seconds(),
-                                             comm::ReduceOp::kMax);
+  const double wall =
+      comm::allreduce_scalar(ctx_.host_comm(), ctx_.elapsed_seconds(), comm::ReduceOp::kMax);
   set_attr("/timing", "wall_seconds", wall);
   summary_["wall_time_s"] = wall;
   set_attr("/", "complete", int64_t{1});
-  h5::flush(file_.get());
-  file_.reset();  // collective close
+  h5::flush(file_->get());
+  file_->reset();  // collective close
   ctx_.host_comm().barrier();
   ctx_.agree([&] {
     if (ctx_.rank() != 0) return;
@@ -239,9 +261,13 @@ void ResultsFile::finish() {
     }
     std::error_code ec;
     fs::rename(partial_, out_, ec);
-    if (ec) throw IoError("cannot rename '" + partial_.string() + "' to '" + out_.string() + "': " + ec.message());
+    if (ec)
+      throw IoError("cannot rename '" + partial_.string() + "' to '" + out_.string() +
+                    "': " + ec.message());
     fs::rename(json_partial, json, ec);
-    if (ec) throw IoError("cannot rename '" + json_partial.string() + "' to '" + json.string() + "': " + ec.message());
+    if (ec)
+      throw IoError("cannot rename '" + json_partial.string() + "' to '" + json.string() +
+                    "': " + ec.message());
   });
   finished_ = true;
   log::info("results: " + out_.string() + " (summary " + summary_path(out_).string() + ")");

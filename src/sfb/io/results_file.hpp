@@ -7,14 +7,28 @@
 #include <string>
 
 #include "comm/context.hpp"
-#include "io/hdf5/objects.hpp"
+#include "io/h5_node.hpp"
 
 namespace sfb::io {
+namespace h5 {
+class Handle;
+}  // namespace h5
 
-using AttrValue = h5::AttrValue;
+using AttrValue = H5Value;
 
 /// Version of the results layout written by this sfbench (root attribute schema_version).
-inline constexpr int64_t kSchemaVersion = 1;
+/// 2: every stage's timing record has the same keys (record_stage); 1: per-stage rate names
+/// (sf_images_per_s, interactions_masked_forwards_per_s). validate and compare read both.
+inline constexpr int64_t kSchemaVersion = 2;
+
+/// One stage's timing record (ResultsFile::record_stage), the same keys for every stage.
+struct StageTiming {
+  double seconds = 0;         ///< wall seconds of the stage, max over ranks
+  double items = 0;           ///< units of work the stage did, all ranks together
+  std::string unit;           ///< what `items` counts: "images", "samples", "masked forwards"
+  double device_seconds = 0;  ///< this rank's device seconds (DeviceClock)
+  comm::Traffic traffic;      ///< this rank's collectives during the stage
+};
 
 /// What a run records about itself in the root attributes and the summary.
 struct RunInfo {
@@ -56,13 +70,19 @@ class ResultsFile {
   /// pred == label), the per-sample columns every evaluation stage shares. Collective.
   void write_samples(int64_t offset, const torch::Tensor& index, const torch::Tensor& labels,
                      const torch::Tensor& preds);
-  /// Writes a dataset whose value every rank holds (rank 0's copy is written). Any shape, scalar too.
+  /// Writes a dataset whose value every rank holds (rank 0's copy is written). Any shape, scalar
+  /// too.
   void write_global(const std::string& path, const torch::Tensor& value);
   /// Sets attribute `key` on the group or dataset `object` (groups are created as needed).
   void set_attr(const std::string& object, const std::string& key, const AttrValue& value);
   /// The summary record rank 0 writes at finish(); commands add "metrics", "timing", "dataset",
   /// "model" objects. Only rank 0's content is used. Not collective.
   nlohmann::json& summary() { return summary_; }
+  /// Records a stage's timing, one record with the same keys for every stage: the /timing
+  /// attributes <stage>_seconds, <stage>_items, <stage>_unit, <stage>_items_per_s (items/seconds, 0
+  /// for 0 s) and timing.<stage>.{seconds, items, unit, items_per_s} in the summary, plus
+  /// record_device_seconds() and record_traffic() of `mine`. Collective.
+  void record_stage(const std::string& stage, const StageTiming& mine);
   /// Records what a stage communicated: `mine` is this rank's traffic during the stage (difference
   /// of two Context::traffic() readings). Sets timing.<stage>.bytes_communicated (max over ranks),
   /// bytes_communicated_all_ranks (sum), collectives (max) in the summary and the matching
@@ -82,7 +102,7 @@ class ResultsFile {
   void agree_on(const std::string& what, const std::string& canonical);
   Context& ctx_;
   std::filesystem::path out_, partial_;
-  h5::Handle file_;
+  std::unique_ptr<h5::Handle> file_;  // the HDF5 file; <hdf5.h> stays in results_file.cpp
   nlohmann::json summary_;
   bool finished_ = false;
 };

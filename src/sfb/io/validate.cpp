@@ -87,8 +87,10 @@ ValidationReport validate_results(const fs::path& file) {
   if (h5::has_attr(f.get(), "schema_version")) {
     auto v = h5::read_attr(f.get(), "schema_version");
     if (auto i = std::get_if<int64_t>(&v); i && *i > kSchemaVersion) {
-      rep.problems.push_back("schema_version " + std::to_string(*i) + " is newer than this sfbench "
-                             "understands (" + std::to_string(kSchemaVersion) + ")");
+      rep.problems.push_back("schema_version " + std::to_string(*i) +
+                             " is newer than this sfbench "
+                             "understands (" +
+                             std::to_string(kSchemaVersion) + ")");
     }
   }
   if (h5::has_attr(f.get(), "config_toml") && h5::has_attr(f.get(), "config_sha256")) {
@@ -133,12 +135,14 @@ ValidationReport validate_results(const fs::path& file) {
     }
     const auto want_dtype = (*spec)["dtype"].get<std::string>();
     if (info.dtype != want_dtype) {
-      rep.problems.push_back("dataset " + path + " has dtype " + info.dtype + ", expected " + want_dtype);
+      rep.problems.push_back("dataset " + path + " has dtype " + info.dtype + ", expected " +
+                             want_dtype);
     }
     const auto& shape = (*spec)["shape"];
     if (shape.size() != info.dims.size()) {
-      rep.problems.push_back("dataset " + path + " has shape " + join_dims(info.dims) + ", expected " +
-                             std::to_string(shape.size()) + " dimensions " + shape.dump());
+      rep.problems.push_back("dataset " + path + " has shape " + join_dims(info.dims) +
+                             ", expected " + std::to_string(shape.size()) + " dimensions " +
+                             shape.dump());
       return;
     }
     for (size_t i = 0; i < shape.size(); ++i) {
@@ -192,7 +196,8 @@ ValidationReport validate_summary(const fs::path& file) {
   }
   if (doc.is_object() && doc.contains("config_toml") && doc.contains("config_sha256") &&
       doc["config_toml"].is_string() && doc["config_sha256"].is_string() &&
-      sha256_hex(doc["config_toml"].get<std::string>()) != doc["config_sha256"].get<std::string>()) {
+      sha256_hex(doc["config_toml"].get<std::string>()) !=
+          doc["config_sha256"].get<std::string>()) {
     rep.problems.push_back("config_sha256 does not match the SHA-256 of config_toml");
   }
   return rep;
@@ -207,13 +212,13 @@ ValidationReport validate_path(const fs::path& file) {
   }
   // JSON summaries start with '{'; everything else (.h5, .h5.partial, damaged files) is checked as
   // a results file so HDF5's own reason for refusing it is reported.
-  const bool json = file.extension() == ".json" ||
-                    (file.extension() != ".h5" && !h5::is_hdf5(file) && [&] {
-                      std::ifstream in(file);
-                      char c = 0;
-                      in >> c;
-                      return c == '{';
-                    }());
+  const bool json =
+      file.extension() == ".json" || (file.extension() != ".h5" && !h5::is_hdf5(file) && [&] {
+        std::ifstream in(file);
+        char c = 0;
+        in >> c;
+        return c == '{';
+      }());
   return json ? validate_summary(file) : validate_results(file);
 }
 

@@ -43,13 +43,16 @@ class Classifier {
   /// When head(a) is exactly the affine map a·Wᵀ + b, the pair (W [C, k], b [C]) as they are used
   /// (same device and dtype; part of the model, not copies); std::nullopt otherwise. Lets metrics
   /// use closed forms (SPEC §2's linear-head fast path).
-  virtual std::optional<std::pair<torch::Tensor, torch::Tensor>> linear_head() { return std::nullopt; }
+  virtual std::optional<std::pair<torch::Tensor, torch::Tensor>> linear_head() {
+    return std::nullopt;
+  }
   /// Names of the layers whose outputs can be tapped, in forward order; the last is "features".
   virtual std::vector<std::string> layer_names() const = 0;
   /// forward(x) that also returns the outputs of the layers named in `names` (in that order) in
   /// `taps`, as tensors of the autograd graph (gradients of the logits with respect to them can be
   /// taken). Throws ConfigError listing layer_names() for an unknown name.
-  virtual torch::Tensor forward_tapped(const torch::Tensor& x, const std::vector<std::string>& names,
+  virtual torch::Tensor forward_tapped(const torch::Tensor& x,
+                                       const std::vector<std::string>& names,
                                        std::vector<torch::Tensor>& taps) = 0;
   /// The logits of x with the output of layer `name` (one of layer_names(), "features" included)
   /// replaced by `value`, which must have the shape that layer's output has for x; everything
@@ -80,6 +83,14 @@ inline torch::Tensor Classifier::forward_replaced(const torch::Tensor& x, const 
                       "], got " + c10::str(value.sizes()));
   }
   return head(value);
+}
+
+/// Puts `model` in eval mode with parameters and buffers of `dtype` and returns it: what every
+/// evaluation stage does to the model first.
+inline Classifier& for_evaluation(Classifier& model, torch::ScalarType dtype) {
+  model.train(false);
+  model.to_dtype(dtype);
+  return model;
 }
 
 }  // namespace sfb::models

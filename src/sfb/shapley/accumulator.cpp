@@ -51,7 +51,8 @@ void SfAccumulator::add(const torch::Tensor& c, const torch::Tensor& labels,
 }
 
 SfStatistics SfAccumulator::reduce(comm::Communicator& comm) const {
-  // One flat buffer: [sum k | class_sum C·k | class_count C | boot_sum R·k | boot_weight R | n, correct].
+  // One flat buffer: [sum k | class_sum C·k | class_count C | boot_sum R·k | boot_weight R | n,
+  // correct].
   const auto o = sum_.options();
   torch::Tensor flat =
       torch::cat({sum_, class_sum_.flatten(), class_count_, boot_sum_.flatten(), boot_weight_,

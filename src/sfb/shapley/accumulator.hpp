@@ -9,10 +9,10 @@ namespace sfb::shapley {
 
 /// The dataset-level SF statistics of SPEC §2 (all float64, on the CPU).
 struct SfStatistics {
-  int64_t n = 0;        ///< samples evaluated (all ranks)
-  int64_t k = 0;        ///< neurons
-  int64_t correct = 0;  ///< clean samples classified correctly
-  double accuracy = 0;  ///< correct / n
+  int64_t n = 0;                 ///< samples evaluated (all ranks)
+  int64_t k = 0;                 ///< neurons
+  int64_t correct = 0;           ///< clean samples classified correctly
+  double accuracy = 0;           ///< correct / n
   torch::Tensor global_shapley;  ///< C [k]: C_i = (1/n) Σ_x c_i(x)
   torch::Tensor sorted;          ///< C sorted descending [k] (paper 000 Fig. 6)
   torch::Tensor per_class;       ///< [num_classes, k]: C over the samples of each label; NaN rows
@@ -23,7 +23,7 @@ struct SfStatistics {
   torch::Tensor bootstrap_sf;    ///< [R] SF of each Poisson bootstrap replicate (NaN: zero weight)
   double ci_level = 0.95;        ///< coverage of [ci_low, ci_high]
   double ci_low = 0, ci_high = 0;  ///< percentile interval of bootstrap_sf (NaN when R = 0)
-  double bootstrap_se = 0;       ///< standard deviation of the finite bootstrap_sf (NaN when R < 2)
+  double bootstrap_se = 0;  ///< standard deviation of the finite bootstrap_sf (NaN when R < 2)
   /// mean(bootstrap_sf) − sf. SF is biased upward by sampling noise in C (noise adds variance
   /// across neurons), and resampling adds that noise again, so for small n or nearly equal C_i the
   /// percentile interval can sit above sf; a bias comparable to sf − ci_low says so.

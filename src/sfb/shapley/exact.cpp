@@ -57,8 +57,8 @@ torch::Tensor exact_neuron_shapley(models::Classifier& model, const torch::Tenso
   return exact_shapley(a.size(0), [&](const torch::Tensor& masks) {
     const torch::Tensor m = masks.to(a.device(), a.scalar_type());
     const torch::Tensor logits = model.head(m * a.unsqueeze(0));
-    const torch::Tensor y = torch::full({m.size(0)}, cls,
-                                        torch::TensorOptions().dtype(torch::kInt64).device(a.device()));
+    const torch::Tensor y = torch::full(
+        {m.size(0)}, cls, torch::TensorOptions().dtype(torch::kInt64).device(a.device()));
     return target_value(logits, y, target);
   });
 }

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "core/error.hpp"
+#include "core/tensors.hpp"
 #include "data/batches.hpp"
 
 namespace sfb::shapley {
@@ -16,33 +17,22 @@ ProbeOptions probe_options(const SfConfig& cfg) {
   return o;
 }
 
-torch::Tensor cat_or_empty(const std::vector<torch::Tensor>& parts, torch::ScalarType st) {
-  if (parts.empty()) return torch::empty({0}, st);
-  return torch::cat(parts);
-}
-
-/// The model converted for the stage: eval mode, cfg.dtype.
-models::Classifier& prepared(models::Classifier& model, const SfConfig& cfg) {
-  model.train(false);
-  model.to_dtype(sf_dtype(cfg));
-  return model;
-}
-
 }  // namespace
 
 void SfConfig::register_keys(ConfigSchema& s) {
-  s.add("sf.layer", &layer, "probed layer (a name from `sfbench info --model ...`; features = penultimate)");
-  s.add("sf.target", &target, "scalar decomposed over neurons", {"logit", "logprob", "prob", "pred-logit"});
+  s.add("sf.layer", &layer,
+        "probed layer (a name from `sfbench info --model ...`; features = penultimate)");
+  s.add("sf.target", &target, "scalar decomposed over neurons",
+        {"logit", "logprob", "prob", "pred-logit"});
   s.add_int("sf.bootstrap", &bootstrap, "Poisson bootstrap replicates (0 = no CI)", 0, 100000);
-  s.add_float("sf.ci_level", &ci_level, "coverage of the bootstrap percentile interval", 0.5, 0.999);
+  s.add_float("sf.ci_level", &ci_level, "coverage of the bootstrap percentile interval", 0.5,
+              0.999);
   s.add("sf.save_per_sample", &save_per_sample, "write /sf/per_sample [n, k] float32");
   s.add("sf.dtype", &dtype, "precision of the model evaluation", {"float32", "float64"});
   s.add("sf.fast_path", &fast_path, "closed form a*W[y] for a linear head (false = autograd)");
 }
 
-torch::ScalarType sf_dtype(const SfConfig& cfg) {
-  return cfg.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
-}
+torch::ScalarType sf_dtype(const SfConfig& cfg) { return eval_dtype(cfg.dtype); }
 
 SfStage::SfStage(models::Classifier& model, const SfConfig& cfg,
                  const std::vector<int64_t>& image_shape, uint64_t seed,
@@ -50,7 +40,8 @@ SfStage::SfStage(models::Classifier& model, const SfConfig& cfg,
     : cfg_(cfg),
       dtype_(sf_dtype(cfg)),
       device_(device),
-      probe_(prepared(model, cfg), probe_options(cfg), image_shape, dtype_, device),
+      probe_(models::for_evaluation(model, sf_dtype(cfg)), probe_options(cfg), image_shape, dtype_,
+             device),
       acc_(probe_.num_neurons(), model.num_classes(), cfg.bootstrap, cfg.ci_level, seed, device),
       clock_(device) {}
 
@@ -87,12 +78,13 @@ torch::Tensor SfStage::per_sample() const {
 }
 
 void write_sf(io::ResultsFile& rf, const SfStage& stage, const SfStatistics& s,
-              const std::string& split, double seconds) {
+              const std::string& split) {
   const torch::Tensor index = stage.index();
   const int64_t offset = index.numel() > 0 ? index[0].item<int64_t>() : 0;
   const torch::Tensor labels = stage.labels(), preds = stage.preds();
   rf.write_samples(offset, index, labels, preds);
-  if (stage.config().save_per_sample) rf.write_per_sample("/sf/per_sample", offset, stage.per_sample());
+  if (stage.config().save_per_sample)
+    rf.write_per_sample("/sf/per_sample", offset, stage.per_sample());
   rf.write_global("/sf/global_shapley", s.global_shapley);
   rf.write_global("/sf/sorted", s.sorted);
   rf.write_global("/sf/per_class", s.per_class);
@@ -116,19 +108,22 @@ void write_sf(io::ResultsFile& rf, const SfStage& stage, const SfStatistics& s,
   rf.set_attr(v, "dtype", cfg.dtype);
   rf.set_attr(v, "fast_path", int64_t{stage.uses_fast_path() ? 1 : 0});
   rf.set_attr(v, "accuracy", s.accuracy);
-  const double rate = seconds > 0 ? static_cast<double>(s.n) / seconds : 0.0;
-  rf.set_attr("/timing", "sf_seconds", seconds);
-  rf.set_attr("/timing", "sf_images_per_s", rate);
   auto& sum = rf.summary();
-  sum["metrics"]["sf"] = {{"value", s.sf},           {"ci_low", s.ci_low},
-                          {"ci_high", s.ci_high},    {"ci_level", s.ci_level},
-                          {"bootstrap", cfg.bootstrap}, {"bootstrap_se", s.bootstrap_se},
+  sum["metrics"]["sf"] = {{"value", s.sf},
+                          {"ci_low", s.ci_low},
+                          {"ci_high", s.ci_high},
+                          {"ci_level", s.ci_level},
+                          {"bootstrap", cfg.bootstrap},
+                          {"bootstrap_se", s.bootstrap_se},
                           {"bootstrap_bias", s.bootstrap_bias},
-                          {"n", s.n},                {"k", s.k},
-                          {"accuracy", s.accuracy},  {"correct", s.correct},
-                          {"target", cfg.target},    {"layer", cfg.layer},
-                          {"split", split},          {"dtype", cfg.dtype}};
-  sum["timing"]["sf"] = {{"seconds", seconds}, {"items_per_s", rate}};
+                          {"n", s.n},
+                          {"k", s.k},
+                          {"accuracy", s.accuracy},
+                          {"correct", s.correct},
+                          {"target", cfg.target},
+                          {"layer", cfg.layer},
+                          {"split", split},
+                          {"dtype", cfg.dtype}};
 }
 
 }  // namespace sfb::shapley

@@ -83,10 +83,10 @@ class SfStage {
 /// Writes the per-sample columns /samples/{index,label,pred,correct} (rows = global index) and the
 /// /sf results of DESIGN.md's contract: global_shapley [k], sorted [k], per_class [C, k],
 /// per_class_sf [C], class_count [C], bootstrap_sf [R], value (scalar, with attributes ci_low,
-/// ci_high, ci_level, bootstrap, bootstrap_se, bootstrap_bias, target, layer, split, n, k, dtype, fast_path,
-/// accuracy), per_sample [n, k] with save_per_sample; and metrics.sf / timing.sf in the summary.
-/// `seconds`: the stage's wall time (max over ranks). Collective.
+/// ci_high, ci_level, bootstrap, bootstrap_se, bootstrap_bias, target, layer, split, n, k, dtype,
+/// fast_path, accuracy), per_sample [n, k] with save_per_sample; and metrics.sf in the summary.
+/// The stage's timing is ResultsFile::record_stage("sf", ...). Collective.
 void write_sf(io::ResultsFile& rf, const SfStage& stage, const SfStatistics& s,
-              const std::string& split, double seconds);
+              const std::string& split);
 
 }  // namespace sfb::shapley

@@ -16,10 +16,14 @@ Target parse_target(const std::string& name) {
 
 std::string target_name(Target t) {
   switch (t) {
-    case Target::kLogit: return "logit";
-    case Target::kLogProb: return "logprob";
-    case Target::kProb: return "prob";
-    case Target::kPredLogit: return "pred-logit";
+    case Target::kLogit:
+      return "logit";
+    case Target::kLogProb:
+      return "logprob";
+    case Target::kProb:
+      return "prob";
+    case Target::kPredLogit:
+      return "pred-logit";
   }
   return "?";
 }
@@ -35,9 +39,12 @@ torch::Tensor target_value(const torch::Tensor& logits, const torch::Tensor& lab
   const torch::Tensor cls = target_class(logits, labels, t).unsqueeze(1);
   switch (t) {
     case Target::kLogit:
-    case Target::kPredLogit: return logits.gather(1, cls).squeeze(1);
-    case Target::kLogProb: return torch::log_softmax(logits, 1).gather(1, cls).squeeze(1);
-    case Target::kProb: return torch::softmax(logits, 1).gather(1, cls).squeeze(1);
+    case Target::kPredLogit:
+      return logits.gather(1, cls).squeeze(1);
+    case Target::kLogProb:
+      return torch::log_softmax(logits, 1).gather(1, cls).squeeze(1);
+    case Target::kProb:
+      return torch::softmax(logits, 1).gather(1, cls).squeeze(1);
   }
   SFB_ASSERT(false, "unhandled target");
   return {};

@@ -23,7 +23,8 @@ void check_finite(const torch::Tensor& t, const torch::Tensor& index, const std:
   if (!bad.any().item<bool>()) return;
   const int64_t row = bad.nonzero().index({0, 0}).item<int64_t>();
   const int64_t global = index.to(torch::kCPU).index({row}).item<int64_t>();
-  throw DataError(fmt::format("sample {}: {} at layer '{}' is NaN or infinite", global, what, layer));
+  throw DataError(
+      fmt::format("sample {}: {} at layer '{}' is NaN or infinite", global, what, layer));
 }
 
 }  // namespace

@@ -12,7 +12,8 @@ namespace sfb::shapley {
 
 /// How per-sample Taylor Shapley values are taken.
 struct ProbeOptions {
-  std::string layer = "features";  ///< a name of Classifier::layer_names(); "features" = penultimate
+  std::string layer =
+      "features";  ///< a name of Classifier::layer_names(); "features" = penultimate
   Target target = Target::kLogit;
   /// Use the closed form c = a ⊙ W[class] when the layer is "features", the head is linear
   /// (Classifier::linear_head()) and the target is linear in the logits; false forces autograd.

@@ -60,7 +60,6 @@ void GradReducer::prepare() {
     reduced_[b] = false;
   }
   std::fill(filled_.begin(), filled_.end(), false);
-  reduced_in_backward_ = 0;
 }
 
 void GradReducer::on_grad(int64_t i, const torch::Tensor& grad) {
@@ -69,10 +68,7 @@ void GradReducer::on_grad(int64_t i, const torch::Tensor& grad) {
   torch::NoGradGuard no_grad;
   buffers_[b].narrow(0, param_offset_[i], grad.numel()).copy_(grad.reshape({-1}));
   filled_[i] = true;
-  if (--pending_[b] == 0) {
-    reduce_bucket(b);
-    ++reduced_in_backward_;
-  }
+  if (--pending_[b] == 0) reduce_bucket(b);
 }
 
 void GradReducer::reduce_bucket(int64_t b) {

@@ -45,8 +45,6 @@ class GradReducer {
   void finish();
   /// Buckets, each a list of indices into the parameter list (reverse order, for tests and logs).
   const std::vector<std::vector<int64_t>>& buckets() const { return bucket_params_; }
-  /// Number of buckets reduced from inside backward in the last pass (the rest in finish()).
-  int64_t reduced_in_backward() const { return reduced_in_backward_; }
 
  private:
   void on_grad(int64_t param, const torch::Tensor& grad);
@@ -54,13 +52,12 @@ class GradReducer {
 
   std::vector<torch::Tensor> params_;
   comm::Communicator& comm_;
-  std::vector<std::vector<int64_t>> bucket_params_;  // bucket -> params
+  std::vector<std::vector<int64_t>> bucket_params_;   // bucket -> params
   std::vector<int64_t> param_bucket_, param_offset_;  // param -> bucket, offset in its buffer
   std::vector<torch::Tensor> buffers_;                // flat, one per bucket
   std::vector<int64_t> pending_;                      // gradients still missing per bucket
   std::vector<bool> filled_, reduced_;
   std::vector<unsigned> hook_ids_;
-  int64_t reduced_in_backward_ = 0;
 };
 
 /// Broadcasts every tensor in `tensors` from `root` in place (parameters at start, BatchNorm

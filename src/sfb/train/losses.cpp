@@ -25,24 +25,18 @@ BaseLoss parse_base_loss(const std::string& name) {
                     "'; valid: standard, fgsm-at, pgd-at, mart");
 }
 
-std::string base_loss_name(BaseLoss l) {
-  switch (l) {
-    case BaseLoss::kStandard: return "standard";
-    case BaseLoss::kFgsmAt: return "fgsm-at";
-    case BaseLoss::kPgdAt: return "pgd-at";
-    case BaseLoss::kMart: return "mart";
-  }
-  return "?";
-}
-
 bool is_adversarial(BaseLoss l) { return l != BaseLoss::kStandard; }
 
 std::vector<std::string> loss_term_names(BaseLoss l) {
   switch (l) {
-    case BaseLoss::kStandard: return {"ce"};
-    case BaseLoss::kFgsmAt: return {"ce_clean", "ce_adv"};
-    case BaseLoss::kPgdAt: return {"ce_adv"};
-    case BaseLoss::kMart: return {"bce_adv", "kl_robust"};
+    case BaseLoss::kStandard:
+      return {"ce"};
+    case BaseLoss::kFgsmAt:
+      return {"ce_clean", "ce_adv"};
+    case BaseLoss::kPgdAt:
+      return {"ce_adv"};
+    case BaseLoss::kMart:
+      return {"bce_adv", "kl_robust"};
   }
   return {};
 }
@@ -56,10 +50,10 @@ MartTerms mart_terms(const torch::Tensor& logits_nat, const torch::Tensor& logit
   const torch::Tensor others = p_adv.scatter(1, yc, -1.0);
   const torch::Tensor p_wrong = std::get<0>(others.max(1));
   MartTerms t;
-  t.bce = torch::nn::functional::cross_entropy(
-              logits_adv, y,
-              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)) -
-          torch::log((1.0 - p_wrong).clamp_min(kLogFloor));
+  t.bce =
+      torch::nn::functional::cross_entropy(
+          logits_adv, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)) -
+      torch::log((1.0 - p_wrong).clamp_min(kLogFloor));
   const torch::Tensor kl =
       (p_nat * (torch::log(p_nat.clamp_min(kLogFloor)) - torch::log(p_adv.clamp_min(kLogFloor))))
           .sum(1);

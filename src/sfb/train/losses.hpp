@@ -26,8 +26,6 @@ enum class BaseLoss { kStandard, kFgsmAt, kPgdAt, kMart };
 
 /// Parses "standard" | "fgsm-at" | "pgd-at" | "mart"; ConfigError naming key train.loss otherwise.
 BaseLoss parse_base_loss(const std::string& name);
-/// The config name of `l`.
-std::string base_loss_name(BaseLoss l);
 /// True for the losses that need adversarial examples.
 bool is_adversarial(BaseLoss l);
 

@@ -73,12 +73,11 @@ torch::Tensor SfRegularizer::operator()(const torch::Tensor& a, const torch::Ten
     torch::Tensor c = taylor_values(model_, a.detach(), y, target_, closed_form_);
     local_sum = c.detach().sum(0);
   }
-  const torch::Tensor total = differentiable ? allreduce_sum_autograd(local_sum, comm_)
-                                             : [&] {
-                                                 torch::Tensor s = local_sum.contiguous().clone();
-                                                 comm_.allreduce_sum(s);
-                                                 return s;
-                                               }();
+  const torch::Tensor total = differentiable ? allreduce_sum_autograd(local_sum, comm_) : [&] {
+    torch::Tensor s = local_sum.contiguous().clone();
+    comm_.allreduce_sum(s);
+    return s;
+  }();
   const torch::Tensor shapley = total / static_cast<double>(global_batch);
   // Population standard deviation over neurons (SPEC §2, Eq. 13).
   const torch::Tensor centered = shapley - shapley.mean();

@@ -45,8 +45,8 @@ void save_train_checkpoint(const std::filesystem::path& file, models::NativeMode
   torch::Tensor hist = torch::zeros({e, 6 + t}, torch::kFloat64);
   for (int64_t i = 0; i < e; ++i) {
     const EpochLog& l = state.history[i];
-    std::vector<double> row = {static_cast<double>(l.epoch), l.accuracy, l.adv_accuracy, l.lr,
-                               l.seconds, l.images_per_s};
+    std::vector<double> row = {
+        static_cast<double>(l.epoch), l.accuracy, l.adv_accuracy, l.lr, l.seconds, l.images_per_s};
     row.insert(row.end(), l.terms.begin(), l.terms.end());
     hist[i].copy_(to_tensor(row));
   }
@@ -71,14 +71,16 @@ TrainState load_train_checkpoint(const std::filesystem::path& file, models::Nati
   archive.load_from(file.string(), device);
   torch::serialize::InputArchive st;
   if (!archive.try_read(kStateKey, st)) {
-    throw bad_file(file, "has no training state (a model checkpoint, not one written by "
-                         "`sfbench train`); pass it as --model checkpoint:FILE to fine-tune");
+    throw bad_file(file,
+                   "has no training state (a model checkpoint, not one written by "
+                   "`sfbench train`); pass it as --model checkpoint:FILE to fine-tune");
   }
   TrainState s;
   try {
     auto value = [&](const char* key) {
       c10::IValue v;
-      if (!st.try_read(key, v)) throw bad_file(file, std::string("train_state lacks '") + key + "'");
+      if (!st.try_read(key, v))
+        throw bad_file(file, std::string("train_state lacks '") + key + "'");
       return v;
     };
     if (value("version").toInt() != kStateVersion) {
@@ -130,8 +132,8 @@ std::string weights_sha256(models::NativeModel& model) {
   std::string bytes;
   auto add = [&](const std::string& name, const torch::Tensor& t) {
     const torch::Tensor c = t.detach().cpu().contiguous();
-    bytes += name + "|" + std::string(c10::toString(c.scalar_type())) + "|" +
-             c10::str(c.sizes()) + "|";
+    bytes +=
+        name + "|" + std::string(c10::toString(c.scalar_type())) + "|" + c10::str(c.sizes()) + "|";
     bytes.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
   };
   for (const auto& p : model.named_parameters()) add(p.key(), p.value());

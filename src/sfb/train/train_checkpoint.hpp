@@ -32,9 +32,9 @@ struct EpochLog {
 
 /// Where a run stands; saved in the checkpoint.
 struct TrainState {
-  int64_t epochs_done = 0;    ///< completed epochs
-  int64_t step_in_epoch = 0;  ///< steps done in epoch epochs_done + 1 (0 at an epoch boundary)
-  int64_t global_step = 0;    ///< optimizer steps done in total
+  int64_t epochs_done = 0;        ///< completed epochs
+  int64_t step_in_epoch = 0;      ///< steps done in epoch epochs_done + 1 (0 at an epoch boundary)
+  int64_t global_step = 0;        ///< optimizer steps done in total
   std::vector<EpochLog> history;  ///< one per completed epoch
   /// Running sums of the unfinished epoch: [terms..., correct, adv_correct, samples, seconds].
   std::vector<double> partial;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/tensors.hpp"
 
 namespace sfb::train {
 
@@ -37,16 +38,14 @@ void TrainConfig::register_keys(ConfigSchema& s) {
   s.add_float("train.adam_eps", &adam_eps, "Adam ε", 0.0, 1.0);
   s.add("train.schedule", &schedule, "learning-rate schedule",
         {"constant", "step", "cosine", "piecewise"});
-  s.add_int("train.step_epochs", &step_epochs, "step schedule: epochs between decays", 1,
-            1000000);
+  s.add_int("train.step_epochs", &step_epochs, "step schedule: epochs between decays", 1, 1000000);
   s.add_float("train.gamma", &gamma, "step/piecewise decay factor", 0.0, 1e6);
   s.add("train.milestones", &milestones, "piecewise schedule: decay epochs, ascending");
   s.add_float("train.lr_min", &lr_min, "cosine schedule: final learning rate", 0.0, 1e6);
   s.add("train.dtype", &dtype, "training precision", {"float32", "float64"});
   s.add("train.checkpoint", &checkpoint, "checkpoint file (\"\" = <out without .h5>.ckpt)");
   s.add("train.resume", &resume, "resume from train.checkpoint when it exists");
-  s.add_int("train.checkpoint_every", &checkpoint_every, "epochs between checkpoints", 1,
-            1000000);
+  s.add_int("train.checkpoint_every", &checkpoint_every, "epochs between checkpoints", 1, 1000000);
 }
 
 void validate(const TrainConfig& c, int world_size) {
@@ -76,8 +75,6 @@ void validate(const TrainConfig& c, int world_size) {
   }
 }
 
-torch::ScalarType train_dtype(const TrainConfig& cfg) {
-  return cfg.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
-}
+torch::ScalarType train_dtype(const TrainConfig& cfg) { return eval_dtype(cfg.dtype); }
 
 }  // namespace sfb::train

@@ -16,22 +16,22 @@ namespace sfb::train {
 /// Everything `sfbench train` reads from the [train] section. Plain values; validate() checks the
 /// combinations the schema's per-key checks cannot.
 struct TrainConfig {
-  int64_t epochs = 20;       ///< epochs in total (a resumed run continues up to this many)
+  int64_t epochs = 20;  ///< epochs in total (a resumed run continues up to this many)
   /// Global minibatch over all ranks; split evenly (must be divisible by the number of ranks).
   int64_t batch_size = 128;
-  std::string loss = "standard";  ///< standard | fgsm-at | pgd-at | mart
-  double sf_lambda = 1.0;         ///< λ of L = L_base + λ·SF_batch (0 = no regularizer), >= 0
+  std::string loss = "standard";    ///< standard | fgsm-at | pgd-at | mart
+  double sf_lambda = 1.0;           ///< λ of L = L_base + λ·SF_batch (0 = no regularizer), >= 0
   std::string sf_target = "logit";  ///< logit | logprob | prob | pred-logit (SPEC §2)
   std::string sf_inputs = "clean";  ///< clean | adv: inputs whose features the SF term uses
   double fgsm_weight = 0.5;  ///< α of paper 003 Eq. 1: α·CE(x) + (1 − α)·CE(x'), in [0, 1]
   double mart_beta = 6.0;    ///< λ_m of MART (SPEC §6)
   // Adversary (linf only): x' from `attack_steps` signed-gradient steps of size `step_size` on the
   // CE loss, projected to the ε-ball and [0, 1]. fgsm-at always takes one step.
-  double eps = 8.0 / 255;        ///< ε (pixel scale [0, 1])
-  double step_size = 2.0 / 255;  ///< α of PGD (fgsm-at: its single step, default = eps)
-  int64_t attack_steps = 10;     ///< PGD steps of pgd-at and mart
-  bool random_start = true;      ///< uniform start in the ε-ball (pgd-at, mart; fgsm-at: false)
-  std::string fgsm_step = "eps";  ///< fgsm-at step: "eps" (x + ε·sign g) or "step_size"
+  double eps = 8.0 / 255;          ///< ε (pixel scale [0, 1])
+  double step_size = 2.0 / 255;    ///< α of PGD (fgsm-at: its single step, default = eps)
+  int64_t attack_steps = 10;       ///< PGD steps of pgd-at and mart
+  bool random_start = true;        ///< uniform start in the ε-ball (pgd-at, mart; fgsm-at: false)
+  std::string fgsm_step = "eps";   ///< fgsm-at step: "eps" (x + ε·sign g) or "step_size"
   bool fgsm_random_start = false;  ///< fgsm-at: random start (Wong et al.'s "fast" FGSM)
   // Optimizer.
   std::string optimizer = "sgd";  ///< sgd | adam

@@ -303,8 +303,8 @@ RunStatus Trainer::run(const std::filesystem::path& checkpoint, bool show_progre
       ++state_.global_step;
       state_.step_in_epoch = s + 1;
     }
-    const double seconds = comm::allreduce_scalar(comm_, seconds_before + clock.seconds(),
-                                                  comm::ReduceOp::kMax);
+    const double seconds =
+        comm::allreduce_scalar(comm_, seconds_before + clock.seconds(), comm::ReduceOp::kMax);
     EpochLog log;
     log.epoch = e + 1;
     const double steps = static_cast<double>(steps_per_epoch_);
@@ -322,7 +322,8 @@ RunStatus Trainer::run(const std::filesystem::path& checkpoint, bool show_progre
       // Standard training has no adversarial accuracy (NaN in /train/epoch): print "-".
       char adv[32] = "-";
       if (std::isfinite(log.adv_accuracy)) std::snprintf(adv, sizeof adv, "%.4f", log.adv_accuracy);
-      std::fprintf(stderr, "[train] epoch %lld/%lld  %s  acc %.4f  adv_acc %s  lr %.3g  %.1fs  "
+      std::fprintf(stderr,
+                   "[train] epoch %lld/%lld  %s  acc %.4f  adv_acc %s  lr %.3g  %.1fs  "
                    "%.1f img/s\n",
                    static_cast<long long>(e + 1), static_cast<long long>(cfg_.epochs),
                    fmt_terms(term_names_, log.terms).c_str(), log.accuracy, adv, log.lr,

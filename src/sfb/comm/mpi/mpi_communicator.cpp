@@ -15,11 +15,16 @@ constexpr int64_t kMaxChunk = int64_t{1} << 30;  // elements per MPI call (count
 
 MPI_Datatype mpi_type(const torch::Tensor& t, const char* op) {
   switch (t.scalar_type()) {
-    case torch::kFloat32: return MPI_FLOAT;
-    case torch::kFloat64: return MPI_DOUBLE;
-    case torch::kInt64: return MPI_INT64_T;
-    case torch::kInt32: return MPI_INT32_T;
-    case torch::kUInt8: return MPI_UINT8_T;
+    case torch::kFloat32:
+      return MPI_FLOAT;
+    case torch::kFloat64:
+      return MPI_DOUBLE;
+    case torch::kInt64:
+      return MPI_INT64_T;
+    case torch::kInt32:
+      return MPI_INT32_T;
+    case torch::kUInt8:
+      return MPI_UINT8_T;
     default:
       throw CommError(std::string("MpiCommunicator::") + op + ": unsupported dtype " +
                       std::string(c10::toString(t.scalar_type())) +
@@ -29,9 +34,12 @@ MPI_Datatype mpi_type(const torch::Tensor& t, const char* op) {
 
 MPI_Op mpi_op(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kSum: return MPI_SUM;
-    case ReduceOp::kMax: return MPI_MAX;
-    case ReduceOp::kMin: return MPI_MIN;
+    case ReduceOp::kSum:
+      return MPI_SUM;
+    case ReduceOp::kMax:
+      return MPI_MAX;
+    case ReduceOp::kMin:
+      return MPI_MIN;
   }
   return MPI_SUM;
 }
@@ -93,9 +101,11 @@ torch::Tensor MpiCommunicator::allgather(const torch::Tensor& t) {
   count(static_cast<int64_t>(sizeof desc));
   SFB_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, desc, 4, MPI_INT64_T, MPI_MAX, comm_));
   if (desc[0] != -desc[1] || desc[2] != -desc[3]) {
-    throw CommError("MpiCommunicator::allgather: ranks passed tensors of different sizes or dtypes "
-                    "(this rank: " + std::to_string(t.numel()) + " elements of " +
-                    std::string(c10::toString(t.scalar_type())) + ")");
+    throw CommError(
+        "MpiCommunicator::allgather: ranks passed tensors of different sizes or dtypes "
+        "(this rank: " +
+        std::to_string(t.numel()) + " elements of " + std::string(c10::toString(t.scalar_type())) +
+        ")");
   }
   std::vector<int64_t> shape{size_};
   for (auto s : t.sizes()) shape.push_back(s);

@@ -22,13 +22,20 @@ void nccl_check(ncclResult_t rc, const char* call, const char* file, int line, i
 
 ncclDataType_t nccl_type(const torch::Tensor& t, const char* op) {
   switch (t.scalar_type()) {
-    case torch::kFloat32: return ncclFloat32;
-    case torch::kFloat64: return ncclFloat64;
-    case torch::kInt64: return ncclInt64;
-    case torch::kInt32: return ncclInt32;
-    case torch::kUInt8: return ncclUint8;
-    case torch::kBFloat16: return ncclBfloat16;
-    case torch::kFloat16: return ncclFloat16;
+    case torch::kFloat32:
+      return ncclFloat32;
+    case torch::kFloat64:
+      return ncclFloat64;
+    case torch::kInt64:
+      return ncclInt64;
+    case torch::kInt32:
+      return ncclInt32;
+    case torch::kUInt8:
+      return ncclUint8;
+    case torch::kBFloat16:
+      return ncclBfloat16;
+    case torch::kFloat16:
+      return ncclFloat16;
     default:
       throw CommError(std::string("NcclCommunicator::") + op + ": unsupported dtype " +
                       std::string(c10::toString(t.scalar_type())));
@@ -37,9 +44,12 @@ ncclDataType_t nccl_type(const torch::Tensor& t, const char* op) {
 
 ncclRedOp_t nccl_op(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kSum: return ncclSum;
-    case ReduceOp::kMax: return ncclMax;
-    case ReduceOp::kMin: return ncclMin;
+    case ReduceOp::kSum:
+      return ncclSum;
+    case ReduceOp::kMax:
+      return ncclMax;
+    case ReduceOp::kMin:
+      return ncclMin;
   }
   return ncclSum;
 }
@@ -73,8 +83,8 @@ std::string NcclCommunicator::library_version() {
 
 void NcclCommunicator::check_tensor(const torch::Tensor& t, const char* op) const {
   if (!t.defined() || !t.is_cuda() || t.device().index() != device_) {
-    throw CommError(std::string("NcclCommunicator::") + op + ": needs a CUDA tensor on cuda:" +
-                    std::to_string(device_) + ", got " +
+    throw CommError(std::string("NcclCommunicator::") + op +
+                    ": needs a CUDA tensor on cuda:" + std::to_string(device_) + ", got " +
                     (t.defined() ? t.device().str() : std::string("an undefined tensor")));
   }
   if (!t.is_contiguous()) {
@@ -112,7 +122,8 @@ torch::Tensor NcclCommunicator::allgather(const torch::Tensor& t) {
   auto d = desc.cpu();
   auto a = d.accessor<int64_t, 1>();
   if (a[0] != -a[1] || a[2] != -a[3]) {
-    throw CommError("NcclCommunicator::allgather: ranks passed tensors of different sizes or dtypes");
+    throw CommError(
+        "NcclCommunicator::allgather: ranks passed tensors of different sizes or dtypes");
   }
   std::vector<int64_t> shape{size_};
   for (auto s : t.sizes()) shape.push_back(s);
@@ -130,8 +141,8 @@ void NcclCommunicator::barrier() {
   // Issued directly so that barriers stay out of traffic(), as in the MPI backend.
   auto one = torch::ones({1}, torch::TensorOptions().dtype(torch::kFloat32).device(device()));
   auto stream = c10::cuda::getCurrentCUDAStream(device_).stream();
-  SFB_NCCL_CHECK(ncclAllReduce(one.data_ptr(), one.data_ptr(), 1, ncclFloat32, ncclSum, comm_,
-                               stream));
+  SFB_NCCL_CHECK(
+      ncclAllReduce(one.data_ptr(), one.data_ptr(), 1, ncclFloat32, ncclSum, comm_, stream));
   synchronize();
 }
 

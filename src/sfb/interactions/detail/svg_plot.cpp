@@ -14,10 +14,14 @@ constexpr double kW = 640, kH = 420, kLeft = 78, kRight = 20, kTop = 40, kBottom
 std::string escape(const std::string& s) {
   std::string out;
   for (const char c : s) {
-    if (c == '&') out += "&amp;";
-    else if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else out += c;
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else
+      out += c;
   }
   return out;
 }
@@ -67,28 +71,36 @@ std::string render_svg(const Plot& plot) {
   std::string o = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
-      "fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
+      "fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" "
+      "font-size=\"15\">{}</text>\n",
       kW, kH, kW, kH, kLeft + pw / 2, escape(plot.title));
   for (const double t : ticks(x0, x1, 6)) {
-    o += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#ddd\"/>"
-                     "<text x=\"{0:.1f}\" y=\"{3:.1f}\" text-anchor=\"middle\">{4:g}</text>\n",
-                     px(t), kTop, kTop + ph, kTop + ph + 16, t);
+    o += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#ddd\"/>"
+        "<text x=\"{0:.1f}\" y=\"{3:.1f}\" text-anchor=\"middle\">{4:g}</text>\n",
+        px(t), kTop, kTop + ph, kTop + ph + 16, t);
   }
   for (const double t : ticks(y0, y1, 6)) {
-    o += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#ddd\"/>"
-                     "<text x=\"{3:.1f}\" y=\"{4:.1f}\" text-anchor=\"end\">{5:.3g}</text>\n",
-                     kLeft, py(t), kLeft + pw, kLeft - 6, py(t) + 4, t);
+    o += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#ddd\"/>"
+        "<text x=\"{3:.1f}\" y=\"{4:.1f}\" text-anchor=\"end\">{5:.3g}</text>\n",
+        kLeft, py(t), kLeft + pw, kLeft - 6, py(t) + 4, t);
   }
   if (y0 < 0 && y1 > 0) {
-    o += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#444\" "
-                     "stroke-dasharray=\"2,3\"/>\n", kLeft, py(0), kLeft + pw);
+    o += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#444\" "
+        "stroke-dasharray=\"2,3\"/>\n",
+        kLeft, py(0), kLeft + pw);
   }
-  o += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\"/>\n",
-                   kLeft, kTop, pw, ph);
-  o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", kLeft + pw / 2,
-                   kH - 14, escape(plot.xlabel));
-  o += fmt::format("<text x=\"16\" y=\"{0:.1f}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {0:.1f})\">"
-                   "{1}</text>\n", kTop + ph / 2, escape(plot.ylabel));
+  o += fmt::format(
+      "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"black\"/>\n",
+      kLeft, kTop, pw, ph);
+  o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
+                   kLeft + pw / 2, kH - 14, escape(plot.xlabel));
+  o += fmt::format(
+      "<text x=\"16\" y=\"{0:.1f}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {0:.1f})\">"
+      "{1}</text>\n",
+      kTop + ph / 2, escape(plot.ylabel));
   for (size_t k = 0; k < plot.series.size(); ++k) {
     const Series& s = plot.series[k];
     std::string pts;
@@ -96,19 +108,22 @@ std::string render_svg(const Plot& plot) {
       if (!std::isfinite(s.y[i])) continue;
       pts += fmt::format("{:.1f},{:.1f} ", px(s.x[i]), py(s.y[i]));
       if (i < s.err.size() && std::isfinite(s.err[i]) && s.err[i] > 0) {
-        o += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"{3}\"/>\n",
-                         px(s.x[i]), py(s.y[i] - s.err[i]), py(s.y[i] + s.err[i]), s.color);
+        o += fmt::format(
+            "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"{3}\"/>\n",
+            px(s.x[i]), py(s.y[i] - s.err[i]), py(s.y[i] + s.err[i]), s.color);
       }
       o += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"/>\n", px(s.x[i]),
                        py(s.y[i]), s.color);
     }
-    o += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\"{}/>\n", pts,
-                     s.color, s.dashed ? " stroke-dasharray=\"6,4\"" : "");
+    o += fmt::format(
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\"{}/>\n", pts,
+        s.color, s.dashed ? " stroke-dasharray=\"6,4\"" : "");
     const double ly = kTop + 16 + 18 * static_cast<double>(k);
-    o += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"{3}\" "
-                     "stroke-width=\"1.8\"{4}/><text x=\"{5:.1f}\" y=\"{6:.1f}\">{7}</text>\n",
-                     kLeft + 12, ly, kLeft + 36, s.color, s.dashed ? " stroke-dasharray=\"6,4\"" : "",
-                     kLeft + 42, ly + 4, escape(s.label));
+    o += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"{3}\" "
+        "stroke-width=\"1.8\"{4}/><text x=\"{5:.1f}\" y=\"{6:.1f}\">{7}</text>\n",
+        kLeft + 12, ly, kLeft + 36, s.color, s.dashed ? " stroke-dasharray=\"6,4\"" : "",
+        kLeft + 42, ly + 4, escape(s.label));
   }
   return o + "</svg>\n";
 }

@@ -31,11 +31,16 @@ void fail(const char* call, const char* file, int line) {
 
 hid_t native_type(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return H5T_NATIVE_FLOAT;
-    case torch::kFloat64: return H5T_NATIVE_DOUBLE;
-    case torch::kInt64: return H5T_NATIVE_INT64;
-    case torch::kInt32: return H5T_NATIVE_INT32;
-    case torch::kUInt8: return H5T_NATIVE_UINT8;
+    case torch::kFloat32:
+      return H5T_NATIVE_FLOAT;
+    case torch::kFloat64:
+      return H5T_NATIVE_DOUBLE;
+    case torch::kInt64:
+      return H5T_NATIVE_INT64;
+    case torch::kInt32:
+      return H5T_NATIVE_INT32;
+    case torch::kUInt8:
+      return H5T_NATIVE_UINT8;
     default:
       throw IoError("HDF5: unsupported tensor dtype " + std::string(c10::toString(t)) +
                     " (supported: float32, float64, int64, int32, uint8)");

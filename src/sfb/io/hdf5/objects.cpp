@@ -77,8 +77,10 @@ bool exists(hid_t file, const std::string& path) {
 }
 
 Handle ensure_group(hid_t file, const std::string& path) {
-  if (path == "/" || path.empty()) return Handle(SFB_H5_CHECK(H5Gopen2(file, "/", H5P_DEFAULT)), H5Gclose);
-  if (exists(file, path)) return Handle(SFB_H5_CHECK(H5Gopen2(file, path.c_str(), H5P_DEFAULT)), H5Gclose);
+  if (path == "/" || path.empty())
+    return Handle(SFB_H5_CHECK(H5Gopen2(file, "/", H5P_DEFAULT)), H5Gclose);
+  if (exists(file, path))
+    return Handle(SFB_H5_CHECK(H5Gopen2(file, path.c_str(), H5P_DEFAULT)), H5Gclose);
   Handle lcpl = plist(H5P_LINK_CREATE);
   SFB_H5_CHECK(H5Pset_create_intermediate_group(lcpl.get(), 1));
   return Handle(SFB_H5_CHECK(H5Gcreate2(file, path.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT)),
@@ -97,8 +99,9 @@ void write_attr(hid_t obj, const std::string& key, const AttrValue& v) {
   if (has_attr(obj, key)) SFB_H5_CHECK(H5Adelete(obj, key.c_str()));
   auto write = [&](hid_t type, const std::vector<uint64_t>& dims, const void* buf) {
     Handle space = simple_space(dims);
-    Handle a(SFB_H5_CHECK(H5Acreate2(obj, key.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT)),
-             H5Aclose);
+    Handle a(
+        SFB_H5_CHECK(H5Acreate2(obj, key.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT)),
+        H5Aclose);
     SFB_H5_CHECK(H5Awrite(a.get(), type, buf));
   };
   if (auto i = std::get_if<int64_t>(&v)) {
@@ -184,11 +187,13 @@ Handle create_dataset(hid_t file, const std::string& path, torch::ScalarType dty
 void write_slab(hid_t dset, const Hyperslab& slab, const torch::Tensor& data, bool collective) {
   // A dataset with no elements has no storage to write to (every rank sees the same file_dims,
   // so every rank returns here together).
-  if (std::any_of(slab.file_dims.begin(), slab.file_dims.end(), [](uint64_t d) { return d == 0; })) {
+  if (std::any_of(slab.file_dims.begin(), slab.file_dims.end(),
+                  [](uint64_t d) { return d == 0; })) {
     return;
   }
   Handle fspace(SFB_H5_CHECK(H5Dget_space(dset)), H5Sclose);
-  const bool empty = std::any_of(slab.count.begin(), slab.count.end(), [](uint64_t c) { return c == 0; });
+  const bool empty =
+      std::any_of(slab.count.begin(), slab.count.end(), [](uint64_t c) { return c == 0; });
   std::vector<hsize_t> start(slab.start.begin(), slab.start.end());
   std::vector<hsize_t> count(slab.count.begin(), slab.count.end());
   Handle mspace;
@@ -208,8 +213,8 @@ void write_slab(hid_t dset, const Hyperslab& slab, const torch::Tensor& data, bo
   static const double kDummy = 0;
   const void* buf = empty ? static_cast<const void*>(&kDummy) : data.data_ptr();
   Handle type(SFB_H5_CHECK(H5Dget_type(dset)), H5Tclose);
-  SFB_H5_CHECK(H5Dwrite(dset, native_type(data.scalar_type()), mspace.get(), fspace.get(),
-                        dxpl.get(), buf));
+  SFB_H5_CHECK(
+      H5Dwrite(dset, native_type(data.scalar_type()), mspace.get(), fspace.get(), dxpl.get(), buf));
 }
 
 void write_from_root(hid_t dset, const torch::Tensor& data, bool is_root, bool collective) {
@@ -262,7 +267,8 @@ torch::Tensor read_dataset(hid_t file, const std::string& path) {
 }
 
 void read_slab(hid_t dset, const Hyperslab& slab, torch::Tensor& out) {
-  SFB_ASSERT(out.is_contiguous() && out.device().is_cpu(), "read_slab needs a contiguous CPU tensor");
+  SFB_ASSERT(out.is_contiguous() && out.device().is_cpu(),
+             "read_slab needs a contiguous CPU tensor");
   uint64_t elems = 1;
   for (auto c : slab.count) elems *= c;
   SFB_ASSERT(static_cast<uint64_t>(out.numel()) == elems, "read_slab: tensor size != slab size");

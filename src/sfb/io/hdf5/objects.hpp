@@ -9,14 +9,14 @@
 #include <variant>
 #include <vector>
 
+#include "io/h5_node.hpp"
 #include "io/hdf5/h5.hpp"
 #include "io/hyperslab.hpp"
 
 namespace sfb::io::h5 {
 
 /// A value an attribute can hold.
-using AttrValue = std::variant<int64_t, double, std::string, std::vector<int64_t>,
-                               std::vector<double>, std::vector<std::string>>;
+using AttrValue = H5Value;
 
 /// Creates (truncating) `file` for parallel access over `comm` with the MPI-IO driver. Collective.
 Handle create_parallel(const std::filesystem::path& file, MPI_Comm comm);
@@ -52,11 +52,8 @@ void write_slab(hid_t dset, const Hyperslab& slab, const torch::Tensor& data, bo
 /// Writes all of `data` to `dset` from rank 0 (others select nothing). Collective.
 void write_from_root(hid_t dset, const torch::Tensor& data, bool is_root, bool collective);
 
-/// Shape and type of a dataset.
-struct DatasetInfo {
-  std::string dtype;            ///< dtype_name()
-  std::vector<uint64_t> dims;  ///< empty for a scalar
-};
+/// Shape and type of a dataset (dtype as dtype_name()).
+using DatasetInfo = H5DatasetInfo;
 DatasetInfo dataset_info(hid_t dset);
 /// Reads a whole dataset into a CPU tensor of the matching dtype.
 torch::Tensor read_dataset(hid_t file, const std::string& path);

@@ -1,8 +1,8 @@
-#include "inputs.hpp"
+#include "pipeline/inputs.hpp"
 
 #include "models/factory.hpp"
 
-namespace sfb::app {
+namespace sfb::pipeline {
 
 void InputConfig::register_keys(ConfigSchema& s) {
   s.add("data", &data,
@@ -110,4 +110,4 @@ void record_inputs(io::ResultsFile& rf, const InputConfig& in, const data::Datas
   }
 }
 
-}  // namespace sfb::app
+}  // namespace sfb::pipeline

@@ -10,16 +10,16 @@
 #include "models/classifier.hpp"
 #include "models/native_model.hpp"
 
-namespace sfb::app {
+namespace sfb::pipeline {
 
 /// What a run reads: the dataset and model spec strings (DESIGN.md "Command line") and the
 /// reader options. Top-level keys data, model, split, subset; section [imagenet].
 struct InputConfig {
-  std::string data;              ///< --data spec, e.g. "synthetic-shapes:1000", "cifar10:DIR"
-  std::string model;             ///< --model spec, e.g. "zoo:cnn-small", "torchscript:m.pt"
-  std::string split = "train";   ///< --split train|test
-  std::string subset;            ///< "" | N | first:N | file:PATH
-  std::string imagenet_labels;   ///< imagenet-folder label file ("" = DIR/<wnid>/<file>)
+  std::string data;             ///< --data spec, e.g. "synthetic-shapes:1000", "cifar10:DIR"
+  std::string model;            ///< --model spec, e.g. "zoo:cnn-small", "torchscript:m.pt"
+  std::string split = "train";  ///< --split train|test
+  std::string subset;           ///< "" | N | first:N | file:PATH
+  std::string imagenet_labels;  ///< imagenet-folder label file ("" = DIR/<wnid>/<file>)
   int64_t imagenet_num_classes = 1000;
   int64_t decode_threads = 4;
   /// Registers the keys in `schema`.
@@ -57,4 +57,4 @@ void record_inputs(io::ResultsFile& rf, const InputConfig& in, const data::Datas
 nlohmann::json describe_dataset(const data::Dataset& ds, const InputConfig& in);
 nlohmann::json describe_model(models::Classifier& model);
 
-}  // namespace sfb::app
+}  // namespace sfb::pipeline
