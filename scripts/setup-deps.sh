@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything sfbench needs on Debian 12: the Debian packages of scripts/deps/debian*.txt
-# through apt-get, and the Python packages of scripts/deps/python.txt (LibTorch from the pip `torch`
+# Installs everything sfbench needs on Debian 12: the Debian packages listed below through apt-get, and the Python packages of scripts/deps/python.txt (LibTorch from the pip `torch`
 # wheel, and what tests and benchmarks import) in a project virtual environment (.venv).
 # Idempotent and quiet; loud on failure. tests/setup/check_deps.py (ctest -L setup) checks that these
 # lists cover every header, library and Python module the build and the tests really use.
@@ -9,7 +8,7 @@
 #   SFB_VENV           virtual environment path (default: <repo>/.venv)
 #   SFB_TORCH_VERSION  torch wheel to pin instead of the one in scripts/deps/python.txt
 #   SFB_SKIP_APT=1     skip apt-get (e.g. on a cluster where modules provide MPI/HDF5)
-#   SFB_WITH_SLURM=0   do not install scripts/deps/debian-slurm.txt (only the Slurm tests need them)
+#   SFB_WITH_SLURM=0   do not install debian_slurm_packages (only the Slurm tests need them)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,9 +20,29 @@ note() { echo "setup-deps: $*"; }
 # The entries of a list file: one a line, '#' comments and blank lines dropped.
 entries() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$1"; }
 
-apt_lists=("$deps/debian.txt")
-[[ "${SFB_WITH_SLURM:-1}" == 0 ]] || apt_lists+=("$deps/debian-slurm.txt")
-mapfile -t apt_packages < <(cat "${apt_lists[@]}" | sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d')
+# The Debian 12 packages, named explicitly (also those the build uses through another package's
+# dependencies: headers and libraries of the C/C++ runtime, zlib, libaec, curl, fmt, spdlog).
+# tests/setup/check_deps.py reads these two arrays and fails when the build uses a package that
+# neither lists.
+debian_packages=(
+  # the build
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libc6-dev linux-libc-dev libgcc-12-dev libstdc++-12-dev
+  # MPI and parallel HDF5
+  openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libaec-dev zlib1g-dev libcurl4-openssl-dev
+  # libraries sfbench links or includes
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libvalijson-dev libspdlog-dev libspdlog1.10
+  libfmt-dev libfmt9 libssl-dev libjpeg62-turbo-dev libpng-dev
+  # tests and benchmarks; clang-format 14 is the format check's (ctest -L lint)
+  libgtest-dev libgmock-dev googletest libbenchmark-dev libbenchmark1debian clang-format
+  # Python for the project's virtual environment (.venv)
+  python3 python3-venv python3-pip
+)
+# Only the Slurm tests need these (skipped with SFB_WITH_SLURM=0): slurm-wlm and munge run the
+# private cluster of tests/slurm; shellcheck lints jobs/slurm.
+debian_slurm_packages=(slurm-wlm munge shellcheck)
+apt_packages=("${debian_packages[@]}")
+[[ "${SFB_WITH_SLURM:-1}" == 0 ]] || apt_packages+=("${debian_slurm_packages[@]}")
 
 if [[ "${SFB_SKIP_APT:-0}" != 1 ]]; then
   missing=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Format check (ctest label `lint`): every C++ file of the project is as clang-format (the version
-# scripts/deps/debian.txt installs, with the committed .clang-format) writes it.
+# scripts/setup-deps.sh installs, with the committed .clang-format) writes it.
 # usage: check_format.sh ROOT [FILE...]   (no FILE: every *.cpp *.hpp *.h *.cu *.cuh under src/,
 # apps/, bench/ and tests/ of ROOT). Prints each file that differs with the first lines of the
 # difference, and exits 1 when any does; the fix is `clang-format -i FILE`.
