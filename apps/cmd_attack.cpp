@@ -81,9 +81,7 @@ int run_attack(Context& ctx, Invocation& inv) {
     io::ResultsFile rf(ctx, inv.common.out, run_info(inv, "attack"));
     pipeline::record_inputs(rf, inv.inputs, ds.get(), model.get());
     rf.write_samples(shard.begin, clean.index, clean.label, clean.pred);
-    attacks::write_attacks(rf, *run.runner, run.summaries, shard.begin, torch::Tensor());
-    rf.record_stage("attacks", attacks::attack_timing(run));
-    attacks::record_costs(rf, run);
+    attacks::write_run(rf, run, shard.begin, torch::Tensor());
     rf.finish();
     attacks::remove_checkpoint(ctx, inv.common.out);
   }

@@ -43,9 +43,7 @@ int run_eval(Context& ctx, Invocation& inv) {
     shapley::write_sf(rf, *stage, s, inv.inputs.split);
     rf.record_stage("sf", {sf_seconds, static_cast<double>(s.n), "images", stage->device_seconds(),
                            sf_traffic});
-    attacks::write_attacks(rf, *run.runner, run.summaries, shard.begin, c_order);
-    rf.record_stage("attacks", attacks::attack_timing(run));
-    attacks::record_costs(rf, run);
+    attacks::write_run(rf, run, shard.begin, c_order);
     rf.finish();
     attacks::remove_checkpoint(ctx, inv.common.out);
   }

@@ -65,13 +65,12 @@ AttackRun run_attacks(Context& ctx, const AttackRunOptions& o, const data::Datas
 /// nothing when `out` is empty).
 void remove_checkpoint(Context& ctx, const std::string& out);
 
-/// The attack stages' timing record: their wall seconds, the samples of the first group (the
-/// clean-correct samples every group starts from) as items, device seconds and traffic.
-io::StageTiming attack_timing(const AttackRun& run);
-
-/// The per-stage cost as summary entries metrics.attack_stage_cost[name] = {samples,
-/// passes_per_sample, backward_passes_per_sample}.
-void record_costs(io::ResultsFile& rf, const AttackRun& run);
+/// Writes a finished run's results: write_attacks() (`offset`: the shard's first global index;
+/// `c_order` as there), the "attacks" timing record (wall and device seconds, the samples of the
+/// first group as items, traffic) and metrics.attack_stage_cost per stage in the summary.
+/// Collective.
+void write_run(io::ResultsFile& rf, const AttackRun& run, int64_t offset,
+               const torch::Tensor& c_order);
 
 /// Rank 0's table of clean/adversarial accuracy, ΔAcc and flags per attack, the stage time and
 /// the cost per stage.
