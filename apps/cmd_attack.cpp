@@ -4,10 +4,7 @@
 #include <torch/torch.h>
 
 #include "app.hpp"
-#include "attacks/driver.hpp"
-#include "core/error.hpp"
-#include "core/partition.hpp"
-#include "core/timer.hpp"
+#include "attacks/command.hpp"
 
 namespace sfb::app {
 
@@ -61,32 +58,11 @@ namespace {
 
 int run_attack(Context& ctx, Invocation& inv) {
   resolve(ctx, inv, "attack", kInputs | kAttack | kSfDtype);
-  pipeline::OpenedInputs opened = pipeline::open_inputs(ctx, "attack", inv.inputs, inv.common.out,
-                                                        static_cast<uint64_t>(inv.common.seed));
-  const auto& ds = opened.ds;
-  const auto& model = opened.model;
-  const torch::ScalarType dtype = shapley::sf_dtype(inv.sf);
-  ctx.agree([&] {
-    model->train(false);
-    model->to_dtype(dtype);
-  });
-  const Range shard = balanced_range(ds->size(), ctx.size(), ctx.rank());
-  attacks::CleanPass clean;
-  ctx.agree([&] {
-    clean = attacks::clean_pass(*model, *ds, shard, inv.common.batch_size, dtype, ctx.device());
-  });
-  attacks::AttackRun run = attacks::run_attacks(ctx, attack_options(inv), *ds, *model, shard,
-                                                clean.pred.eq(clean.label), dtype, false);
-  if (!inv.common.out.empty()) {
-    io::ResultsFile rf(ctx, inv.common.out, run_info(inv, "attack"));
-    pipeline::record_inputs(rf, inv.inputs, ds.get(), model.get());
-    rf.write_samples(shard.begin, clean.index, clean.label, clean.pred);
-    attacks::write_run(rf, run, shard.begin, torch::Tensor());
-    rf.finish();
-    attacks::remove_checkpoint(ctx, inv.common.out);
-  }
-  if (ctx.rank() == 0) attacks::print_attack_table(inv.inputs.split, *ds, *model, run);
-  return 0;
+  return pipeline::run_command(
+      ctx, command_spec(inv, "attack"), [&](const data::Dataset&, models::Classifier& model) {
+        return std::make_unique<attacks::AttackCommandStage>(
+            attack_options(inv), model, shapley::sf_dtype(inv.sf), ctx.device(), inv.inputs.split);
+      });
 }
 
 }  // namespace

@@ -4,57 +4,37 @@
 #include <torch/torch.h>
 
 #include "app.hpp"
-#include "attacks/driver.hpp"
-#include "core/partition.hpp"
-#include "core/timer.hpp"
+#include "attacks/command.hpp"
+#include "shapley/sf_command.hpp"
 
 namespace sfb::app {
 namespace {
 
 int run_eval(Context& ctx, Invocation& inv) {
   resolve(ctx, inv, "eval", kInputs | kAttack | kSf);
-  pipeline::OpenedInputs opened = pipeline::open_inputs(ctx, "eval", inv.inputs, inv.common.out,
-                                                        static_cast<uint64_t>(inv.common.seed));
-  const auto& ds = opened.ds;
-  const auto& model = opened.model;
-  const auto seed = static_cast<uint64_t>(inv.common.seed);
-  std::unique_ptr<shapley::SfStage> stage;
-  ctx.agree([&] {
-    stage =
-        std::make_unique<shapley::SfStage>(*model, inv.sf, ds->image_shape(), seed, ctx.device());
-  });
-  const Range shard = balanced_range(ds->size(), ctx.size(), ctx.rank());
-  const comm::Traffic before = ctx.traffic();
-  Stopwatch sw;
-  ctx.agree([&] { stage->run_shard(*ds, shard, inv.common.batch_size, ctx.rank() == 0); });
-  const shapley::SfStatistics s = stage->reduce(ctx.comm());
-  const comm::Traffic sf_traffic = ctx.traffic() - before;
-  const double sf_seconds =
-      comm::allreduce_scalar(ctx.host_comm(), sw.seconds(), comm::ReduceOp::kMax);
-  // Activation differences need the penultimate layer's neurons, which is what C ranks by default.
-  const bool act = inv.sf.layer == "features";
-  const torch::Tensor c_order = act ? std::get<1>(s.global_shapley.sort(0, true)) : torch::Tensor();
-  attacks::AttackRun run =
-      attacks::run_attacks(ctx, attack_options(inv), *ds, *model, shard,
-                           stage->preds().eq(stage->labels()), shapley::sf_dtype(inv.sf), act);
-  if (!inv.common.out.empty()) {
-    io::ResultsFile rf(ctx, inv.common.out, run_info(inv, "eval"));
-    pipeline::record_inputs(rf, inv.inputs, ds.get(), model.get());
-    shapley::write_sf(rf, *stage, s, inv.inputs.split);
-    rf.record_stage("sf", {sf_seconds, static_cast<double>(s.n), "images", stage->device_seconds(),
-                           sf_traffic});
-    attacks::write_run(rf, run, shard.begin, c_order);
-    rf.finish();
-    attacks::remove_checkpoint(ctx, inv.common.out);
-  }
-  if (ctx.rank() == 0) {
-    fmt::print(
-        "# sfbench eval: SF {:.6g} [{:.6g}, {:.6g}] (k = {}, n = {}, split {}), clean accuracy "
-        "{:.4f}\n",
-        s.sf, s.ci_low, s.ci_high, s.k, s.n, inv.inputs.split, s.accuracy);
-    attacks::print_attack_table(inv.inputs.split, *ds, *model, run);
-  }
-  return 0;
+  return pipeline::run_command(
+      ctx, command_spec(inv, "eval"),
+      pipeline::StagesFactory([&](const data::Dataset& ds, models::Classifier& model) {
+        auto sf = std::make_unique<shapley::SfCommandStage>(
+            model, inv.sf, ds.image_shape(), static_cast<uint64_t>(inv.common.seed), ctx.device(),
+            inv.common.batch_size, inv.inputs.split, "eval");
+        const shapley::SfCommandStage* s = sf.get();
+        // The attacks start from the SF pass's clean predictions. Activation differences need the
+        // penultimate layer's neurons, which is what C ranks by default.
+        attacks::CleanSource clean = [s] {
+          return attacks::CleanPass{s->sf().index(), s->sf().labels(), s->sf().preds()};
+        };
+        std::function<torch::Tensor()> order;
+        if (inv.sf.layer == "features") {
+          order = [s] { return std::get<1>(s->statistics().global_shapley.sort(0, true)); };
+        }
+        std::vector<std::unique_ptr<pipeline::Stage>> stages;
+        stages.push_back(std::move(sf));
+        stages.push_back(std::make_unique<attacks::AttackCommandStage>(
+            attack_options(inv), model, shapley::sf_dtype(inv.sf), ctx.device(), inv.inputs.split,
+            clean, order));
+        return stages;
+      }));
 }
 
 }  // namespace

@@ -261,6 +261,9 @@ PY
       "$SFB_PYTHON" "$dir/models.py" "$dir/five.pt" "$dir/nan.pt" 0.45 || fail "could not script the NaN module"
       expect_exit 2 $mpi -np 2 "$sfb" sf --data synthetic-shapes:60 --model torchscript:"$dir/nan.pt" --out "$dir/bad.h5"
       once "sample [0-9]*: the activation at layer 'features' is NaN or infinite"
+      # The results file is created only after the pass: the failed pass leaves none, not even a
+      # partial one.
+      [ ! -e "$dir/bad.h5.partial" ] || fail "the run that failed in its pass left bad.h5.partial"
     fi
     [ ! -e "$dir/bad.h5" ] || fail "a failed run left a complete-looking bad.h5"
     expect_exit 0 "$sfb" validate "$dir/sf.h5" ;;
@@ -285,7 +288,7 @@ PY
     [ ! -e "$dir/full.checkpoint.h5" ] || fail "checkpoint left behind after a complete run"
     # Interrupted after 3 of 6 stages (fgsm, pgd, apgd-ce), then resumed on 3 ranks: same flags.
     SFB_FAULT_STOP_AFTER_STAGES=3 expect_exit 3 $mpi -np 2 "$sfb" attack "${common[@]}" --attacks "$atk" --out "$dir/r.h5"
-    [ -e "$dir/r.checkpoint.h5" ] && [ ! -e "$dir/r.h5" ] || fail "no checkpoint (or a result) after the interruption"
+    [ -e "$dir/r.checkpoint.h5" ] && [ ! -e "$dir/r.h5" ] && [ ! -e "$dir/r.h5.partial" ] || fail "no checkpoint (or a result, or a partial one) after the interruption"
     expect_exit 0 $mpi -np 3 "$sfb" attack "${common[@]}" --attacks "$atk" --out "$dir/r.h5"
     grep -q "resumed after 3 stages" "$dir/out" || fail "the rerun did not resume"
     "${SFB_PYTHON:-python3}" - "$dir/full.h5" "$dir/r.h5" <<'PY' || fail "resumed run differs from the uninterrupted one"
@@ -367,7 +370,7 @@ PY
     # SIGUSR1 before global step 8 (epoch 2 of 3, 6 steps per epoch): checkpoint, exit 75, resume.
     SFB_TRAIN_STOP_AT_STEP=8 expect_exit 75 $mpi -np 2 -x SFB_TRAIN_STOP_AT_STEP "$sfb" "${tr[@]}" --out "$dir/part.h5"
     [ -f "$dir/part.ckpt" ] || fail "no checkpoint after SIGUSR1"
-    [ -f "$dir/part.h5" ] && fail "a results file was finished by an interrupted run"
+    [ -e "$dir/part.h5" ] || [ -e "$dir/part.h5.partial" ] && fail "an interrupted run left a results file (or a partial one)"
     expect_exit 0 $mpi -np 2 "$sfb" "${tr[@]}" --out "$dir/part.h5" --resume
     grep -q "resumed from .*part.ckpt: 1 epochs done, step 2 of the next" "$dir/err" || fail "did not resume mid-epoch"
     [ "$(grep weights_sha256 "$dir/out")" = "$full" ] || fail "resumed weights differ: $full"

@@ -190,6 +190,59 @@ TEST(ResultsFile, OverlappingShardsAreRejectedOnEveryRank) {
   }
 }
 
+double read_double_attr(hid_t obj, const char* name) {
+  double v = -1;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  EXPECT_GE(a, 0) << name;
+  H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+  H5Aclose(a);
+  return v;
+}
+
+// Record once: one call writes each metric to the file and the same value to the summary.
+TEST(ResultsFile, RecordsAMetricOnceInTheFileAndTheSummary) {
+  const auto dir = shared_dir("record");
+  const fs::path out = dir / "m.h5";
+  {
+    io::ResultsFile rf(ctx(), out, info(""));
+    const io::SummaryKey where = {"metrics", "demo", "part"};
+    rf.record_values("/demo/value", where, "value", torch::tensor(2.5, torch::kFloat64));
+    rf.record_metrics("/demo/value", where,
+                      {{"ci_low", 0.1},
+                       {"n", int64_t{7}},
+                       {"target", std::string("logit")},
+                       {"orders", std::vector<int64_t>{1, 3}}});
+    rf.record_values("/demo/curve", where, "curve",
+                     torch::tensor({0.5F, 1.5F, 2.25F}, torch::kFloat32));
+    rf.finish();
+  }
+  ctx().host_comm().barrier();
+  if (ctx().rank() == 0) {
+    hid_t f = H5Fopen(out.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    std::vector<hsize_t> dims;
+    EXPECT_EQ(read_doubles(f, "/demo/value", &dims), std::vector<double>{2.5});
+    EXPECT_TRUE(dims.empty());
+    EXPECT_EQ(read_doubles(f, "/demo/curve", &dims), (std::vector<double>{0.5, 1.5, 2.25}));
+    hid_t d = H5Dopen2(f, "/demo/value", H5P_DEFAULT);
+    EXPECT_EQ(read_double_attr(d, "ci_low"), 0.1);
+    EXPECT_EQ(read_int_attr(d, "n"), 7);
+    EXPECT_EQ(read_string_attr(d, "target"), "logit");
+    H5Dclose(d);
+    H5Fclose(f);
+    std::ifstream in(io::summary_path(out));
+    const nlohmann::json j = nlohmann::json::parse(in)["metrics"]["demo"]["part"];
+    EXPECT_EQ(j["value"].get<double>(), 2.5);
+    EXPECT_EQ(j["ci_low"].get<double>(), 0.1);
+    EXPECT_EQ(j["n"].get<int64_t>(), 7);
+    EXPECT_EQ(j["target"], "logit");
+    EXPECT_EQ(j["orders"], nlohmann::json({1, 3}));
+    EXPECT_EQ(j["curve"].get<std::vector<double>>(), (std::vector<double>{0.5, 1.5, 2.25}));
+    EXPECT_EQ(j.size(), 6U) << j.dump();
+    fs::remove_all(dir);
+  }
+}
+
 TEST(ResultsFile, RefusesToOverwriteForeignFilesAndMissingDirectories) {
   const auto dir = shared_dir("foreign");
   if (ctx().rank() == 0) std::ofstream(dir / "notes.h5") << "my thesis";

@@ -28,8 +28,7 @@
 //   - randomness keyed by (seed, kStreamApgd, global index, restart key) instead of one torch
 //     generator for the batch; restart key = r for APGD-CE/DLR, k·restarts + r for APGD-T.
 //   - x_adv of a fooled sample is its FIRST misclassified iterate (reference: the last one); x_adv
-//   of
-//     a robust sample is its highest-loss point over all runs (reference: the clean x).
+//     of a robust sample is its highest-loss point over all runs (reference: the clean x).
 //   - number of target classes capped at C − 1; losses compared in the model's dtype (reference:
 //     float32).
 #include "attacks/detail/apgd.hpp"
@@ -290,54 +289,49 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
     ranked = std::get<1>(others.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
   }
 
-  // The first run attacks the whole batch and keeps the results of the rows classified correctly
-  // (the attack stage hands over only such rows); it never waits. Each later run attacks the rows
-  // still robust, chosen with one wait.
-  const RowSet every = every_row(x.size(0), x.device());
-  bool first_run = true;
-  for (int64_t k = 0; k < n_targets; ++k) {
-    for (int64_t rs = 0; rs < o_.restarts; ++rs) {
-      const RowSet rows = first_run ? every : rows_of(robust);  // a wait
-      const torch::Tensor& idx = rows.device;
-      if (idx.numel() == 0) break;
-      const torch::Tensor xs = xd.index_select(0, idx), ys = y.index_select(0, idx);
-      const torch::Tensor key_index = index_cpu.index_select(0, rows.host);
-      // Rows of this run that count (still robust): the first run's misclassified rows do not.
-      const torch::Tensor was = robust.index_select(0, idx);
-      const int64_t key = k * o_.restarts + rs;
-      const torch::Tensor start =
-          detail::apgd_random_start(xs, key_index, o_.seed, key, o_.norm, o_.eps);
-      LossFn fn;
-      if (loss_ == ApgdLoss::kCe) {
-        fn = ce_loss;
-      } else if (loss_ == ApgdLoss::kDlr) {
-        fn = dlr_loss;
-      } else {
-        const torch::Tensor t = ranked.index_select(0, idx).select(1, k);
-        fn = [t](const torch::Tensor& logits, const torch::Tensor& yy) {
-          return dlr_targeted_loss(logits, yy, t);
-        };
-      }
-      const detail::ApgdRun res =
-          detail::apgd_run(model, xs, ys, start, fn, o_.norm, o_.eps, o_.steps, o_.rho);
-      if (first_run) zero_grad = res.zero_grad.logical_and(correct);
-      first_run = false;
-
-      // Fooled samples keep their first misclassified point; robust ones their highest-loss point.
-      const torch::Tensor kept = loss_kept.index_select(0, idx);
-      const torch::Tensor better =
-          res.fooled.logical_not().logical_and(res.loss_best > kept).logical_and(was);
-      const torch::Tensor take = res.fooled.logical_and(was).logical_or(better);
-      // res.x_fooled is already res.x_best where the run did not fool.
-      x_out.index_copy_(
-          0, idx,
-          torch::where(detail::per_sample(take, xs), res.x_fooled, x_out.index_select(0, idx)));
-      loss_kept.index_copy_(0, idx, torch::where(better, res.loss_best, kept));
-      robust.index_copy_(0, idx, res.fooled.logical_not().logical_and(was));
-      nonfinite.index_copy_(
-          0, idx, nonfinite.index_select(0, idx).logical_or(res.nonfinite.logical_and(was)));
+  // The runs, targets (outer) × restarts (inner) (for_each_run): the first attacks the whole batch
+  // and keeps the results of the rows classified correctly (the attack stage hands over only such
+  // rows); it never waits. Each later run attacks the rows still robust, chosen with one wait.
+  const auto one_run = [&](const RunRows& run) {
+    const torch::Tensor& idx = run.rows.device;
+    const torch::Tensor xs = xd.index_select(0, idx), ys = y.index_select(0, idx);
+    const torch::Tensor key_index = index_cpu.index_select(0, run.rows.host);
+    // Rows of this run that count (still robust): the first run's misclassified rows do not.
+    const torch::Tensor was = robust.index_select(0, idx);
+    const int64_t key = run.target * o_.restarts + run.restart;
+    const torch::Tensor start =
+        detail::apgd_random_start(xs, key_index, o_.seed, key, o_.norm, o_.eps);
+    LossFn fn;
+    if (loss_ == ApgdLoss::kCe) {
+      fn = ce_loss;
+    } else if (loss_ == ApgdLoss::kDlr) {
+      fn = dlr_loss;
+    } else {
+      const torch::Tensor t = ranked.index_select(0, idx).select(1, run.target);
+      fn = [t](const torch::Tensor& logits, const torch::Tensor& yy) {
+        return dlr_targeted_loss(logits, yy, t);
+      };
     }
-  }
+    const detail::ApgdRun res =
+        detail::apgd_run(model, xs, ys, start, fn, o_.norm, o_.eps, o_.steps, o_.rho);
+    if (run.first) zero_grad = res.zero_grad.logical_and(correct);
+
+    // Fooled samples keep their first misclassified point; robust ones their highest-loss point.
+    const torch::Tensor kept = loss_kept.index_select(0, idx);
+    const torch::Tensor better =
+        res.fooled.logical_not().logical_and(res.loss_best > kept).logical_and(was);
+    const torch::Tensor take = res.fooled.logical_and(was).logical_or(better);
+    // res.x_fooled is already res.x_best where the run did not fool.
+    x_out.index_copy_(
+        0, idx,
+        torch::where(detail::per_sample(take, xs), res.x_fooled, x_out.index_select(0, idx)));
+    loss_kept.index_copy_(0, idx, torch::where(better, res.loss_best, kept));
+    robust.index_copy_(0, idx, res.fooled.logical_not().logical_and(was));
+    nonfinite.index_copy_(
+        0, idx, nonfinite.index_select(0, idx).logical_or(res.nonfinite.logical_and(was)));
+  };
+  const auto still_robust = [&] { return robust; };
+  for_each_run(x.size(0), x.device(), n_targets, o_.restarts, still_robust, one_run);
 
   AttackOutput out;
   out.x_adv = x_out;

@@ -254,7 +254,7 @@ std::vector<GroupSummary> AttackRunner::reduce(comm::Communicator& comm, int64_t
 void write_attacks(io::ResultsFile& rf, const AttackRunner& runner,
                    const std::vector<GroupSummary>& summaries, int64_t offset,
                    const torch::Tensor& c_order) {
-  auto& metrics = rf.summary()["metrics"]["attacks"];
+  rf.summary()["metrics"]["attacks"] = nlohmann::json::object();
   SFB_ASSERT(summaries.size() == runner.groups().size() + 1,
              "summaries must end with the worst case");
   for (std::size_t g = 0; g < runner.groups().size(); ++g) {
@@ -272,41 +272,32 @@ void write_attacks(io::ResultsFile& rf, const AttackRunner& runner,
     for (const auto& st : group.stages) stages += (stages.empty() ? "" : ",") + st.attack;
     for (const auto& f : s.flags) flags += (flags.empty() ? "" : "; ") + f;
     const auto& o0 = group.stages.front().opts;
-    rf.set_attr(base, "spec", s.spec);
-    rf.set_attr(base, "stages", stages);
-    rf.set_attr(base, "norm", norm_name(group.norm));
-    rf.set_attr(base, "eps", group.eps);
+    rf.record_metrics(base, {"metrics", "attacks", s.label},
+                      {{"spec", s.spec},
+                       {"stages", stages},
+                       {"norm", norm_name(group.norm)},
+                       {"eps", group.eps},
+                       {"n", s.n},
+                       {"clean_acc", s.clean_acc},
+                       {"adv_acc", s.adv_acc},
+                       {"accuracy_drop", s.accuracy_drop}});
     rf.set_attr(base, "steps", o0.steps);
     rf.set_attr(base, "restarts", o0.restarts);
-    rf.set_attr(base, "n", s.n);
-    rf.set_attr(base, "clean_acc", s.clean_acc);
-    rf.set_attr(base, "adv_acc", s.adv_acc);
-    rf.set_attr(base, "accuracy_drop", s.accuracy_drop);
     rf.set_attr(base, "zero_grad_samples", s.zero_grad);
     rf.set_attr(base, "nonfinite_samples", s.nonfinite);
+    // The flags: one string in the file, a list in the summary.
     rf.set_attr(base, "flags", flags.empty() ? std::string("none") : flags);
-    metrics[s.label] = {{"spec", s.spec},
-                        {"stages", stages},
-                        {"norm", norm_name(group.norm)},
-                        {"eps", group.eps},
-                        {"clean_acc", s.clean_acc},
-                        {"adv_acc", s.adv_acc},
-                        {"accuracy_drop", s.accuracy_drop},
-                        {"n", s.n},
-                        {"flags", s.flags}};
+    rf.summary()["metrics"]["attacks"][s.label]["flags"] = s.flags;
   }
   if (c_order.defined()) rf.write_global("/attacks/activation_diff_order", c_order);
   const torch::Tensor worst = runner.worst_case();
   rf.write_per_sample("/attacks/worst_case/robust", offset, worst.to(torch::kUInt8));
   const auto& w = summaries.back();
-  rf.set_attr("/attacks/worst_case", "n", w.n);
-  rf.set_attr("/attacks/worst_case", "clean_acc", w.clean_acc);
-  rf.set_attr("/attacks/worst_case", "adv_acc", w.adv_acc);
-  rf.set_attr("/attacks/worst_case", "accuracy_drop", w.accuracy_drop);
-  metrics["worst_case"] = {{"clean_acc", w.clean_acc},
-                           {"adv_acc", w.adv_acc},
-                           {"accuracy_drop", w.accuracy_drop},
-                           {"n", w.n}};
+  rf.record_metrics("/attacks/worst_case", {"metrics", "attacks", "worst_case"},
+                    {{"n", w.n},
+                     {"clean_acc", w.clean_acc},
+                     {"adv_acc", w.adv_acc},
+                     {"accuracy_drop", w.accuracy_drop}});
 }
 
 }  // namespace sfb::attacks

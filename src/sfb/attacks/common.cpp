@@ -21,6 +21,10 @@ int64_t count_rows(const torch::Tensor& flags) {
   return flags.defined() ? flags.sum().item<int64_t>() : 0;
 }
 
+namespace {
+
+/// The rows set in a [B] bool mask. For a device mask this is one host wait (the mask's copy); the
+/// copy of the rows back to the device does not wait.
 RowSet rows_of(const torch::Tensor& mask) {
   RowSet r;
   r.host = mask.to(torch::kCPU, torch::kBool).nonzero().squeeze(1);
@@ -28,11 +32,33 @@ RowSet rows_of(const torch::Tensor& mask) {
   return r;
 }
 
+/// Every row 0 .. n − 1 (no wait).
 RowSet every_row(int64_t n, const torch::Device& device) {
   RowSet r;
   r.host = torch::arange(n, torch::kInt64);
   r.device = to_device(r.host, device);
   return r;
+}
+
+}  // namespace
+
+void for_each_run(int64_t n_rows, const torch::Device& device, int64_t targets, int64_t restarts,
+                  const std::function<torch::Tensor()>& still_robust,
+                  const std::function<void(const RunRows&)>& run) {
+  if (n_rows == 0) return;  // the first run would find no row
+  RunRows rr;
+  rr.first = true;
+  rr.rows = every_row(n_rows, device);
+  for (rr.target = 0; rr.target < targets; ++rr.target) {
+    for (rr.restart = 0; rr.restart < restarts; ++rr.restart) {
+      if (!rr.first) {
+        rr.rows = rows_of(still_robust());  // a wait
+        if (rr.rows.host.numel() == 0) break;
+      }
+      run(rr);
+      rr.first = false;
+    }
+  }
 }
 
 torch::Tensor keyed_uniform(uint64_t seed, uint64_t stream, const torch::Tensor& index,

@@ -22,15 +22,32 @@ enum Stream : uint64_t {
 torch::Tensor keyed_uniform(uint64_t seed, uint64_t stream, const torch::Tensor& index,
                             int64_t restart, at::IntArrayRef sample_shape);
 
-/// The rows set in a [B] bool mask as [n] int64 indices, on the host and on the mask's device.
-/// For a device mask this is one host wait (the mask's copy); the device copy does not wait.
+/// Rows of a batch as [n] int64 indices, on the host and on the batch's device.
 struct RowSet {
   torch::Tensor host;    ///< [n] int64, CPU
-  torch::Tensor device;  ///< [n] int64, on the mask's device
+  torch::Tensor device;  ///< [n] int64, on the batch's device
 };
-RowSet rows_of(const torch::Tensor& mask);
-/// Every row 0 .. n − 1 (a first run's rows: no wait).
-RowSet every_row(int64_t n, const torch::Device& device);
+
+/// One run of an attack's targets × restarts loop (see for_each_run).
+struct RunRows {
+  int64_t target = 0;   ///< target rank, from 0 (0 for an untargeted attack)
+  int64_t restart = 0;  ///< restart within the target, from 0
+  bool first = false;   ///< the batch's first run: every row, chosen without a wait
+  RowSet rows;          ///< the rows (into the batch) this run attacks; never empty
+};
+
+/// The loop over targets (outer) × restarts (inner) that the attacks with restarts share (PGD,
+/// APGD, FAB, Square), on a batch of n_rows rows on `device`: calls `run` once per run with the
+/// rows it attacks. The first run attacks every row, chosen without waiting for the device (the
+/// attack keeps only the results of the rows it counts: the rows classified correctly, which are
+/// all the attack stage hands over). Each later run attacks the rows where `still_robust()`
+/// ([n_rows] bool on `device`, evaluated just before the run) is set, chosen with one host wait
+/// (the mask's copy). A check that finds no row skips that run and the rest of its target's
+/// restarts; the next target checks again. Host waits: one per check, i.e. one per run after the
+/// first plus one per check that finds no row; none for an empty batch, where nothing runs.
+void for_each_run(int64_t n_rows, const torch::Device& device, int64_t targets, int64_t restarts,
+                  const std::function<torch::Tensor()>& still_robust,
+                  const std::function<void(const RunRows&)>& run);
 
 /// Projects x_adv onto {‖x_adv − x‖ ≤ eps} ∩ [0, 1]^d (per sample; l2 by rescaling δ, then clip).
 torch::Tensor project(const torch::Tensor& x_adv, const torch::Tensor& x, Norm norm, double eps);

@@ -1,4 +1,5 @@
-// Shared by `sfbench attack` and `sfbench eval`: clean pass, attack stages with checkpoints, table.
+// The attack runs of AttackCommandStage: clean pass, attack stages with checkpoints, results,
+// table.
 #include "attacks/driver.hpp"
 
 #include <fmt/format.h>
@@ -122,29 +123,20 @@ void remove_checkpoint(Context& ctx, const std::string& out) {
   std::filesystem::remove(io::summary_path(cp), ec);
 }
 
-namespace {
-
 io::StageTiming attack_timing(const AttackRun& run) {
   const double samples = run.summaries.empty() ? 0.0 : static_cast<double>(run.summaries.front().n);
   return {run.seconds, samples, "samples", run.runner->device_seconds(), run.traffic};
 }
 
-void record_costs(io::ResultsFile& rf, const AttackRun& run) {
+void write_run(io::ResultsFile& rf, const AttackRun& run, int64_t offset,
+               const torch::Tensor& c_order) {
+  write_attacks(rf, *run.runner, run.summaries, offset, c_order);
   for (const auto& c : run.costs) {
     rf.summary()["metrics"]["attack_stage_cost"][c.name] = {
         {"samples", c.samples},
         {"passes_per_sample", c.passes_per_sample},
         {"backward_passes_per_sample", c.backward_passes_per_sample}};
   }
-}
-
-}  // namespace
-
-void write_run(io::ResultsFile& rf, const AttackRun& run, int64_t offset,
-               const torch::Tensor& c_order) {
-  write_attacks(rf, *run.runner, run.summaries, offset, c_order);
-  rf.record_stage("attacks", attack_timing(run));
-  record_costs(rf, run);
 }
 
 void print_attack_table(const std::string& split, const data::Dataset& ds,

@@ -66,11 +66,13 @@ AttackRun run_attacks(Context& ctx, const AttackRunOptions& o, const data::Datas
 void remove_checkpoint(Context& ctx, const std::string& out);
 
 /// Writes a finished run's results: write_attacks() (`offset`: the shard's first global index;
-/// `c_order` as there), the "attacks" timing record (wall and device seconds, the samples of the
-/// first group as items, traffic) and metrics.attack_stage_cost per stage in the summary.
-/// Collective.
+/// `c_order` as there) and metrics.attack_stage_cost per stage in the summary. Collective.
 void write_run(io::ResultsFile& rf, const AttackRun& run, int64_t offset,
                const torch::Tensor& c_order);
+
+/// The "attacks" timing record of a finished run: the attack stages' wall and device seconds, the
+/// samples of the first group as items, their traffic.
+io::StageTiming attack_timing(const AttackRun& run);
 
 /// Rank 0's table of clean/adversarial accuracy, ΔAcc and flags per attack, the stage time and
 /// the cost per stage.

@@ -113,38 +113,35 @@ class FabTargeted final : public Attack {
         logits.masked_fill(mask, -std::numeric_limits<double>::infinity()).argsort(1, true);
     const torch::Tensor index_cpu = index.cpu();
 
-    // The first run attacks the whole batch and keeps the results of the rows classified correctly
-    // (the attack stage hands over only such rows); it never waits. Each later run attacks the
-    // rows still robust, chosen with one wait.
-    const RowSet every = every_row(xd.size(0), xd.device());
-    bool first_run = true;
-    for (int64_t k = 1; k <= n_targets; ++k) {
-      for (int64_t r = 0; r < o_.restarts; ++r) {
-        const RowSet rows = first_run ? every : rows_of(robust);  // a wait
-        const torch::Tensor& pos = rows.device;
-        if (pos.numel() == 0) break;
-        const torch::Tensor xs = xd.index_select(0, pos);
-        const torch::Tensor ys = y.index_select(0, pos);
-        const torch::Tensor ts = ranked.index_select(0, pos).select(1, k - 1).contiguous();
-        const torch::Tensor keys = index_cpu.index_select(0, rows.host);
-        const torch::Tensor adv = single_run(model, xs, ys, ts, keys, k, r, pos, flags);
-        first_run = false;
-        // The reference's final check: misclassified and within ε (and attacked at all).
-        torch::Tensor pred_adv;
-        {
-          torch::NoGradGuard no_grad;
-          pred_adv = model.forward(adv).argmax(1);
-        }
-        const torch::Tensor was = robust.index_select(0, pos);
-        const torch::Tensor dist = row_norm((adv - xs).reshape({xs.size(0), -1}), o_.norm);
-        const torch::Tensor broken = (pred_adv != ys).logical_and(dist <= o_.eps).logical_and(was);
-        robust.index_copy_(0, pos, was.logical_and(broken.logical_not()));
-        std::vector<int64_t> row_shape(static_cast<std::size_t>(xs.dim()), 1);
-        row_shape[0] = xs.size(0);
-        x_adv.index_copy_(0, pos,
-                          torch::where(broken.view(row_shape), adv, x_adv.index_select(0, pos)));
+    // The runs, targets k = 1 .. n_targets (outer) × restarts (inner) (for_each_run): the first
+    // attacks the whole batch and keeps the results of the rows classified correctly (the attack
+    // stage hands over only such rows); it never waits. Each later run attacks the rows still
+    // robust, chosen with one wait.
+    const auto one_run = [&](const RunRows& run) {
+      const int64_t k = run.target + 1, r = run.restart;
+      const torch::Tensor& pos = run.rows.device;
+      const torch::Tensor xs = xd.index_select(0, pos);
+      const torch::Tensor ys = y.index_select(0, pos);
+      const torch::Tensor ts = ranked.index_select(0, pos).select(1, k - 1).contiguous();
+      const torch::Tensor keys = index_cpu.index_select(0, run.rows.host);
+      const torch::Tensor adv = single_run(model, xs, ys, ts, keys, k, r, pos, flags);
+      // The reference's final check: misclassified and within ε (and attacked at all).
+      torch::Tensor pred_adv;
+      {
+        torch::NoGradGuard no_grad;
+        pred_adv = model.forward(adv).argmax(1);
       }
-    }
+      const torch::Tensor was = robust.index_select(0, pos);
+      const torch::Tensor dist = row_norm((adv - xs).reshape({xs.size(0), -1}), o_.norm);
+      const torch::Tensor broken = (pred_adv != ys).logical_and(dist <= o_.eps).logical_and(was);
+      robust.index_copy_(0, pos, was.logical_and(broken.logical_not()));
+      std::vector<int64_t> row_shape(static_cast<std::size_t>(xs.dim()), 1);
+      row_shape[0] = xs.size(0);
+      x_adv.index_copy_(0, pos,
+                        torch::where(broken.view(row_shape), adv, x_adv.index_select(0, pos)));
+    };
+    const auto still_robust = [&] { return robust; };
+    for_each_run(xd.size(0), xd.device(), n_targets, o_.restarts, still_robust, one_run);
     AttackOutput out;
     out.x_adv = x_adv;
     out.robust = robust;

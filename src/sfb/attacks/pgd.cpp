@@ -142,27 +142,25 @@ AttackOutput run_pgd(models::Classifier& model, const torch::Tensor& x, const to
   torch::Tensor zero = torch::zeros({batch}, bool_opts);
   torch::Tensor fooled = torch::zeros({batch}, bool_opts);
 
-  // Restart 0 runs on the whole batch and keeps the results of the rows classified correctly (the
-  // attack stage hands over only such rows, so in practice nothing is wasted); it never waits for
-  // the device. Each later restart runs on the rows still robust, chosen with one wait.
-  torch::Tensor active;  // rows (into the batch) of restart r >= 1, on x's device
+  // The restarts (for_each_run): restart 0 runs on the whole batch tensors (no index_select) and
+  // keeps the results of the rows classified correctly (the attack stage hands over only such rows,
+  // so in practice nothing is wasted); it never waits for the device. Each later restart runs on
+  // the rows still robust, chosen with one wait.
   const int64_t restarts = cfg.random_start ? cfg.restarts : 1;
-  for (int64_t r = 0; r < restarts; ++r) {
-    if (r > 0) {
-      active = rows_of(correct.logical_and(fooled.logical_not())).device;  // a wait
-      if (active.numel() == 0) break;
-    }
-    const torch::Tensor xa = r == 0 ? x.detach() : x.index_select(0, active).detach();
-    const torch::Tensor ya = r == 0 ? y : y.index_select(0, active);
+  const auto one_run = [&](const RunRows& run) {
+    const int64_t r = run.restart;
+    const torch::Tensor& active = run.rows.device;  // rows (into the batch) of restart r >= 1
+    const torch::Tensor xa = run.first ? x.detach() : x.index_select(0, active).detach();
+    const torch::Tensor ya = run.first ? y : y.index_select(0, active);
     // The random start of every row (keyed by its global index, drawn on the host), then the
     // active rows' on the device: the same values, without copying `active` to the host.
     torch::Tensor cur = cfg.random_start ? random_start(x.detach(), index, r, cfg) : xa.clone();
-    if (cfg.random_start && r > 0) cur = cur.index_select(0, active);
+    if (cfg.random_start && !run.first) cur = cur.index_select(0, active);
     torch::Tensor nf = torch::zeros({xa.size(0)}, bool_opts);
     for (int64_t s = 0; s < cfg.steps; ++s) {
       const LossGrad lg = loss_and_grad(model, cur, ya, loss);
       nf |= nonfinite_rows(lg.logits);
-      if (r == 0 && s == 0) zero = zero_rows(lg.grad).logical_and(correct);
+      if (run.first && s == 0) zero = zero_rows(lg.grad).logical_and(correct);
       cur = project(ascent_step(cur, finite_or_zero(lg.grad), cfg), xa, cfg.norm, cfg.eps).detach();
     }
     torch::Tensor logits;
@@ -172,7 +170,7 @@ AttackOutput run_pgd(models::Classifier& model, const torch::Tensor& x, const to
     }
     nf |= nonfinite_rows(logits);
     const torch::Tensor hit = logits.argmax(1).ne(ya);
-    if (r == 0) {
+    if (run.first) {
       nonfinite |= nf.logical_and(correct);
       out.x_adv = torch::where(per_row(correct, x), cur, out.x_adv);
       fooled = hit.logical_and(correct);
@@ -181,7 +179,9 @@ AttackOutput run_pgd(models::Classifier& model, const torch::Tensor& x, const to
       out.x_adv.index_copy_(0, active, cur);
       fooled.index_copy_(0, active, hit);
     }
-  }
+  };
+  const auto still_robust = [&] { return correct.logical_and(fooled.logical_not()); };
+  for_each_run(batch, x.device(), /*targets=*/1, restarts, still_robust, one_run);
 
   out.robust = correct & fooled.logical_not();
   out.norm = per_sample_norm(out.x_adv - x, cfg.norm);

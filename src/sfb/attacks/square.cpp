@@ -319,19 +319,17 @@ AttackOutput SquareAttack::run(models::Classifier& model, const torch::Tensor& x
   torch::Tensor x_adv = xd.clone();
   queries_ = torch::zeros({b}, y.options().dtype(torch::kInt64));
   const torch::Tensor index_cpu = index.cpu();
-  const RowSet every = every_row(b, xd.device());
 
-  // Restart 0 attacks the rows classified correctly, masked within the whole batch (no wait);
-  // each later restart attacks the rows still robust, chosen with one wait.
-  for (int64_t r = 0; r < o_.restarts; ++r) {
-    const RowSet rows = r == 0 ? every : rows_of(robust);  // a wait
-    const torch::Tensor& pos = rows.device;
-    if (pos.numel() == 0) break;
+  // The restarts (for_each_run): restart 0 attacks the rows classified correctly, masked within
+  // the whole batch (no wait); each later restart attacks the rows still robust, chosen with one
+  // wait.
+  const auto one_run = [&](const RunRows& run) {
+    const torch::Tensor& pos = run.rows.device;
     const torch::Tensor xs = xd.index_select(0, pos);
     const torch::Tensor ys = y.index_select(0, pos);
     const torch::Tensor was = robust.index_select(0, pos);
-    const torch::Tensor keys = index_cpu.index_select(0, rows.host);
-    const RunState st = single_run(model, xs, ys, keys, was, r, o_);
+    const torch::Tensor keys = index_cpu.index_select(0, run.rows.host);
+    const RunState st = single_run(model, xs, ys, keys, was, run.restart, o_);
     queries_.index_add_(0, pos, st.queries);
     bad.index_copy_(0, pos, bad.index_select(0, pos).logical_or(st.bad.logical_and(was)));
     torch::Tensor pred;
@@ -343,7 +341,9 @@ AttackOutput SquareAttack::run(models::Classifier& model, const torch::Tensor& x
     robust.index_copy_(0, pos, was.logical_and(broken.logical_not()));
     x_adv.index_copy_(
         0, pos, torch::where(broken.view({-1, 1, 1, 1}), st.x_best, x_adv.index_select(0, pos)));
-  }
+  };
+  const auto still_robust = [&] { return robust; };
+  for_each_run(b, xd.device(), /*targets=*/1, o_.restarts, still_robust, one_run);
   AttackOutput out;
   out.x_adv = x_adv;
   out.robust = robust;

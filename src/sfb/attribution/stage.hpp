@@ -2,6 +2,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,10 @@
 #include "core/partition.hpp"
 #include "data/dataset.hpp"
 #include "models/classifier.hpp"
+
+namespace sfb::comm {
+class ReductionBuffer;
+}  // namespace sfb::comm
 
 namespace sfb::attribution {
 
@@ -133,6 +138,75 @@ class AttributionStage {
   double device_seconds() { return clock_.seconds(); }
 
  private:
+  /// Per-image results on the host, by name (stage.cpp names them): each column is declared once
+  /// with its dtype and the shape it reads as before any part, and gets one part per batch (the
+  /// batch's images, or a subset of them, along dim 0).
+  class Columns {
+   public:
+    /// Declares column `name`: read as `dtype`, and of shape `empty_shape` while it has no part.
+    void declare(const std::string& name, torch::ScalarType dtype,
+                 std::vector<int64_t> empty_shape = {0});
+    /// Appends `part` (any device) to column `name`: its copy to the host as the column's dtype
+    /// is started (to_host_async), not awaited.
+    void append(const std::string& name, const torch::Tensor& part);
+    /// Every part of column `name` in order, concatenated (cat_or_empty); complete once the
+    /// copies have landed (settle()). std::out_of_range for a column not declared.
+    torch::Tensor read(const std::string& name) const;
+
+   private:
+    struct Column {
+      torch::ScalarType dtype;
+      std::vector<int64_t> empty_shape;
+      std::vector<torch::Tensor> parts;
+    };
+    std::map<std::string, Column> columns_;
+  };
+  /// One batch as add()'s analyses see it: its inputs on the device, and the correctly classified
+  /// images the inductive attacks run on (stage.cpp).
+  struct BatchState;
+
+  // Each analysis is one section of stage.cpp: record_*() per batch (called by add(), in its
+  // order), *_sums() adding its float64 sums to reduce()'s buffer and *_statistics() reading them
+  // back after the all-reduce (called by reduce(), method by method, in the buffer's order; the
+  // image and correct counts are reduce()'s own, the saved maps are not reduced).
+  /// The predictions: the inputs on the device, predictions and confidences (recorded), and the
+  /// correctly classified images. The host waits for the device here.
+  BatchState record_predictions(const data::Batch& batch);
+  /// Global and regional Gini, and with masks the foreground SNR, of method m's `map`.
+  void record_scores(const BatchState& bs, size_t m, const torch::Tensor& map);
+  void score_sums(comm::ReductionBuffer& buf, size_t m, const torch::Tensor& lab,
+                  const torch::Tensor& grp) const;
+  void score_statistics(const comm::ReductionBuffer& buf, size_t m, MethodStatistics& s) const;
+  /// Inductive noise: the batch's noise draws σ, keyed by image, and the random-pixel controls
+  /// with them (returns σ); method m's attacks on the top pixels of `mag` (|map| of the correctly
+  /// classified images) with the same σ. record_noise_flips() records the Noise-I/II flags of
+  /// either under a key prefix (the controls' or method m's), which noise_sums() and
+  /// noise_statistics() take.
+  torch::Tensor record_noise_controls(const BatchState& bs);
+  void record_noise(const BatchState& bs, size_t m, const torch::Tensor& mag,
+                    const torch::Tensor& sigma);
+  void record_noise_flips(const BatchState& bs, const std::string& key,
+                          const std::vector<torch::Tensor>& masks, const torch::Tensor& sigma);
+  void noise_sums(comm::ReductionBuffer& buf, const std::string& key) const;
+  void noise_statistics(const comm::ReductionBuffer& buf, const std::string& key, int64_t correct,
+                        std::vector<Rate>& noise1, std::vector<Rate>& noise2) const;
+  /// Occlusion (Algorithm 1) of method m per colour, ranked by the regional sums of `mag`.
+  void record_occlusion(const BatchState& bs, size_t m, const torch::Tensor& mag);
+  void occlusion_sums(comm::ReductionBuffer& buf, size_t m) const;
+  void occlusion_statistics(const comm::ReductionBuffer& buf, size_t m, int64_t correct,
+                            MethodStatistics& s) const;
+  /// Spearman agreement of every pair of the batch's `maps`.
+  void record_agreement(const std::vector<torch::Tensor>& maps);
+  void agreement_sums(comm::ReductionBuffer& buf) const;
+  void agreement_statistics(const comm::ReductionBuffer& buf, AttributionStatistics& out) const;
+  /// The maps of the batch's images in saved_map_indices().
+  void record_saved_maps(const BatchState& bs, const std::vector<torch::Tensor>& maps);
+
+  /// Waits for the host copies add() started (no-op when none is pending).
+  void settle() const;
+  /// Column `name` after settle().
+  torch::Tensor column(const std::string& name) const;
+
   models::Classifier& model_;
   AttributionConfig cfg_;
   int64_t num_classes_;
@@ -140,24 +214,13 @@ class AttributionStage {
   torch::Device device_;
   int64_t batch_size_;
   std::vector<std::unique_ptr<Method>> methods_;
-  std::vector<torch::Tensor> index_, labels_, preds_, conf_;
-  std::vector<std::vector<torch::Tensor>> gini_, regional_, snr_;
-  std::vector<std::vector<torch::Tensor>> noise1_, noise2_;  // [method][batch] -> [b, T] uint8
-  std::vector<torch::Tensor> rnoise1_, rnoise2_;
-  // [method][colour][batch] -> [b]
-  std::vector<std::vector<std::vector<torch::Tensor>>> occl_flip_, occl_count_, occl_radius_;
   std::vector<std::pair<size_t, size_t>> pairs_;
-  std::vector<std::vector<torch::Tensor>> rho_;  // [pair][batch]
-  std::vector<int64_t> save_;                    // saved_map_indices()
-  std::vector<int64_t> image_shape_;
-  std::vector<torch::Tensor> map_index_;
-  std::vector<std::vector<torch::Tensor>> saved_;  // [method][batch]
+  std::vector<int64_t> save_;  // saved_map_indices()
   uint64_t seed_;
   bool with_masks_;
+  Columns cols_;
   DeviceClock clock_;
   mutable bool pending_ = false;  // host copies started by add() and not yet awaited
-  /// Waits for the host copies add() started (no-op when none is pending).
-  void settle() const;
 };
 
 }  // namespace sfb::attribution

@@ -12,11 +12,6 @@
 namespace sfb::attribution {
 namespace {
 
-std::vector<double> to_vec(const torch::Tensor& t) {
-  const torch::Tensor c = t.to(torch::kCPU, torch::kFloat64).contiguous();
-  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
-}
-
 nlohmann::json rate_json(const Rate& r) {
   return {{"rate", r.rate}, {"ci", {r.low, r.high}}, {"flipped", r.k}, {"attacked", r.n}};
 }
@@ -52,38 +47,32 @@ void write_attribution(io::ResultsFile& rf, const AttributionStage& stage,
   rf.write_per_sample("/attribution/confidence", offset, stage.confidence());
   rf.write_per_sample("/attribution/confidence_group", offset,
                       confidence_group(stage.confidence()));
-  nlohmann::json metrics = {{"n", s.n}, {"correct", s.correct}, {"region", c.region}};
+  nlohmann::json& metrics = rf.summary()["metrics"]["attribution"];
+  metrics["correct"] = s.correct;
   for (size_t m = 0; m < s.methods.size(); ++m) {
     const MethodStatistics& ms = s.methods[m];
     const std::string g = "/attribution/" + ms.method;
     rf.write_per_sample(g + "/gini", offset, stage.gini(m));
     rf.write_per_sample(g + "/gini_regional", offset, stage.gini_regional(m));
-    rf.write_global(g + "/gini_by_class", ms.gini_by_class);
-    rf.write_global(g + "/gini_regional_by_class", ms.gini_regional_by_class);
+    const io::SummaryKey where = {"metrics", "attribution", "methods", ms.method};
+    rf.record_values(g + "/gini_by_class", where, "gini_by_class", ms.gini_by_class);
+    rf.record_values(g + "/gini_regional_by_class", where, "gini_regional_by_class",
+                     ms.gini_regional_by_class);
     rf.write_global(g + "/count_by_class", ms.count_by_class);
-    nlohmann::json mj = {{"gini", ms.gini},
-                         {"gini_stderr", ms.gini_stderr},
-                         {"gini_regional", ms.gini_regional},
-                         {"gini_regional_stderr", ms.gini_regional_stderr},
-                         {"gini_by_class", to_vec(ms.gini_by_class)},
-                         {"gini_regional_by_class", to_vec(ms.gini_regional_by_class)}};
-    std::vector<std::pair<std::string, double>> attrs = {
-        {"gini", ms.gini},
-        {"gini_stderr", ms.gini_stderr},
-        {"gini_regional", ms.gini_regional},
-        {"gini_regional_stderr", ms.gini_regional_stderr}};
+    rf.record_metrics(g, where,
+                      {{"gini", ms.gini},
+                       {"gini_stderr", ms.gini_stderr},
+                       {"gini_regional", ms.gini_regional},
+                       {"gini_regional_stderr", ms.gini_regional_stderr}});
     if (s.masks) {
       rf.write_per_sample(g + "/snr_db", offset, stage.snr_db(m));
-      rf.write_global(g + "/snr_db_by_group", ms.snr_db_by_group);
-      rf.write_global(g + "/snr_db_stderr_by_group", ms.snr_db_stderr_by_group);
+      rf.record_values(g + "/snr_db_by_group", where, "snr_db_by_group", ms.snr_db_by_group);
+      rf.record_values(g + "/snr_db_stderr_by_group", where, "snr_db_stderr_by_group",
+                       ms.snr_db_stderr_by_group);
       rf.write_global(g + "/snr_count_by_group", ms.snr_count_by_group);
-      attrs.emplace_back("snr_db", ms.snr_db);
-      attrs.emplace_back("snr_db_stderr", ms.snr_db_stderr);
-      mj["snr_db"] = ms.snr_db;
-      mj["snr_db_stderr"] = ms.snr_db_stderr;
-      mj["snr_db_by_group"] = to_vec(ms.snr_db_by_group);
-      mj["snr_db_stderr_by_group"] = to_vec(ms.snr_db_stderr_by_group);
+      rf.record_metrics(g, where, {{"snr_db", ms.snr_db}, {"snr_db_stderr", ms.snr_db_stderr}});
     }
+    nlohmann::json& mj = rf.summary()["metrics"]["attribution"]["methods"][ms.method];
     if (!ms.noise1.empty()) {
       rf.write_per_sample(g + "/noise1_flip", offset, stage.noise1_flip(m));
       rf.write_per_sample(g + "/noise2_flip", offset, stage.noise2_flip(m));
@@ -106,8 +95,6 @@ void write_attribution(io::ResultsFile& rf, const AttributionStage& stage,
       }
       mj["occlusion_error_rate"] = oj;
     }
-    for (const auto& [k, v] : attrs) rf.set_attr(g, k, v);
-    metrics["methods"][ms.method] = mj;
   }
   if (!s.random_noise1.empty()) {
     rf.write_global("/attribution/top_pixels", torch::tensor(c.top_pixels, torch::kInt64));
@@ -166,12 +153,13 @@ void write_attribution(io::ResultsFile& rf, const AttributionStage& stage,
   for (const auto& m : c.methods) methods += (methods.empty() ? "" : ",") + m;
   std::string colors;
   for (const auto& k : c.occlusion_colors) colors += (colors.empty() ? "" : ",") + k;
+  rf.record_metrics("/attribution", {"metrics", "attribution"},
+                    {{"n", s.n}, {"region", c.region}, {"accuracy", accuracy}});
+  // Recorded in the file only: the configuration echo and what the values mean.
   const std::vector<std::pair<std::string, io::AttrValue>> attrs = {
-      {"n", s.n},
       {"methods", methods},
       {"target", std::string("logit z_y of the label")},
       {"channel_reduction", std::string("sum")},
-      {"region", c.region},
       {"steps", c.steps},
       {"baseline", c.baseline},
       {"samples", c.samples},
@@ -184,7 +172,6 @@ void write_attribution(io::ResultsFile& rf, const AttributionStage& stage,
       {"masks", int64_t{s.masks ? 1 : 0}},
       {"confidence_groups", std::string("low p<0.5, intermediate 0.5<=p<0.9, high p>=0.9")},
       {"stderr", std::string("sample SD over images / sqrt(count)")},
-      {"accuracy", accuracy},
       {"noise", int64_t{c.noise ? 1 : 0}},
       {"top_pixels", c.top_pixels},
       {"top_pixels_ranking", std::string("largest |channel-summed attribution|")},
@@ -195,9 +182,6 @@ void write_attribution(io::ResultsFile& rf, const AttributionStage& stage,
                                  "Wilson 95% interval")},
       {"maps", stage.saved_map_count()}};
   for (const auto& [k, v] : attrs) rf.set_attr("/attribution", k, v);
-  metrics["accuracy"] = accuracy;
-  auto& sum = rf.summary();
-  sum["metrics"]["attribution"] = metrics;
 }
 
 }  // namespace sfb::attribution

@@ -46,12 +46,11 @@ void write_interactions(io::ResultsFile& rf, const InteractionsStage& stage,
   rf.write_global(g + "orders", torch::tensor(s.orders, torch::kInt64));
   rf.write_global(g + "order_ratio", torch::tensor(ratios(s), torch::kFloat64));
   rf.write_global(g + "count", s.count);
-  nlohmann::json metrics = {{"orders", s.orders}, {"order_ratio", ratios(s)}};
+  const io::SummaryKey where = {"metrics", "interactions"};
+  rf.summary()["metrics"]["interactions"] = {{"orders", s.orders}, {"order_ratio", ratios(s)}};
   auto put = [&](const std::string& name, const torch::Tensor& v, const torch::Tensor& se) {
-    rf.write_global(g + name, v.contiguous());
-    rf.write_global(g + name + "_stderr", se.contiguous());
-    metrics[name] = to_vec(v);
-    metrics[name + "_stderr"] = to_vec(se);
+    rf.record_values(g + name, where, name, v.contiguous());
+    rf.record_values(g + name + "_stderr", where, name + "_stderr", se.contiguous());
   };
   const auto rows = computed_rows(c);
   for (const Row r : rows) put(row_names()[r], s.mean[r], s.stderr_[r]);
@@ -71,46 +70,33 @@ void write_interactions(io::ResultsFile& rf, const InteractionsStage& stage,
   }
   const double accuracy = s.n > 0 ? static_cast<double>(s.correct) / static_cast<double>(s.n) : 0.0;
   const std::string a = "/interactions";
+  rf.record_metrics(a, where,
+                    {{"n", s.n},
+                     {"grid", c.grid},
+                     {"num_players", s.num_players},
+                     {"pairs", c.pairs},
+                     {"contexts", c.contexts},
+                     {"pair_sampling", c.pair_sampling},
+                     {"baseline", c.baseline},
+                     {"estimator", std::string(c.exact ? "exact" : "sampled")},
+                     {"accuracy", accuracy},
+                     {"adv_reached", s.adv_reached},
+                     {"adv_flipped", s.adv_flipped},
+                     {"adv_utility_mean", s.adv_utility_mean},
+                     {"masked_forwards", s.masked_forwards}});
+  // Recorded in the file only: the configuration echo and what the values mean.
   const std::vector<std::pair<std::string, io::AttrValue>> attrs = {
-      {"n", s.n},
-      {"grid", c.grid},
-      {"num_players", s.num_players},
-      {"pairs", c.pairs},
-      {"contexts", c.contexts},
       {"preset", c.preset},
-      {"pair_sampling", c.pair_sampling},
-      {"baseline", c.baseline},
-      {"estimator", std::string(c.exact ? "exact" : "sampled")},
       {"stderr", std::string("sample SD over images of the per-image values / sqrt(count)")},
       {"value", std::string("log softmax of class c (label; adv_advclass: adversarial class)")},
       {"dtype", c.dtype},
-      {"accuracy", accuracy},
       {"adversarial", int64_t{c.adversarial ? 1 : 0}},
       {"adv_eps", c.adv_eps},
       {"adv_step", c.adv_step},
       {"adv_max_steps", c.adv_max_steps},
       {"adv_utility", c.adv_utility},
-      {"adv_tolerance", c.adv_tolerance},
-      {"adv_reached", s.adv_reached},
-      {"adv_flipped", s.adv_flipped},
-      {"adv_utility_mean", s.adv_utility_mean},
-      {"masked_forwards", s.masked_forwards}};
+      {"adv_tolerance", c.adv_tolerance}};
   for (const auto& [k, v] : attrs) rf.set_attr(a, k, v);
-  metrics.update({{"n", s.n},
-                  {"num_players", s.num_players},
-                  {"grid", c.grid},
-                  {"pairs", c.pairs},
-                  {"contexts", c.contexts},
-                  {"estimator", c.exact ? "exact" : "sampled"},
-                  {"pair_sampling", c.pair_sampling},
-                  {"baseline", c.baseline},
-                  {"accuracy", accuracy},
-                  {"adv_reached", s.adv_reached},
-                  {"adv_flipped", s.adv_flipped},
-                  {"adv_utility_mean", s.adv_utility_mean},
-                  {"masked_forwards", s.masked_forwards}});
-  auto& sum = rf.summary();
-  sum["metrics"]["interactions"] = metrics;
 }
 
 std::vector<std::filesystem::path> write_plots(const InteractionStatistics& s,

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <variant>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -201,6 +202,37 @@ void ResultsFile::write_global(const std::string& path, const torch::Tensor& val
   agree_on("global dataset '" + path + "' (dtype or shape)", canon);
   h5::Handle d = h5::create_dataset(file_->get(), path, data.scalar_type(), dims);
   h5::write_from_root(d.get(), data, ctx_.rank() == 0, /*collective=*/true);
+}
+
+namespace {
+
+nlohmann::json& summary_at(nlohmann::json& summary, const SummaryKey& where) {
+  nlohmann::json* j = &summary;
+  for (const auto& k : where) j = &(*j)[k];
+  return *j;
+}
+
+}  // namespace
+
+void ResultsFile::record_metrics(const std::string& object, const SummaryKey& where,
+                                 const std::vector<Metric>& metrics) {
+  nlohmann::json& j = summary_at(summary_, where);
+  for (const auto& m : metrics) {
+    set_attr(object, m.key, m.value);
+    std::visit([&](const auto& v) { j[m.key] = v; }, m.value);
+  }
+}
+
+void ResultsFile::record_values(const std::string& path, const SummaryKey& where,
+                                const std::string& key, const torch::Tensor& value) {
+  write_global(path, value);
+  const torch::Tensor c = value.to(torch::kCPU, torch::kFloat64).contiguous();
+  nlohmann::json& j = summary_at(summary_, where)[key];
+  if (c.dim() == 0) {
+    j = c.item<double>();
+  } else {
+    j = std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  }
 }
 
 void ResultsFile::record_stage(const std::string& stage, const StageTiming& mine) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "comm/context.hpp"
 #include "io/h5_node.hpp"
@@ -29,6 +30,16 @@ struct StageTiming {
   double device_seconds = 0;  ///< this rank's device seconds (DeviceClock)
   comm::Traffic traffic;      ///< this rank's collectives during the stage
 };
+
+/// One metric of an analysis (ResultsFile::record_metrics): an attribute name and its value.
+struct Metric {
+  std::string key;
+  AttrValue value;
+};
+
+/// Where a metric is mirrored in the JSON summary: the keys from the summary's root, e.g.
+/// {"metrics", "attacks", "pgd"} or {"train"}.
+using SummaryKey = std::vector<std::string>;
 
 /// What a run records about itself in the root attributes and the summary.
 struct RunInfo {
@@ -75,6 +86,16 @@ class ResultsFile {
   void write_global(const std::string& path, const torch::Tensor& value);
   /// Sets attribute `key` on the group or dataset `object` (groups are created as needed).
   void set_attr(const std::string& object, const std::string& key, const AttrValue& value);
+  /// Records metrics once: each becomes attribute `key` of `object` (a group or dataset, groups
+  /// created as needed) and the same value at <where>.<key> in the JSON summary (a number, a string
+  /// or a list). Collective.
+  void record_metrics(const std::string& object, const SummaryKey& where,
+                      const std::vector<Metric>& metrics);
+  /// Records a result array once: writes the global dataset `path` (write_global) and mirrors its
+  /// values into the summary at <where>.<key> (a number for a 0-dim tensor, a flat list of
+  /// float64 values otherwise). Collective.
+  void record_values(const std::string& path, const SummaryKey& where, const std::string& key,
+                     const torch::Tensor& value);
   /// The summary record rank 0 writes at finish(); commands add "metrics", "timing", "dataset",
   /// "model" objects. Only rank 0's content is used. Not collective.
   nlohmann::json& summary() { return summary_; }

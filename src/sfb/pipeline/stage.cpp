@@ -14,6 +14,15 @@ void Stage::prepare(Context& /*ctx*/, const data::Dataset& /*ds*/, const Range& 
 void Stage::write_companions(Context& /*ctx*/, const data::Dataset& /*ds*/,
                              models::Classifier& /*model*/, const std::string& /*out*/) {}
 
+void Stage::run_collective(Context& /*ctx*/, const data::Dataset& /*ds*/,
+                           models::Classifier& /*model*/, const Range& /*shard*/) {}
+
+std::vector<NamedTiming> Stage::timings(const StageCost& cost) {
+  return {{name(), {cost.seconds, items(), unit(), device_seconds(), cost.traffic}}};
+}
+
+void Stage::after_finish(Context& /*ctx*/, const std::string& /*out*/) {}
+
 std::vector<std::filesystem::path> Stage::write_figures(const std::string& /*out*/,
                                                         const std::string& /*what*/) const {
   return {};
@@ -46,52 +55,66 @@ void check_fit(Context& ctx, const data::Dataset& ds, const InputConfig& in,
   });
 }
 
-OpenedInputs open_inputs(Context& ctx, const std::string& command, const InputConfig& in,
-                         const std::string& out, uint64_t seed) {
-  require_inputs(ctx, command, in, out);
-  OpenedInputs o;
-  o.ds = open_dataset(ctx, in, seed);
-  o.model = open_model(ctx, in, model_options_for(*o.ds, in, seed));
-  check_fit(ctx, *o.ds, in, *o.model);
-  return o;
-}
-
-int run_command(Context& ctx, const CommandSpec& spec, const StageFactory& build,
+int run_command(Context& ctx, const CommandSpec& spec, const StagesFactory& build,
                 const DatasetWrapper& wrap) {
   const InputConfig& in = spec.inputs;
   require_inputs(ctx, spec.command, in, spec.out);
+  if (spec.check) ctx.agree(spec.check);
   std::shared_ptr<const data::Dataset> ds = open_dataset(ctx, in, spec.seed);
   const Range shard = balanced_range(ds->size(), ctx.size(), ctx.rank());
   if (wrap) ctx.agree([&] { ds = wrap(ds, shard); });
   auto model = open_model(ctx, in, model_options_for(*ds, in, spec.seed));
   check_fit(ctx, *ds, in, *model);
-  std::unique_ptr<Stage> stage;
-  ctx.agree([&] { stage = build(*ds, *model); });
-  std::unique_ptr<io::ResultsFile> rf;
-  if (!spec.out.empty()) rf = std::make_unique<io::ResultsFile>(ctx, spec.out, spec.run_info());
-  const comm::Traffic before = ctx.traffic();
-  Stopwatch sw;
-  stage->prepare(ctx, *ds, shard);
-  ctx.agree([&] { stage->run_shard(*ds, shard, ctx.rank() == 0); });
-  stage->reduce(ctx.comm());
-  const comm::Traffic traffic = ctx.traffic() - before;
-  const double seconds =
-      comm::allreduce_scalar(ctx.host_comm(), sw.seconds(), comm::ReduceOp::kMax);
-  if (rf) {
-    record_inputs(*rf, in, ds.get(), model.get());
-    stage->write(*rf);
-    rf->record_stage(stage->name(),
-                     {seconds, stage->items(), stage->unit(), stage->device_seconds(), traffic});
-    stage->write_companions(ctx, *ds, *model, spec.out);
-    rf->finish();
+  std::vector<std::unique_ptr<Stage>> stages;
+  ctx.agree([&] { stages = build(*ds, *model); });
+  std::vector<StageCost> costs;
+  for (auto& stage : stages) {
+    const comm::Traffic before = ctx.traffic();
+    Stopwatch sw;
+    stage->prepare(ctx, *ds, shard);
+    ctx.agree([&] { stage->run_shard(*ds, shard, ctx.rank() == 0); });
+    stage->reduce(ctx.comm());
+    stage->run_collective(ctx, *ds, *model, shard);
+    StageCost cost;
+    cost.traffic = ctx.traffic() - before;
+    cost.seconds = comm::allreduce_scalar(ctx.host_comm(), sw.seconds(), comm::ReduceOp::kMax);
+    costs.push_back(cost);
+    if (const int code = stage->exit_code(); code != 0) return code;
+  }
+  if (!spec.out.empty()) {
+    // Created only now, with every number in memory: a failed run leaves no results file.
+    io::ResultsFile rf(ctx, spec.out, spec.run_info());
+    record_inputs(rf, in, ds.get(), model.get());
+    for (std::size_t i = 0; i < stages.size(); ++i) {
+      stages[i]->write(rf);
+      for (const auto& t : stages[i]->timings(costs[i])) rf.record_stage(t.name, t.timing);
+      stages[i]->write_companions(ctx, *ds, *model, spec.out);
+    }
+    rf.finish();
+    for (auto& stage : stages) stage->after_finish(ctx, spec.out);
     if (ctx.rank() == 0) {
-      for (const auto& p : stage->write_figures(spec.out, model->name() + " on " + ds->spec())) {
-        std::cout << "# plot " << p.string() << "\n";
+      for (const auto& stage : stages) {
+        for (const auto& p : stage->write_figures(spec.out, model->name() + " on " + ds->spec())) {
+          std::cout << "# plot " << p.string() << "\n";
+        }
       }
     }
   }
-  if (ctx.rank() == 0) stage->print(*ds, *model, seconds);
+  if (ctx.rank() == 0) {
+    for (std::size_t i = 0; i < stages.size(); ++i) stages[i]->print(*ds, *model, costs[i].seconds);
+  }
   return 0;
+}
+
+int run_command(Context& ctx, const CommandSpec& spec, const StageFactory& build,
+                const DatasetWrapper& wrap) {
+  return run_command(ctx, spec,
+                     StagesFactory([&](const data::Dataset& ds, models::Classifier& model) {
+                       std::vector<std::unique_ptr<Stage>> v;
+                       v.push_back(build(ds, model));
+                       return v;
+                     }),
+                     wrap);
 }
 
 }  // namespace sfb::pipeline

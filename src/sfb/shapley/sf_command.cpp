@@ -15,10 +15,12 @@ std::string fmt_sig(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", 
 
 SfCommandStage::SfCommandStage(models::Classifier& model, const SfConfig& cfg,
                                const std::vector<int64_t>& image_shape, uint64_t seed,
-                               const torch::Device& device, int64_t batch_size, std::string split)
+                               const torch::Device& device, int64_t batch_size, std::string split,
+                               std::string command)
     : stage_(model, cfg, image_shape, seed, device),
       batch_size_(batch_size),
-      split_(std::move(split)) {}
+      split_(std::move(split)),
+      command_(std::move(command)) {}
 
 void SfCommandStage::run_shard(const data::Dataset& ds, const Range& shard, bool progress) {
   stage_.run_shard(ds, shard, batch_size_, progress);
@@ -32,6 +34,13 @@ void SfCommandStage::print(const data::Dataset& ds, models::Classifier& model,
                            double seconds) const {
   const auto& c = stage_.config();
   const SfStatistics& s = stats_;
+  if (command_ != "sf") {
+    std::cout << fmt::format(
+        "# sfbench {}: SF {:.6g} [{:.6g}, {:.6g}] (k = {}, n = {}, split {}), clean accuracy "
+        "{:.4f}\n",
+        command_, s.sf, s.ci_low, s.ci_high, s.k, s.n, split_, s.accuracy);
+    return;
+  }
   std::cout << fmt::format(
       "# sfbench sf: {} on {} (split {}), layer {} (k = {}), target {}, {}{}\n", model.name(),
       ds.spec(), split_, c.layer, s.k, c.target, c.dtype,

@@ -13,9 +13,12 @@ namespace sfb::shapley {
 class SfCommandStage : public pipeline::Stage {
  public:
   /// As SfStage's constructor; `batch_size`: samples per batch on each rank; `split` is recorded.
+  /// `command`: the command the report names; another than "sf" (eval, where the attack table
+  /// follows) gets a one-line report.
   SfCommandStage(models::Classifier& model, const SfConfig& cfg,
                  const std::vector<int64_t>& image_shape, uint64_t seed,
-                 const torch::Device& device, int64_t batch_size, std::string split);
+                 const torch::Device& device, int64_t batch_size, std::string split,
+                 std::string command = "sf");
   std::string name() const override { return "sf"; }
   void run_shard(const data::Dataset& ds, const Range& shard, bool progress) override;
   void reduce(comm::Communicator& comm) override;
@@ -24,11 +27,15 @@ class SfCommandStage : public pipeline::Stage {
   std::string unit() const override { return "images"; }
   void print(const data::Dataset& ds, models::Classifier& model, double seconds) const override;
   double device_seconds() override { return stage_.device_seconds(); }
+  /// The pass's per-sample columns (index, labels, preds) and, after reduce(), its statistics.
+  const SfStage& sf() const { return stage_; }
+  const SfStatistics& statistics() const { return stats_; }
 
  private:
   SfStage stage_;
   int64_t batch_size_;
   std::string split_;
+  std::string command_;
   SfStatistics stats_;
 };
 

@@ -91,39 +91,26 @@ void write_sf(io::ResultsFile& rf, const SfStage& stage, const SfStatistics& s,
   rf.write_global("/sf/per_class_sf", s.per_class_sf);
   rf.write_global("/sf/class_count", s.class_count);
   rf.write_global("/sf/bootstrap_sf", s.bootstrap_sf);
-  rf.write_global("/sf/value", torch::tensor(s.sf, torch::kFloat64).reshape({}));
   const auto& cfg = stage.config();
   const std::string v = "/sf/value";
-  rf.set_attr(v, "ci_low", s.ci_low);
-  rf.set_attr(v, "ci_high", s.ci_high);
-  rf.set_attr(v, "ci_level", s.ci_level);
-  rf.set_attr(v, "bootstrap", cfg.bootstrap);
-  rf.set_attr(v, "bootstrap_se", s.bootstrap_se);
-  rf.set_attr(v, "bootstrap_bias", s.bootstrap_bias);
-  rf.set_attr(v, "target", cfg.target);
-  rf.set_attr(v, "layer", cfg.layer);
-  rf.set_attr(v, "split", split);
-  rf.set_attr(v, "n", s.n);
-  rf.set_attr(v, "k", s.k);
-  rf.set_attr(v, "dtype", cfg.dtype);
+  const io::SummaryKey where = {"metrics", "sf"};
+  rf.record_values(v, where, "value", torch::tensor(s.sf, torch::kFloat64).reshape({}));
+  rf.record_metrics(v, where,
+                    {{"ci_low", s.ci_low},
+                     {"ci_high", s.ci_high},
+                     {"ci_level", s.ci_level},
+                     {"bootstrap", cfg.bootstrap},
+                     {"bootstrap_se", s.bootstrap_se},
+                     {"bootstrap_bias", s.bootstrap_bias},
+                     {"target", cfg.target},
+                     {"layer", cfg.layer},
+                     {"split", split},
+                     {"n", s.n},
+                     {"k", s.k},
+                     {"dtype", cfg.dtype},
+                     {"accuracy", s.accuracy}});
   rf.set_attr(v, "fast_path", int64_t{stage.uses_fast_path() ? 1 : 0});
-  rf.set_attr(v, "accuracy", s.accuracy);
-  auto& sum = rf.summary();
-  sum["metrics"]["sf"] = {{"value", s.sf},
-                          {"ci_low", s.ci_low},
-                          {"ci_high", s.ci_high},
-                          {"ci_level", s.ci_level},
-                          {"bootstrap", cfg.bootstrap},
-                          {"bootstrap_se", s.bootstrap_se},
-                          {"bootstrap_bias", s.bootstrap_bias},
-                          {"n", s.n},
-                          {"k", s.k},
-                          {"accuracy", s.accuracy},
-                          {"correct", s.correct},
-                          {"target", cfg.target},
-                          {"layer", cfg.layer},
-                          {"split", split},
-                          {"dtype", cfg.dtype}};
+  rf.summary()["metrics"]["sf"]["correct"] = s.correct;
 }
 
 }  // namespace sfb::shapley

@@ -29,19 +29,18 @@ void write_train(io::ResultsFile& rf, const Trainer& t, const TrainConfig& c,
   rf.write_global("/train/epoch/seconds", column([](const auto& l) { return l.seconds; }));
   rf.write_global("/train/epoch/images_per_s",
                   column([](const auto& l) { return l.images_per_s; }));
-  rf.set_attr("/train", "loss", c.loss);
+  rf.record_metrics("/train", {"train"},
+                    {{"loss", c.loss},
+                     {"sf_lambda", c.sf_lambda},
+                     {"epochs", c.epochs},
+                     {"checkpoint", ckpt.string()},
+                     {"weights_sha256", sha}});
   rf.set_attr("/train", "optimizer", c.optimizer);
   rf.set_attr("/train", "schedule", c.schedule);
-  rf.set_attr("/train", "sf_lambda", c.sf_lambda);
-  rf.set_attr("/train", "epochs", c.epochs);
   rf.set_attr("/train", "batch_size", c.batch_size);
   rf.set_attr("/train", "steps_per_epoch", t.steps_per_epoch());
-  rf.set_attr("/train", "checkpoint", ckpt.string());
-  rf.set_attr("/train", "weights_sha256", sha);
   auto& s = rf.summary();
-  s["train"] = {{"loss", c.loss},        {"sf_lambda", c.sf_lambda},
-                {"epochs", c.epochs},    {"checkpoint", ckpt.string()},
-                {"weights_sha256", sha}, {"final_terms", last}};
+  s["train"]["final_terms"] = last;
   if (!h.empty()) s["train"]["final_accuracy"] = h.back().accuracy;
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "comm/cuda/cuda_check.hpp"
+#include "comm/where.hpp"
 #include "core/error.hpp"
 
 namespace sfb::comm {
@@ -11,13 +12,8 @@ namespace detail {
 
 void cuda_check(cudaError_t rc, const char* call, const char* file, int line) {
   if (rc == cudaSuccess) return;
-  int rank = -1, init = 0;
-  MPI_Initialized(&init);
-  if (init) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
   throw CudaError(std::string(call) + " failed: " + cudaGetErrorString(rc) + " at " + file + ":" +
-                  std::to_string(line) + " (rank " + std::to_string(rank) + " on " + host + ")");
+                  std::to_string(line) + comm::rank_host_suffix());
 }
 
 }  // namespace detail

@@ -6,19 +6,20 @@
 
 #include "comm/cuda/cuda_check.hpp"
 #include "comm/mpi/mpi_check.hpp"
+#include "comm/where.hpp"
 #include "core/error.hpp"
 
 namespace sfb::comm {
 namespace {
 
-void nccl_check(ncclResult_t rc, const char* call, const char* file, int line, int rank) {
+void nccl_check(ncclResult_t rc, const char* call, const char* file, int line) {
   if (rc == ncclSuccess) return;
   throw CommError(std::string(call) + " failed: " + ncclGetErrorString(rc) + " (" +
                   ncclGetLastError(nullptr) + ") at " + file + ":" + std::to_string(line) +
-                  " (rank " + std::to_string(rank) + ")");
+                  rank_host_suffix());
 }
 
-#define SFB_NCCL_CHECK(call) nccl_check((call), #call, __FILE__, __LINE__, rank_)
+#define SFB_NCCL_CHECK(call) nccl_check((call), #call, __FILE__, __LINE__)
 
 ncclDataType_t nccl_type(const torch::Tensor& t, const char* op) {
   switch (t.scalar_type()) {

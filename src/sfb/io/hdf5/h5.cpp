@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include "comm/where.hpp"
 #include "core/error.hpp"
 
 namespace sfb::io::h5 {
@@ -21,12 +22,8 @@ std::string error_stack() {
 }
 
 void fail(const char* call, const char* file, int line) {
-  std::string stack = error_stack();
-  int rank = -1, init = 0;
-  MPI_Initialized(&init);
-  if (init) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  throw IoError(std::string(call) + " failed: " + stack + " at " + file + ":" +
-                std::to_string(line) + " (rank " + std::to_string(rank) + ")");
+  throw IoError(std::string(call) + " failed: " + error_stack() + " at " + file + ":" +
+                std::to_string(line) + comm::rank_host_suffix());
 }
 
 hid_t native_type(torch::ScalarType t) {
