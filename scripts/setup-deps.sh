@@ -81,8 +81,11 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$requirements" ]]; then
   note "installing Python packages into $venv: $(tr '\n' ' ' <<<"$requirements")(large download once)"
   log=$(mktemp)
   req=$(mktemp)
-  printf '%s\n' "$requirements" >"$req"
-  if ! { "$vpy" -m pip install -q --upgrade pip && "$vpy" -m pip install -q -r "$req"; } >"$log" 2>&1
+  # A line ending in --no-deps is installed without its dependencies, after the others.
+  grep -v -- '--no-deps$' <<<"$requirements" >"$req" || true
+  mapfile -t nodeps < <(grep -- '--no-deps$' <<<"$requirements" | sed 's/[[:space:]]*--no-deps$//')
+  if ! { "$vpy" -m pip install -q --upgrade pip && "$vpy" -m pip install -q -r "$req" &&
+         { [[ ${#nodeps[@]} -eq 0 ]] || "$vpy" -m pip install -q --no-deps "${nodeps[@]}"; }; } >"$log" 2>&1
   then
     tail -n 40 "$log" >&2
     die "pip install failed (full log: $log)"
@@ -91,6 +94,8 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$requirements" ]]; then
   printf '%s\n' "$requirements" >"$stamp"
 fi
 "$vpy" - <<'PY' || die "the Python packages in $venv do not import (remove $venv and rerun)"
-import torch, numpy, h5py, jsonschema, pyautoattack  # noqa: F401
+import importlib.util
+import torch, numpy, h5py, jsonschema, pyautoattack, torchvision  # noqa: F401
+assert importlib.util.find_spec("robustbench") is not None, "robustbench is not installed"
 PY
 note "ok: torch $("$vpy" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)')"

@@ -565,6 +565,69 @@ PY
     expect_exit 2 "$sfb" attribution "${common[@]}" --masks "$dir/mgood.h5" --out "$dir/bad.h5"
     once "is not png:DIR or h5:FILE"
     [ ! -e "$dir/bad.h5" ] && [ ! -e "$dir/bad.h5.partial" ] || fail "a failed run left a result file" ;;
+  own-model)
+    # README "Evaluate your own model", run as written: the commands of its bash block in a
+    # scratch folder, with cifar10:DIR -> synthetic-shapes:12 and the attacks' and training's
+    # sizes cut. The weights: a RobustBench PreActResNet-18 (the robustbench wheel's resnet.py,
+    # PreActBlockV2, bn_before_fc) saved with torch.save(model.state_dict()).
+    repo=$(cd "$(dirname "$0")/../.." && pwd)
+    "${SFB_PYTHON:-python3}" - "$dir/my_state_dict.pt" <<'PY' || fail "could not write the state_dict"
+import importlib.util, os, sys
+import torch
+spec = importlib.util.find_spec("robustbench")
+path = os.path.join(spec.submodule_search_locations[0], "model_zoo", "architectures", "resnet.py")
+s = importlib.util.spec_from_file_location("rb_resnet", path)
+m = importlib.util.module_from_spec(s)
+s.loader.exec_module(m)
+torch.manual_seed(1)
+net = m.PreActResNet(m.PreActBlockV2, [2, 2, 2, 2], bn_before_fc=True)
+torch.save(net.state_dict(), sys.argv[1])
+PY
+    "${SFB_PYTHON:-python3}" - "$repo/README.md" >"$dir/cmds" <<'PY' || fail "no README block"
+import sys
+block = open(sys.argv[1]).read().split("## Evaluate your own model", 1)[1]
+block = block.split("```bash\n", 1)[1].split("```", 1)[0]
+cmd = ""
+for line in block.splitlines():
+    if line.startswith("#") or not line.strip():
+        continue
+    if line.endswith("\\"):
+        cmd += line[:-1]
+        continue
+    print(cmd + line)
+    cmd = ""
+PY
+    [ "$(wc -l <"$dir/cmds")" -eq 7 ] || fail "the README block has other commands: $(cat "$dir/cmds")"
+    cd "$dir" || fail "no scratch folder"
+    while IFS= read -r c; do
+      c=${c//cifar10:DIR/synthetic-shapes:12}
+      c=${c//build\/sfbench/$sfb}
+      c=${c//mpirun -np 2/$mpi -np 2}
+      c=${c//configs\//$repo/configs/}
+      c=${c//fgsm,pgd,autoattack/fgsm,pgd:steps=2,autoattack:steps=2:queries=10}
+      case $c in
+        *" train "*) c="$c --set train.epochs=1 --set train.batch_size=6 --set train.attack_steps=2" ;;
+        *" attribution "*) c="$c --steps 2 --maps 8" ;;
+      esac
+      eval "expect_exit 0 $c" </dev/null  # mpirun would read the rest of the list
+      case $c in
+        *" info "*) grep -q "read as RobustBench .*resnet.py PreActResNet" "$dir/err" \
+          || fail "info did not name the layout" ;;
+      esac
+    done <"$dir/cmds"
+    grep -q "^| zoo:preact-resnet-18@my_state_dict.pt | " "$dir/out" \
+      && grep -q "^| checkpoint:mine-ft.ckpt | " "$dir/out" || fail "compare lacks a model"
+    for r in mine-sf mine-eval mine-att mine-ft mine-ft-eval; do
+      expect_exit 0 "$sfb" validate "$r.h5" "$r.json"
+    done
+    [ -f mine-ft.ckpt ] || fail "the fine-tune wrote no checkpoint"
+    "${SFB_PYTHON:-python3}" - <<'PY' || fail "the runs did not use the state_dict's weights"
+import hashlib, json
+sha = hashlib.sha256(open("my_state_dict.pt", "rb").read()).hexdigest()
+for r in ("mine-sf", "mine-eval", "mine-att", "mine-ft"):
+    assert json.load(open(r + ".json"))["model"]["sha256"] == sha, r
+PY
+    ;;
   precision)
     # --precision and --channels-last (issue 10 item 2; the CPU side): the same SF stage under
     # fp32, bf16 autocast, channels-last weights and tf32 (a CUDA mode: fp32 on CPUs).

@@ -5,6 +5,8 @@
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "models/state_dict.hpp"
+#include "models/torch_save.hpp"
 #include "models/zoo.hpp"
 
 namespace sfb::models {
@@ -173,6 +175,10 @@ std::shared_ptr<NativeModel> load_checkpoint(const std::filesystem::path& file,
 }
 
 void load_weights(NativeModel& model, const std::filesystem::path& file) {
+  if (is_torch_save_file(file)) {
+    load_state_dict_file(model, file);  // a state_dict from Python's torch.save
+    return;
+  }
   torch::serialize::InputArchive archive;
   open_archive(file, archive);
   c10::IValue version;

@@ -38,11 +38,12 @@ CheckpointInfo read_checkpoint_info(const std::filesystem::path& file);
 std::shared_ptr<NativeModel> load_checkpoint(const std::filesystem::path& file,
                                              CheckpointInfo* info = nullptr);
 
-/// Loads weights into an existing `model` from `file`: either an sfbench checkpoint (its
-/// architecture must equal model.arch()) or an archive written by torch::save(module) of the same
-/// architecture. Every parameter and buffer must be present with the model's shape. Sets the
-/// model's fingerprint to the file's SHA-256. Throws DataError naming the file and the first
-/// mismatch (architecture, missing tensor, shape).
+/// Loads weights into an existing `model` from `file`: an sfbench checkpoint (its architecture
+/// must equal model.arch()), an archive written by torch::save(module) of the same architecture,
+/// or a state_dict written by Python's torch.save (load_state_dict_file()). Every parameter and
+/// buffer must be present with the model's shape. Sets the model's fingerprint to the file's
+/// SHA-256. Throws DataError naming the file and the first mismatch (architecture, missing tensor,
+/// shape).
 void load_weights(NativeModel& model, const std::filesystem::path& file);
 
 }  // namespace sfb::models

@@ -71,6 +71,20 @@ void NativeModel::make_head(int64_t num_features) {
   fc_ = register_module("fc", torch::nn::Linear(num_features, options_.num_classes));
 }
 
+void NativeModel::set_normalization(const std::vector<double>& mean,
+                                    const std::vector<double>& std) {
+  ModelOptions o = options_;
+  o.mean = mean;
+  o.std = std;
+  validate(o);
+  torch::NoGradGuard no_grad;
+  const int64_t c = mean_.size(1);
+  mean_.copy_(torch::tensor(mean, torch::kFloat64).view({1, c, 1, 1}));
+  std_.copy_(torch::tensor(std, torch::kFloat64).view({1, c, 1, 1}));
+  options_.mean = mean;
+  options_.std = std;
+}
+
 torch::Tensor NativeModel::normalize(const torch::Tensor& x) const {
   if (x.dim() != 4 || x.size(1) != mean_.size(1)) {
     throw ConfigError("model " + name_ + ": input must be [B, " + std::to_string(mean_.size(1)) +

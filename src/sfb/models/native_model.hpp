@@ -98,6 +98,9 @@ class NativeModel : public torch::nn::Module, public Classifier {
   void set_name(std::string name) { name_ = std::move(name); }
   /// Records the SHA-256 of the weights file loaded into the model (fingerprint() returns it).
   void set_weights_sha256(std::string sha) { weights_sha256_ = std::move(sha); }
+  /// Replaces the normalization the model applies to its input (the "mean"/"std" buffers and
+  /// options().mean/std): one value per channel, std > 0; ConfigError otherwise.
+  void set_normalization(const std::vector<double>& mean, const std::vector<double>& std);
 
  protected:
   /// Everything between normalization and the features: xn is the normalized input
