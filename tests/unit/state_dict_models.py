@@ -89,9 +89,17 @@ def main():
         with torch.no_grad():
             ref["tv_" + name] = net.double()((imagenet.double() - mean) / std)
 
-    # A DeepMind WideResNet (refused: Swish and TF-style padding have no native equivalent).
-    dm = architecture("dm_wide_resnet.py").DMWideResNet(num_classes=10, depth=16, width=1)
-    torch.save(dm.state_dict(), os.path.join(out, "dm_wrn.pt"))
+    # DeepMind's WideResNet-28-10 with Swish, as RobustBench builds its DM entries; its
+    # normalization is inside the model and not in the state_dict.
+    dmw = architecture("dm_wide_resnet.py")
+    dm = dmw.DMWideResNet(num_classes=10, depth=28, width=10, activation_fn=dmw.Swish)
+    calibrated(dm, (3, 32, 32))
+    torch.save(dm.state_dict(), os.path.join(out, "dm_wrn_28_10.pt"))
+    with torch.no_grad():
+        ref["dm_wrn_28_10"] = dm.double()(cifar.double())
+    # DeepMind's PreActResNet-18 (refused: 3x3 shortcuts on the raw input).
+    dmp = dmw.DMPreActResNet(num_classes=10, depth=18, width=0, activation_fn=dmw.Swish)
+    torch.save(dmp.state_dict(), os.path.join(out, "dm_preact.pt"))
     # Not a state_dict: training metadata only.
     torch.save({"epoch": 3, "accuracy": 0.9, "arch": "wrn"}, os.path.join(out, "metadata.pt"))
 

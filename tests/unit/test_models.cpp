@@ -69,6 +69,9 @@ INSTANTIATE_TEST_SUITE_P(
                       ZooCase{"preact-resnet-18", {3, 32, 32}, 2, 10, 512, 11'172'170},
                       ZooCase{"wrn-28-10", {3, 32, 32}, 1, 10, 640, 36'479'194},
                       ZooCase{"wrn-34-10", {3, 32, 32}, 1, 10, 640, 46'160'474},
+                      // DeepMind's WRNs: parameter counts of RobustBench's DMWideResNet
+                      ZooCase{"dm-wrn-28-10", {3, 32, 32}, 1, 10, 640, 36'479'194},
+                      ZooCase{"dm-wrn-70-16", {3, 32, 32}, 1, 10, 1024, 266'796'506},
                       ZooCase{"resnet-18", {3, 64, 64}, 2, 1000, 512, 11'689'512},
                       ZooCase{"resnet-34", {3, 64, 64}, 1, 1000, 512, 21'797'672},
                       ZooCase{"resnet-50", {3, 224, 224}, 1, 1000, 2048, 25'557'032}),
@@ -267,9 +270,13 @@ TEST(Activation, SwapChangesEveryLayerOfAModel) {
     EXPECT_EQ(relu_taps[i].min().item<double>(), 0.0);
     EXPECT_GT(soft_taps[i].min().item<double>(), 0.0);
   }
+  model->set_activation("swish");  // x·sigmoid(x): DeepMind's
+  const torch::Tensor t = torch::tensor({-2.0F, 0.0F, 3.0F});
+  EXPECT_TRUE(torch::allclose(Activation("swish")(t), t * torch::sigmoid(t)));
+  EXPECT_GT(max_abs_diff(model->forward(x), z_relu), 1e-4);
   model->set_activation("relu");
   EXPECT_LE(max_abs_diff(model->forward(x), z_relu), 1e-6);
-  EXPECT_THROW(model->set_activation("swish"), ConfigError);
+  EXPECT_THROW(model->set_activation("mish"), ConfigError);
 }
 
 TEST(Zoo, SeedDeterminesTheWeightsAndLeavesTheGlobalStreamAlone) {

@@ -82,6 +82,13 @@ TEST_F(StateDictTest, RobustBenchPreActResNetWithItsOwnNormalization) {
   EXPECT_NEAR(m->options().std[0], 0.2471, 1e-7);  // the file's sigma, not sfbench's 0.2470
 }
 
+TEST_F(StateDictTest, DeepMindWideResNetWithSwishAndSamePadding) {
+  auto m = load("dm-wrn-28-10", "dm_wrn_28_10.pt", ModelOptions{});
+  EXPECT_LT(rel_error(*m, "x_cifar", "dm_wrn_28_10"), 1e-5);
+  EXPECT_EQ(m->options().activation, "swish");
+  EXPECT_EQ(m->options().std, std::vector<double>({0.2471, 0.2435, 0.2616}));  // DeepMind's
+}
+
 TEST_F(StateDictTest, TorchvisionResNetsNextToAnOptimizer) {
   ModelOptions o = imagenet_options();
   for (const auto& [arch, name] :
@@ -103,8 +110,10 @@ TEST_F(StateDictTest, LayoutsWithoutANativeModelAreRefusedNamingTheTensor) {
   std::string e = refusal("preact-resnet-18", "rb_preact_default.pt");
   EXPECT_NE(e.find("missing tensor 'bn."), std::string::npos) << e;
   EXPECT_NE(e.find("rb_preact_default.pt"), std::string::npos) << e;
-  e = refusal("wrn-28-10", "dm_wrn.pt");
-  EXPECT_NE(e.find("DMWideResNet"), std::string::npos) << e;
+  e = refusal("preact-resnet-18", "dm_preact.pt");
+  EXPECT_NE(e.find("DMPreActResNet"), std::string::npos) << e;
+  e = refusal("wrn-28-10", "dm_wrn_28_10.pt");  // the TRADES layout's zoo model
+  EXPECT_NE(e.find("zoo:dm-wrn-28-10, dm-wrn-70-16, not zoo:wrn-28-10"), std::string::npos) << e;
   // A layout of another zoo model names the right one.
   e = refusal("resnet-18", "rb_wrn_28_10.pt");
   EXPECT_NE(e.find("zoo:wrn-28-10, wrn-34-10, not zoo:resnet-18"), std::string::npos) << e;

@@ -33,7 +33,7 @@ std::string join_names() {
 }  // namespace
 
 std::vector<std::string> activation_names() {
-  return {"relu", "guided-relu", "softplus", "softplus:BETA"};
+  return {"relu", "guided-relu", "softplus", "softplus:BETA", "swish"};
 }
 
 torch::Tensor guided_relu(const torch::Tensor& x) { return GuidedReluFunction::apply(x); }
@@ -47,6 +47,10 @@ void Activation::set(const std::string& spec) {
   }
   if (spec == "guided-relu") {
     kind_ = ActivationKind::kGuidedRelu;
+    return;
+  }
+  if (spec == "swish") {
+    kind_ = ActivationKind::kSwish;
     return;
   }
   if (spec == "softplus") {
@@ -83,6 +87,8 @@ torch::Tensor Activation::operator()(const torch::Tensor& x) const {
     case ActivationKind::kSoftplus:
       // threshold 20 as torch.nn.Softplus: linear where β x > 20 (no overflow).
       return torch::softplus(x, beta_, 20.0);
+    case ActivationKind::kSwish:
+      return torch::silu(x);
   }
   SFB_ASSERT(false, "unhandled ActivationKind");
   return x;
@@ -94,6 +100,8 @@ std::string Activation::spec() const {
       return "relu";
     case ActivationKind::kGuidedRelu:
       return "guided-relu";
+    case ActivationKind::kSwish:
+      return "swish";
     case ActivationKind::kSoftplus: {
       if (beta_ == 1.0) return "softplus";
       std::ostringstream os;

@@ -13,6 +13,7 @@ enum class ActivationKind {
   kRelu,        ///< max(x, 0)
   kGuidedRelu,  ///< forward max(x, 0); backward passes a gradient only where input > 0 and grad > 0
   kSoftplus,    ///< (1/β) log(1 + exp(β x)), β = 1 unless the spec says "softplus:β"
+  kSwish,       ///< x · sigmoid(x) (SiLU), the activation of DeepMind's Wide ResNets
 };
 
 /// The activation spec names accepted by parse_activation(), in documentation order.
@@ -28,7 +29,7 @@ torch::Tensor guided_relu(const torch::Tensor& x);
 /// no parameters); copying the pointer is how layers share it.
 class Activation {
  public:
-  /// Parses `spec` ("relu", "guided-relu", "softplus" or "softplus:β" with β > 0). Throws
+  /// Parses `spec` ("relu", "guided-relu", "softplus", "softplus:β" with β > 0, "swish"). Throws
   /// ConfigError listing the valid names for anything else.
   explicit Activation(const std::string& spec = "relu");
   /// Applies the nonlinearity elementwise. x: any shape, float, any device; same shape out.

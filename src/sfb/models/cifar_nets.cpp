@@ -53,11 +53,18 @@ struct Block : torch::nn::Module {
 
 /// Pre-activation basic block, shared by PreActResNet-18 and the Wide ResNets: act(BN(x)) feeds
 /// both the 1×1 projection shortcut (when the shape changes) and conv3×3 -> BN -> act -> conv3×3;
-/// identity shortcut on the raw x otherwise.
+/// identity shortcut on the raw x otherwise. `same_padding`: a strided first convolution pads one
+/// row and column at the bottom and right only (TensorFlow's SAME, as DeepMind's models do)
+/// instead of one on every side.
 struct PreActBlock : Block {
-  PreActBlock(int64_t in, int64_t out, int64_t stride, ActivationPtr act) : act_(std::move(act)) {
+  PreActBlock(int64_t in, int64_t out, int64_t stride, ActivationPtr act, bool same_padding = false)
+      : act_(std::move(act)), pad_bottom_right_(same_padding && stride != 1) {
     bn1_ = register_module("bn1", BatchNorm2d(in));
-    conv1_ = register_module("conv1", conv3x3(in, out, stride));
+    conv1_ = register_module(
+        "conv1",
+        pad_bottom_right_
+            ? Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(0).bias(false))
+            : conv3x3(in, out, stride));
     bn2_ = register_module("bn2", BatchNorm2d(out));
     conv2_ = register_module("conv2", conv3x3(out, out));
     if (stride != 1 || in != out) shortcut_ = register_module("shortcut", conv1x1(in, out, stride));
@@ -65,11 +72,13 @@ struct PreActBlock : Block {
   torch::Tensor forward(const torch::Tensor& x) override {
     const torch::Tensor pre = (*act_)(bn1_->forward(x));
     const torch::Tensor sc = shortcut_ ? shortcut_->forward(pre) : x;
-    torch::Tensor h = conv1_->forward(pre);
+    torch::Tensor h =
+        conv1_->forward(pad_bottom_right_ ? torch::constant_pad_nd(pre, {0, 1, 0, 1}) : pre);
     h = conv2_->forward((*act_)(bn2_->forward(h)));
     return h + sc;
   }
   ActivationPtr act_;
+  bool pad_bottom_right_;
   BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
   Conv2d conv1_{nullptr}, conv2_{nullptr}, shortcut_{nullptr};
 };
@@ -143,9 +152,10 @@ class PreActResNet18 : public PreActNet {
 
 class WideResNet : public PreActNet {
  public:
-  WideResNet(const ModelOptions& o, int64_t depth, int64_t widen)
-      : PreActNet("wrn-" + std::to_string(depth) + "-" + std::to_string(widen), o,
-                  {"stem", "block1", "block2", "block3"}) {
+  WideResNet(const ModelOptions& o, int64_t depth, int64_t widen, bool deepmind)
+      : PreActNet(std::string(deepmind ? "dm-" : "") + "wrn-" + std::to_string(depth) + "-" +
+                      std::to_string(widen),
+                  o, {"stem", "block1", "block2", "block3"}) {
     const int64_t n = (depth - 4) / 6;
     stem_ = register_module("conv1", conv3x3(o.image_shape[0], 16));
     int64_t in = 16;
@@ -153,7 +163,7 @@ class WideResNet : public PreActNet {
     for (int s = 0; s < 3; ++s) {
       const int64_t out = (16 << s) * widen;
       add_stage("block" + std::to_string(s + 1), n, strides[s], [&](int64_t stride, bool first) {
-        return std::make_shared<PreActBlock>(first ? in : out, out, stride, activation());
+        return std::make_shared<PreActBlock>(first ? in : out, out, stride, activation(), deepmind);
       });
       in = out;
     }
@@ -173,12 +183,13 @@ std::shared_ptr<NativeModel> make_preact_resnet18(const ModelOptions& o) {
   return std::make_shared<PreActResNet18>(o);
 }
 
-std::shared_ptr<NativeModel> make_wide_resnet(const ModelOptions& o, int64_t depth, int64_t widen) {
+std::shared_ptr<NativeModel> make_wide_resnet(const ModelOptions& o, int64_t depth, int64_t widen,
+                                              bool deepmind) {
   if (depth < 10 || (depth - 4) % 6 != 0 || widen < 1) {
     throw ConfigError("wide resnet: depth must be 6n+4 (n >= 1) and widen >= 1, got depth " +
                       std::to_string(depth) + ", widen " + std::to_string(widen));
   }
-  return std::make_shared<WideResNet>(o, depth, widen);
+  return std::make_shared<WideResNet>(o, depth, widen, deepmind);
 }
 
 }  // namespace sfb::models

@@ -77,12 +77,24 @@ const std::vector<Layout>& layouts() {
                  {},
                  kImageNetMean,
                  kImageNetStd});
-    v.push_back({{"deepmind-wrn", "RobustBench model_zoo/architectures/dm_wide_resnet.py", {}},
-                 "init_conv.weight",
-                 {},
-                 {},
-                 {},
-                 false});
+    Layout dm{{"deepmind-wrn",
+               "RobustBench model_zoo/architectures/dm_wide_resnet.py DMWideResNet",
+               {"dm-wrn-28-10", "dm-wrn-70-16"}},
+              "init_conv.weight",
+              {rule(R"(^init_conv\.weight$)", "conv1.weight"),
+               rule(R"(^batchnorm\.(\w+)$)", "bn.$1"), rule(R"(^logits\.(weight|bias)$)", "fc.$1")},
+              {},
+              {}};
+    for (int g = 0; g < 3; ++g) {
+      const std::string from = R"(^layer\.)" + std::to_string(g) + R"(\.block\.(\d+)\.)";
+      const std::string to = "block" + std::to_string(g + 1) + ".$1.";
+      dm.rules.push_back(rule(from + R"(batchnorm_0\.(\w+)$)", to + "bn1.$2"));
+      dm.rules.push_back(rule(from + R"(conv_0\.weight$)", to + "conv1.weight"));
+      dm.rules.push_back(rule(from + R"(batchnorm_1\.(\w+)$)", to + "bn2.$2"));
+      dm.rules.push_back(rule(from + R"(conv_1\.weight$)", to + "conv2.weight"));
+      dm.rules.push_back(rule(from + R"(shortcut\.weight$)", to + "shortcut.weight"));
+    }
+    v.push_back(std::move(dm));
     v.push_back({{"deepmind-preact", "RobustBench model_zoo/architectures/dm_wide_resnet.py", {}},
                  "conv_2d.weight",
                  {},
@@ -205,10 +217,8 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
     }
   } else {
     if (!layout->supported) {
-      throw bad(file, "holds a DeepMind DMWideResNet/DMPreActResNet state_dict (" +
-                          layout->info.source +
-                          "); sfbench has no native equivalent of their Swish activation and "
-                          "TF-style padding yet");
+      throw bad(file, "holds a DeepMind DMPreActResNet state_dict (" + layout->info.source +
+                          "); its 3×3 shortcuts on the raw input have no native equivalent yet");
     }
     if (std::find(layout->info.archs.begin(), layout->info.archs.end(), model.arch()) ==
         layout->info.archs.end()) {
@@ -274,6 +284,16 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
   } else if (layout != nullptr && !layout->mean.empty()) {
     model.set_normalization(layout->mean, layout->stddev);
     norm = "the layout's";
+  } else if (layout != nullptr && layout->info.name == "deepmind-wrn") {
+    // DMWideResNet's mean/std are not in its state_dict (persistent=False): its CIFAR-100 or
+    // CIFAR-10 constants (dm_wide_resnet.py; its CIFAR-10 std differs from sfbench's in the 4th
+    // digit, 0.2471).
+    if (model.num_classes() == 100) {
+      model.set_normalization(kCifar100Mean, kCifar100Std);
+    } else {
+      model.set_normalization({0.4914, 0.4822, 0.4465}, {0.2471, 0.2435, 0.2616});
+    }
+    norm = "DeepMind's";
   } else {
     norm = "the dataset's";
   }

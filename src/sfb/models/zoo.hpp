@@ -33,8 +33,11 @@ std::shared_ptr<NativeModel> make_preact_resnet18(const ModelOptions& o);
 /// RobustBench use): 3×3 stem with 16 channels, three groups of (depth-4)/6 pre-activation basic
 /// blocks with 16·w, 32·w, 64·w channels (strides 1, 2, 2), final BN-act, global average pool ->
 /// k = 64·w. Layers: stem, block1, block2, block3, features. Throws ConfigError unless
-/// (depth - 4) % 6 == 0.
-std::shared_ptr<NativeModel> make_wide_resnet(const ModelOptions& o, int64_t depth, int64_t widen);
+/// (depth - 4) % 6 == 0. `deepmind`: DeepMind's variant (RobustBench dm_wide_resnet.py
+/// DMWideResNet, arch "dm-wrn-D-W"): the strided convolutions pad TensorFlow's SAME way (one row
+/// and column, bottom and right); its Swish activation comes from o.activation.
+std::shared_ptr<NativeModel> make_wide_resnet(const ModelOptions& o, int64_t depth, int64_t widen,
+                                              bool deepmind = false);
 
 /// ResNet-18/34/50 in the torchvision ImageNet layout (7×7 stride-2 stem, BN, act, 3×3 stride-2
 /// max pool; stages layer1..layer4 of BasicBlocks [2,2,2,2] / [3,4,6,3] or Bottlenecks [3,4,6,3]
