@@ -1,8 +1,9 @@
 # Test helpers (DESIGN.md layout: cmake/ holds sfb_add_test and sfb_add_mpi_test).
 
-# sfb_add_test(<name> SOURCES ... LIBS ...): a gtest binary whose tests ctest discovers.
+# sfb_add_test(<name> [WHOLE] SOURCES ... LIBS ...): a gtest binary whose tests ctest discovers;
+# WHOLE: one ctest test running the whole binary (a suite whose set-up is costly runs it once).
 function(sfb_add_test name)
-  cmake_parse_arguments(A "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(A "WHOLE" "" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${A_SOURCES} ${CMAKE_SOURCE_DIR}/tests/unit/unit_main.cpp)
   sfb_target_defaults(${name})
   target_link_libraries(${name} PRIVATE ${A_LIBS} GTest::gtest)
@@ -11,6 +12,11 @@ function(sfb_add_test name)
   # property, so the unit tests' shared main sets one intra-op thread and the same variables.
   # Discovery runs when ctest starts (PRE_TEST), not at build time: a loaded machine must never
   # fail the build because listing a binary's tests took long.
+  if(A_WHOLE)
+    add_test(NAME ${name} COMMAND ${name})
+    set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 600)
+    return()
+  endif()
   gtest_discover_tests(${name} PROPERTIES LABELS unit
                        DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 600)
 endfunction()
