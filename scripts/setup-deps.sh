@@ -20,27 +20,12 @@ note() { echo "setup-deps: $*"; }
 # The entries of a list file: one a line, '#' comments and blank lines dropped.
 entries() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$1"; }
 
-# The Debian 12 packages, named explicitly (also those the build uses through another package's
-# dependencies: headers and libraries of the C/C++ runtime, zlib, libaec, curl, fmt, spdlog).
-# tests/setup/check_deps.py reads these two arrays and fails when the build uses a package that
-# neither lists.
-debian_packages=(
-  # the build
-  build-essential cmake ninja-build pkg-config git ca-certificates
-  libc6-dev linux-libc-dev libgcc-12-dev libstdc++-12-dev
-  # MPI and parallel HDF5
-  openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libaec-dev zlib1g-dev libcurl4-openssl-dev
-  # libraries sfbench links or includes
-  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libvalijson-dev libspdlog-dev libspdlog1.10
-  libfmt-dev libfmt9 libssl-dev libjpeg62-turbo-dev libpng-dev
-  # tests and benchmarks; clang-format 14 is the format check's (ctest -L lint)
-  libgtest-dev libgmock-dev googletest libbenchmark-dev libbenchmark1debian clang-format
-  # Python for the project's virtual environment (.venv)
-  python3 python3-venv python3-pip
-)
-# Only the Slurm tests need these (skipped with SFB_WITH_SLURM=0): slurm-wlm and munge run the
-# private cluster of tests/slurm; shellcheck lints jobs/slurm.
-debian_slurm_packages=(slurm-wlm munge shellcheck)
+# The Debian 12 packages, one a line in scripts/deps/debian.txt (named explicitly, also those the
+# build uses through another package's dependencies) and scripts/deps/debian-slurm.txt (only the
+# Slurm tests need these; skipped with SFB_WITH_SLURM=0). tests/setup/check_deps.py reads both
+# files and fails when the build uses a package that neither lists.
+mapfile -t debian_packages < <(entries "$deps/debian.txt")
+mapfile -t debian_slurm_packages < <(entries "$deps/debian-slurm.txt")
 apt_packages=("${debian_packages[@]}")
 [[ "${SFB_WITH_SLURM:-1}" == 0 ]] || apt_packages+=("${debian_slurm_packages[@]}")
 
