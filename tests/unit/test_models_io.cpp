@@ -233,7 +233,8 @@ TEST_F(ModelsIo, PythonExportRoundTripMatchesThePythonLogits) {
   const std::string cmd = "OMP_NUM_THREADS=1 '" + python + "' '" +
                           (src / "scripts/export_torchscript.py").string() + "' --model '" +
                           (src / "tests/unit/tiny_torch_model.py").string() +
-                          ":build' --fc logits --input-shape 3 16 16 --mean 0.5 0.4 0.3 "
+                          ":build' --random-init --fc logits --input-shape 3 16 16 "
+                          "--mean 0.5 0.4 0.3 "
                           "--std 0.2 0.25 0.3 --out '" +
                           out.string() + "' --probe '" + probe.string() + "' > '" +
                           (dir_ / "export.log").string() + "' 2>&1";

@@ -1,5 +1,6 @@
 """A small torchvision-free PyTorch classifier for the TorchScript round-trip test
-(test_models_torchscript.cpp exports it with scripts/export_torchscript.py)."""
+(test_models_io.cpp exports it with scripts/export_torchscript.py --random-init: build() sets its
+weights itself)."""
 import torch
 from torch import nn
 
