@@ -628,6 +628,98 @@ for r in ("mine-sf", "mine-eval", "mine-att", "mine-ft"):
     assert json.load(open(r + ".json"))["model"]["sha256"] == sha, r
 PY
     ;;
+  own-torchscript)
+    # Your own PyTorch code through TorchScript (issue 20 items 2 and 5): a RobustBench
+    # PreActResNet-18 state_dict exported with scripts/export-model (protocol 2), then info, all
+    # nine attribution methods at 2 ranks, an SF-regularized PGD-AT fine-tune at 1 and 2 ranks that
+    # matches the native model's fine-tune of the same state_dict, the fine-tuned file in eval and
+    # in Python's torch.jit.load; a protocol-1 file refuses guided backprop before any file exists.
+    repo=$(cd "$(dirname "$0")/../.." && pwd)
+    cd "$dir" || fail "no scratch folder"
+    cat >mynet.py <<'PY'
+import importlib.util, os
+spec = importlib.util.find_spec("robustbench")
+path = os.path.join(spec.submodule_search_locations[0], "model_zoo", "architectures", "resnet.py")
+s = importlib.util.spec_from_file_location("rb_resnet", path)
+resnet = importlib.util.module_from_spec(s)
+s.loader.exec_module(resnet)
+
+
+def build():
+    return resnet.PreActResNet(resnet.PreActBlockV2, [2, 2, 2, 2], bn_before_fc=True)
+PY
+    "${SFB_PYTHON:-python3}" - <<'PY' || fail "could not write the state_dict"
+import torch, mynet
+torch.manual_seed(1)
+torch.save(mynet.build().state_dict(), "my_state_dict.pt")
+PY
+    expect_exit 0 "$repo/scripts/export-model" --model mynet:build --weights my_state_dict.pt \
+      --input-shape 3 32 32 --out mine.pt
+    expect_exit 0 "$sfb" info --json --data synthetic-shapes:12 --model torchscript:mine.pt
+    "${SFB_PYTHON:-python3}" - "$dir/out" <<'PY' || fail "info does not list what the file offers"
+import hashlib, json, sys
+m = json.load(open(sys.argv[1]))["model"]
+sha = hashlib.sha256(open("my_state_dict.pt", "rb").read()).hexdigest()
+assert m["protocol"] == 2 and m["switchable_relus"] >= 17, m
+assert "layer4" in m["layers"] and m["layers"][-1] == "features", m["layers"]
+assert m["export"]["weights_sha256"] == sha, m["export"]
+PY
+    all9='["saliency","integrated-gradients","smoothgrad","gradient-shap","input-x-gradient",'
+    all9+='"guided-backprop","grad-cam","guided-grad-cam","layer-integrated-gradients"]'
+    expect_exit 0 $mpi -np 2 "$sfb" attribution --data synthetic-shapes:12 \
+      --model torchscript:mine.pt --methods "$all9" --steps 2 --maps 4 --out ts-att.h5 </dev/null
+    expect_exit 0 "$sfb" validate ts-att.h5 ts-att.json
+    ft=(--data synthetic-shapes:12 --set train.loss=\"pgd-at\" --set train.sf_lambda=0.1
+        --set train.epochs=1 --set train.batch_size=6 --set train.attack_steps=2)
+    for np in 1 2; do
+      expect_exit 0 $mpi -np $np "$sfb" train --model torchscript:mine.pt "${ft[@]}" \
+        --out ts-ft$np.h5 </dev/null
+      grep -q "evaluate it with --model torchscript:ts-ft$np.ckpt" "$dir/out" \
+        || fail "train does not say how to load its result"
+      expect_exit 0 "$sfb" validate ts-ft$np.h5 ts-ft$np.json
+    done
+    expect_exit 0 $mpi -np 2 "$sfb" train --model zoo:preact-resnet-18@my_state_dict.pt "${ft[@]}" \
+      --out native-ft2.h5 </dev/null
+    "${SFB_PYTHON:-python3}" - <<'PY' || fail "the TorchScript fine-tune differs from the native one"
+import json
+import h5py, torch
+t, n = (json.load(open(f + ".json"))["train"] for f in ("ts-ft2", "native-ft2"))
+assert t["final_terms"].keys() == n["final_terms"].keys()
+for k, v in n["final_terms"].items():
+    assert abs(t["final_terms"][k] - v) <= 1e-4 * max(1.0, abs(v)), (k, t["final_terms"][k], v)
+assert abs(t["final_accuracy"] - n["final_accuracy"]) < 1e-9, (t, n)
+assert t["final_terms"]["sf"] > 0, t
+m = torch.jit.load("ts-ft2.ckpt").eval()
+x = torch.rand(2, 3, 32, 32)
+assert m(x).shape == (2, 10) and torch.allclose(m(x), m.head(m.features(x)), atol=1e-5)
+PY
+    expect_exit 0 $mpi -np 2 "$sfb" eval --data synthetic-shapes:12 --model torchscript:ts-ft2.ckpt \
+      --attacks fgsm --bootstrap 10 --out ts-ft2-eval.h5 </dev/null
+    # (in a file: torch.jit.script reads the class's source)
+    cat >p1net.py <<'PY'
+import torch
+from torch import nn
+class P1(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 10)
+    @torch.jit.export
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x)).mean((2, 3))
+    @torch.jit.export
+    def head(self, a: torch.Tensor) -> torch.Tensor:
+        return self.fc(a)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+torch.jit.script(P1().eval()).save("p1.pt")
+PY
+    "${SFB_PYTHON:-python3}" p1net.py || fail "could not write a protocol-1 file"
+    expect_exit 2 $mpi -np 2 "$sfb" attribution --data synthetic-shapes:12 --model torchscript:p1.pt \
+      --methods '["saliency","guided-backprop"]' --out p1-att.h5 </dev/null
+    once "p1.pt: cannot run guided backprop"
+    ls p1-att* >/dev/null 2>&1 && fail "a refused run left a file: $(ls p1-att*)"
+    ;;
   precision)
     # --precision and --channels-last (issue 10 item 2; the CPU side): the same SF stage under
     # fp32, bf16 autocast, channels-last weights and tf32 (a CUDA mode: fp32 on CPUs).

@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/tensors.hpp"
 #include "data/batches.hpp"
+#include "models/native_model.hpp"
 
 namespace sfb::attribution {
 namespace {
@@ -110,7 +111,14 @@ AttributionStage::AttributionStage(models::Classifier& model, const AttributionC
   if (!cfg.occlusion_colors.empty() && cfg.occlusion_radius <= 0) {
     throw ConfigError("attribution.occlusion_radius must be resolved (> 0)");
   }
-  for (const auto& m : cfg.methods) methods_.push_back(make_method(m, cfg.method_options(seed)));
+  MethodOptions mo = cfg.method_options(seed);
+  // The guided methods restore the model's own activation (Swish for the DeepMind models), not
+  // ReLU, after their pass.
+  if (const auto* native = dynamic_cast<const models::NativeModel*>(&model)) {
+    mo.activation = native->options().activation;
+  }
+  guided_restore_ = mo.activation;
+  for (const auto& m : cfg.methods) methods_.push_back(make_method(m, mo));
   if (cfg.agreement) {
     for (size_t i = 0; i < methods_.size(); ++i) {
       for (size_t j = i + 1; j < methods_.size(); ++j) pairs_.emplace_back(i, j);
@@ -159,6 +167,10 @@ void AttributionStage::check_layers(const data::Batch& batch) {
     }
     if (m == "layer-integrated-gradients") {
       detail::check_feature_map_layer(model_, x1, cfg_.ig_layer, "attribution.ig_layer");
+    }
+    if (m == "guided-backprop" || m == "guided-grad-cam") {
+      // A model whose ReLUs cannot be switched (a protocol-1 TorchScript file) refuses here.
+      detail::GuidedScope probe(model_, guided_restore_);
     }
   }
 }

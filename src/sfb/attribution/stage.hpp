@@ -82,7 +82,8 @@ class AttributionStage {
   std::vector<torch::Tensor> maps(const data::Batch& batch);
   /// Checks on the first image of `batch` that the layers the methods use (attribution.layer for
   /// the Grad-CAMs, attribution.ig_layer for layer-wise IG) exist and are convolutional feature
-  /// maps; ConfigError naming the key otherwise. Call before creating the results file.
+  /// maps, and that the model can switch to guided ReLUs when a guided method runs; ConfigError
+  /// naming the key or the model otherwise. Call before creating the results file.
   void check_layers(const data::Batch& batch);
   /// Processes one batch as Dataset::get returns it; batches in ascending global index order.
   void add(const data::Batch& batch);
@@ -217,6 +218,7 @@ class AttributionStage {
   std::vector<std::pair<size_t, size_t>> pairs_;
   std::vector<int64_t> save_;  // saved_map_indices()
   uint64_t seed_;
+  std::string guided_restore_;  ///< the activation the guided methods restore
   bool with_masks_;
   Columns cols_;
   DeviceClock clock_;

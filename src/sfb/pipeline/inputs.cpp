@@ -1,6 +1,7 @@
 #include "pipeline/inputs.hpp"
 
 #include "models/factory.hpp"
+#include "models/torchscript.hpp"
 
 namespace sfb::pipeline {
 
@@ -76,13 +77,24 @@ nlohmann::json describe_dataset(const data::Dataset& ds, const InputConfig& in) 
 nlohmann::json describe_model(models::Classifier& model) {
   int64_t params = 0;
   for (const auto& t : model.parameters()) params += t.numel();
-  return {{"spec", model.name()},
-          {"arch", model.arch()},
-          {"num_classes", model.num_classes()},
-          {"num_features", model.num_features()},
-          {"parameters", params},
-          {"layers", model.layer_names()},
-          {"sha256", model.fingerprint()}};
+  nlohmann::json d = {{"spec", model.name()},
+                      {"arch", model.arch()},
+                      {"num_classes", model.num_classes()},
+                      {"num_features", model.num_features()},
+                      {"parameters", params},
+                      {"layers", model.layer_names()},
+                      {"sha256", model.fingerprint()}};
+  if (const auto* ts = dynamic_cast<const models::TorchScriptModel*>(&model)) {
+    // What the file offers (docs/usage.md, "TorchScript models"): the protocol, the ReLUs that
+    // guided backprop can switch, and the export record of scripts/export_torchscript.py.
+    d["protocol"] = ts->protocol();
+    d["switchable_relus"] = ts->num_switchable_relus();
+    if (!ts->export_record().empty()) {
+      nlohmann::json e = nlohmann::json::parse(ts->export_record(), nullptr, false);
+      d["export"] = e.is_discarded() ? nlohmann::json(ts->export_record()) : e;
+    }
+  }
+  return d;
 }
 
 void record_inputs(io::ResultsFile& rf, const InputConfig& in, const data::Dataset* ds,

@@ -53,7 +53,8 @@ std::shared_ptr<models::Classifier> open_model(Context& ctx, const InputConfig& 
 void record_inputs(io::ResultsFile& rf, const InputConfig& in, const data::Dataset* ds,
                    models::Classifier* model);
 
-/// The description record_inputs() writes, as JSON objects (for tables and --json output).
+/// The description record_inputs() writes, as JSON objects (for tables and --json output). A
+/// TorchScript model adds "protocol", "switchable_relus" and, when the file has one, "export".
 nlohmann::json describe_dataset(const data::Dataset& ds, const InputConfig& in);
 nlohmann::json describe_model(models::Classifier& model);
 

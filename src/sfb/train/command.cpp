@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "core/error.hpp"
-#include "models/native_model.hpp"
 #include "train/results.hpp"
 #include "train/train_checkpoint.hpp"
 
@@ -16,15 +15,9 @@ TrainCommandStage::TrainCommandStage(Context& ctx, models::Classifier& model,
                                      const data::Dataset& ds, const TrainConfig& cfg, uint64_t seed,
                                      std::string config_toml, std::filesystem::path checkpoint,
                                      int64_t stop_at_step)
-    : native_(dynamic_cast<models::NativeModel*>(&model)),
-      cfg_(cfg),
-      checkpoint_(std::move(checkpoint)) {
-  if (native_ == nullptr) {
-    throw ConfigError(
-        "sfbench train needs a native model (zoo:NAME[@FILE] or checkpoint:FILE), not " +
-        model.name());
-  }
-  trainer_ = std::make_unique<Trainer>(*native_, ds, cfg_, ctx.comm(), seed, ctx.device(),
+    : model_(&model), cfg_(cfg), checkpoint_(std::move(checkpoint)) {
+  named_state(model);  // ConfigError for a model sfbench cannot train, before any work
+  trainer_ = std::make_unique<Trainer>(model, ds, cfg_, ctx.comm(), seed, ctx.device(),
                                        std::move(config_toml), &ctx.host_comm());
   if (cfg_.resume) resumed_ = trainer_->resume(checkpoint_);
   if (stop_at_step > 0) trainer_->set_stop_at_step(stop_at_step);
@@ -52,7 +45,7 @@ void TrainCommandStage::run_collective(Context& ctx, const data::Dataset& /*ds*/
   const comm::Traffic before = ctx.traffic();
   status_ = trainer_->run(checkpoint_, ctx.rank() == 0);
   traffic_ = ctx.traffic() - before;
-  if (status_ == RunStatus::kFinished) sha_ = weights_sha256(*native_);
+  if (status_ == RunStatus::kFinished) sha_ = weights_sha256(*model_);
 }
 
 int TrainCommandStage::exit_code() const {
@@ -79,6 +72,9 @@ void TrainCommandStage::print(const data::Dataset& ds, models::Classifier& model
                              h.back().accuracy);
   }
   std::cout << "# weights_sha256 " << sha_ << "\n";
+  std::cout << "# evaluate it with --model "
+            << (model.arch() == "torchscript" ? "torchscript:" : "checkpoint:")
+            << checkpoint_.string() << "\n";
 }
 
 }  // namespace sfb::train

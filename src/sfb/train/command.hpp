@@ -16,9 +16,9 @@ namespace sfb::train {
 /// kPreemptedExitCode and writes no results.
 class TrainCommandStage : public pipeline::Stage {
  public:
-  /// Builds the Trainer on `model` (ConfigError unless it is a NativeModel) and, with cfg.resume,
-  /// resumes from `checkpoint` when it exists. `stop_at_step` > 0: stop like a preempted job after
-  /// that many steps (the resume tests). Collective.
+  /// Builds the Trainer on `model` (ConfigError unless it is a NativeModel or a TorchScriptModel)
+  /// and, with cfg.resume, resumes from `checkpoint` when it exists. `stop_at_step` > 0: stop like
+  /// a preempted job after that many steps (the resume tests). Collective.
   TrainCommandStage(Context& ctx, models::Classifier& model, const data::Dataset& ds,
                     const TrainConfig& cfg, uint64_t seed, std::string config_toml,
                     std::filesystem::path checkpoint, int64_t stop_at_step = 0);
@@ -34,7 +34,7 @@ class TrainCommandStage : public pipeline::Stage {
   void print(const data::Dataset& ds, models::Classifier& model, double seconds) const override;
 
  private:
-  models::NativeModel* native_ = nullptr;
+  models::Classifier* model_ = nullptr;
   TrainConfig cfg_;
   std::filesystem::path checkpoint_;
   std::unique_ptr<Trainer> trainer_;

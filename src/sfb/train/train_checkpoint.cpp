@@ -7,6 +7,8 @@
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "models/checkpoint.hpp"
+#include "models/native_model.hpp"
+#include "models/torchscript.hpp"
 
 namespace sfb::train {
 namespace {
@@ -22,6 +24,16 @@ torch::Tensor to_tensor(const std::vector<double>& v) {
   return torch::tensor(v, torch::kFloat64).reshape({static_cast<int64_t>(v.size())});
 }
 
+const char* const kTsState = "sfbench/train_state";
+const char* const kTsConfig = "sfbench/config.toml";
+const char* const kTsEpoch = "sfbench/epoch";
+
+ConfigError not_trainable(const models::Classifier& model) {
+  return ConfigError("model " + model.name() +
+                     " cannot be trained: sfbench trains native models (zoo:NAME[@FILE], "
+                     "checkpoint:FILE) and TorchScript models (torchscript:FILE)");
+}
+
 std::vector<double> to_vector(const torch::Tensor& t) {
   const torch::Tensor c = t.cpu().to(torch::kFloat64).contiguous();
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
@@ -29,7 +41,7 @@ std::vector<double> to_vector(const torch::Tensor& t) {
 
 }  // namespace
 
-void save_train_checkpoint(const std::filesystem::path& file, models::NativeModel& model,
+void save_train_checkpoint(const std::filesystem::path& file, models::Classifier& model,
                            torch::optim::Optimizer& opt, const TrainState& state,
                            const std::string& config_toml) {
   torch::serialize::OutputArchive st;
@@ -59,21 +71,52 @@ void save_train_checkpoint(const std::filesystem::path& file, models::NativeMode
   torch::serialize::OutputArchive optim;
   opt.save(optim);
   st.write("optimizer", optim);
-  models::save_checkpoint(file, model, config_toml, state.epochs_done, kStateKey, &st);
+  if (auto* native = dynamic_cast<models::NativeModel*>(&model)) {
+    models::save_checkpoint(file, *native, config_toml, state.epochs_done, kStateKey, &st);
+  } else if (auto* ts = dynamic_cast<models::TorchScriptModel*>(&model)) {
+    std::string bytes;
+    st.save_to([&bytes](const void* data, size_t n) {
+      bytes.append(static_cast<const char*>(data), n);
+      return n;
+    });
+    ts->save(file, {{kTsState, bytes},
+                    {kTsConfig, config_toml},
+                    {kTsEpoch, std::to_string(state.epochs_done)}});
+  } else {
+    throw not_trainable(model);
+  }
 }
 
-TrainState load_train_checkpoint(const std::filesystem::path& file, models::NativeModel& model,
+TrainState load_train_checkpoint(const std::filesystem::path& file, models::Classifier& model,
                                  torch::optim::Optimizer& opt, const std::string& loss,
                                  const torch::Device& device) {
   // Weights first: checks the file and the architecture (DataError naming both).
-  models::load_weights(model, file);
-  torch::serialize::InputArchive archive;
-  archive.load_from(file.string(), device);
   torch::serialize::InputArchive st;
-  if (!archive.try_read(kStateKey, st)) {
+  bool has_state = false;
+  if (auto* native = dynamic_cast<models::NativeModel*>(&model)) {
+    models::load_weights(*native, file);
+    torch::serialize::InputArchive archive;
+    archive.load_from(file.string(), device);
+    has_state = archive.try_read(kStateKey, st);
+  } else if (auto* ts = dynamic_cast<models::TorchScriptModel*>(&model)) {
+    std::unordered_map<std::string, std::string> extra = {{kTsState, ""}};
+    ts->load_state(file, extra);
+    if (extra.count(kTsState) != 0) {
+      const std::string& bytes = extra.at(kTsState);
+      try {
+        st.load_from(bytes.data(), bytes.size(), device);
+      } catch (const c10::Error& e) {
+        throw bad_file(file, std::string("malformed train_state: ") + e.what_without_backtrace());
+      }
+      has_state = true;
+    }
+  } else {
+    throw not_trainable(model);
+  }
+  if (!has_state) {
     throw bad_file(file,
-                   "has no training state (a model checkpoint, not one written by "
-                   "`sfbench train`); pass it as --model checkpoint:FILE to fine-tune");
+                   "has no training state (a model file, not a checkpoint written by "
+                   "`sfbench train`); pass it as --model to fine-tune it");
   }
   TrainState s;
   try {
@@ -128,7 +171,32 @@ TrainState load_train_checkpoint(const std::filesystem::path& file, models::Nati
 
 namespace sfb::train {
 
-std::string weights_sha256(models::NativeModel& model) {
+std::vector<std::pair<std::string, torch::Tensor>> named_buffers(models::Classifier& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  if (auto* native = dynamic_cast<models::NativeModel*>(&model)) {
+    for (const auto& b : native->named_buffers()) out.emplace_back(b.key(), b.value());
+  } else if (auto* ts = dynamic_cast<models::TorchScriptModel*>(&model)) {
+    out = ts->named_buffers();
+  } else {
+    throw not_trainable(model);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> named_state(models::Classifier& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  if (auto* native = dynamic_cast<models::NativeModel*>(&model)) {
+    for (const auto& p : native->named_parameters()) out.emplace_back(p.key(), p.value());
+  } else if (auto* ts = dynamic_cast<models::TorchScriptModel*>(&model)) {
+    out = ts->named_parameters();
+  } else {
+    throw not_trainable(model);
+  }
+  for (auto& b : named_buffers(model)) out.push_back(std::move(b));
+  return out;
+}
+
+std::string weights_sha256(models::Classifier& model) {
   std::string bytes;
   auto add = [&](const std::string& name, const torch::Tensor& t) {
     const torch::Tensor c = t.detach().cpu().contiguous();
@@ -136,8 +204,7 @@ std::string weights_sha256(models::NativeModel& model) {
         name + "|" + std::string(c10::toString(c.scalar_type())) + "|" + c10::str(c.sizes()) + "|";
     bytes.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
   };
-  for (const auto& p : model.named_parameters()) add(p.key(), p.value());
-  for (const auto& b : model.named_buffers()) add(b.key(), b.value());
+  for (const auto& [name, t] : named_state(model)) add(name, t);
   return sha256_hex(bytes);
 }
 

@@ -1,7 +1,10 @@
 #pragma once
-// Train-state checkpoints. A training checkpoint is an ordinary sfbench model checkpoint
-// (models/checkpoint.hpp: arch, options, weights, config, epoch), so `--model checkpoint:FILE`
-// loads it in sf/attack/eval, plus one extra entry "train_state" holding what resuming needs:
+// Train-state checkpoints. For a native model a training checkpoint is an ordinary sfbench model
+// checkpoint (models/checkpoint.hpp: arch, options, weights, config, epoch), so
+// `--model checkpoint:FILE` loads it in sf/attack/eval, plus one extra entry "train_state". For a
+// TorchScript model it is a TorchScript file (`--model torchscript:FILE`, Python's
+// torch.jit.load) whose extra files "sfbench/train_state", "sfbench/config.toml" and
+// "sfbench/epoch" hold the same. "train_state" holds what resuming needs:
 // the optimizer state (torch::optim::Optimizer::save), completed epochs, the step inside the
 // current epoch, the global step, the per-epoch log so far, the running sums of the unfinished
 // epoch and LibTorch's default CPU generator state. Every other random draw of training is keyed
@@ -13,9 +16,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "models/native_model.hpp"
+#include "models/classifier.hpp"
 
 namespace sfb::train {
 
@@ -41,18 +45,20 @@ struct TrainState {
   std::string loss;  ///< base loss name the state belongs to (checked on resume)
 };
 
-/// Writes `model`, `config_toml`, `opt`'s state and `state` to `file` atomically. Throws IoError
-/// naming the file. Not collective (rank 0 calls it).
-void save_train_checkpoint(const std::filesystem::path& file, models::NativeModel& model,
+/// Writes `model`, `config_toml`, `opt`'s state and `state` to `file` atomically. `model` is a
+/// NativeModel or a TorchScriptModel (ConfigError otherwise). Throws IoError naming the file. Not
+/// collective (rank 0 calls it).
+void save_train_checkpoint(const std::filesystem::path& file, models::Classifier& model,
                            torch::optim::Optimizer& opt, const TrainState& state,
                            const std::string& config_toml);
 
-/// Loads weights into `model` (its architecture must match: DataError naming both otherwise),
+/// Loads weights into `model` (its architecture must match: DataError naming both otherwise; a
+/// TorchScript model needs a TorchScript checkpoint with equal parameter names and shapes),
 /// the optimizer state into `opt` and returns the train state. DataError (exit code 2) naming the
 /// file for a missing, corrupt or truncated file, one without train state, or a state written
 /// for another base loss than `loss`. Not collective (every rank reads).
 /// Optimizer state tensors are mapped to `device`.
-TrainState load_train_checkpoint(const std::filesystem::path& file, models::NativeModel& model,
+TrainState load_train_checkpoint(const std::filesystem::path& file, models::Classifier& model,
                                  torch::optim::Optimizer& opt, const std::string& loss,
                                  const torch::Device& device);
 
@@ -62,6 +68,12 @@ namespace sfb::train {
 
 /// SHA-256 over every parameter and buffer of `model` (names, dtypes, shapes and bytes in
 /// registration order, taken on the CPU): equal weights give equal digests. Not collective.
-std::string weights_sha256(models::NativeModel& model);
+std::string weights_sha256(models::Classifier& model);
+
+/// Every parameter, then every buffer, of a NativeModel or TorchScriptModel with its name, in
+/// registration order (ConfigError naming the model for another Classifier).
+std::vector<std::pair<std::string, torch::Tensor>> named_state(models::Classifier& model);
+/// The buffers of named_state() alone (BatchNorm statistics), in registration order.
+std::vector<std::pair<std::string, torch::Tensor>> named_buffers(models::Classifier& model);
 
 }  // namespace sfb::train

@@ -57,7 +57,7 @@ bool stop_requested() { return g_stop != 0; }
 
 void clear_stop_request() { g_stop = 0; }
 
-Trainer::Trainer(models::NativeModel& model, const data::Dataset& ds, const TrainConfig& cfg,
+Trainer::Trainer(models::Classifier& model, const data::Dataset& ds, const TrainConfig& cfg,
                  comm::Communicator& comm, uint64_t seed, const torch::Device& device,
                  std::string config_toml, comm::Communicator* control)
     : model_(model),
@@ -76,7 +76,14 @@ Trainer::Trainer(models::NativeModel& model, const data::Dataset& ds, const Trai
   model_.to_dtype(dtype_);
   model_.train(true);
   params_ = model_.parameters();
-  for (const auto& b : model_.named_buffers()) buffers_.push_back(b.value());
+  if (params_.empty()) {
+    throw ConfigError("model " + model_.name() +
+                      " has no trainable parameters (a frozen TorchScript module?)");
+  }
+  for (auto& p : params_) {
+    if (!p.requires_grad()) p.requires_grad_(true);
+  }
+  for (const auto& b : named_buffers(model_)) buffers_.push_back(b.second);
   broadcast_tensors(params_, comm_);
   broadcast_tensors(buffers_, comm_);
   opt_ = make_optimizer(cfg_, params_);

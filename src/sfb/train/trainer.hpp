@@ -32,7 +32,7 @@
 #include "comm/communicator.hpp"
 #include "core/device.hpp"
 #include "data/dataset.hpp"
-#include "models/native_model.hpp"
+#include "models/classifier.hpp"
 #include "train/grad_reducer.hpp"
 #include "train/losses.hpp"
 #include "train/sf_regularizer.hpp"
@@ -64,7 +64,7 @@ class Trainer {
   /// global batch. `control`: a communicator on host tensors for the per-step stop agreement
   /// (Context::host_comm(); default: `comm`, which on a GPU costs a wait for the device per
   /// step). Collective.
-  Trainer(models::NativeModel& model, const data::Dataset& ds, const TrainConfig& cfg,
+  Trainer(models::Classifier& model, const data::Dataset& ds, const TrainConfig& cfg,
           comm::Communicator& comm, uint64_t seed, const torch::Device& device,
           std::string config_toml, comm::Communicator* control = nullptr);
 
@@ -110,7 +110,7 @@ class Trainer {
   void checkpoint_now(const std::filesystem::path& file);
   bool agree_stop();
 
-  models::NativeModel& model_;
+  models::Classifier& model_;
   const data::Dataset& ds_;
   TrainConfig cfg_;
   comm::Communicator& comm_;
