@@ -647,12 +647,14 @@ s.loader.exec_module(resnet)
 
 def build():
     return resnet.PreActResNet(resnet.PreActBlockV2, [2, 2, 2, 2], bn_before_fc=True)
+
+
+if __name__ == "__main__":  # the user's own weights: a random initialisation here
+    import torch
+    torch.manual_seed(1)
+    torch.save(build().state_dict(), "my_state_dict.pt")
 PY
-    "${SFB_PYTHON:-python3}" - <<'PY' || fail "could not write the state_dict"
-import torch, mynet
-torch.manual_seed(1)
-torch.save(mynet.build().state_dict(), "my_state_dict.pt")
-PY
+    "${SFB_PYTHON:-python3}" mynet.py || fail "could not write the state_dict"
     expect_exit 0 "$repo/scripts/export-model" --model mynet:build --weights my_state_dict.pt \
       --input-shape 3 32 32 --out mine.pt
     expect_exit 0 "$sfb" info --json --data synthetic-shapes:12 --model torchscript:mine.pt

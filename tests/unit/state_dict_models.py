@@ -97,9 +97,12 @@ def main():
     torch.save(dm.state_dict(), os.path.join(out, "dm_wrn_28_10.pt"))
     with torch.no_grad():
         ref["dm_wrn_28_10"] = dm.double()(cifar.double())
-    # DeepMind's PreActResNet-18 (refused: 3x3 shortcuts on the raw input).
+    # DeepMind's PreActResNet-18 with Swish (3x3 shortcuts on the raw input, SAME padding).
     dmp = dmw.DMPreActResNet(num_classes=10, depth=18, width=0, activation_fn=dmw.Swish)
+    calibrated(dmp, (3, 32, 32))
     torch.save(dmp.state_dict(), os.path.join(out, "dm_preact.pt"))
+    with torch.no_grad():
+        ref["dm_preact"] = dmp.double()(cifar.double())
     # Not a state_dict: training metadata only.
     torch.save({"epoch": 3, "accuracy": 0.9, "arch": "wrn"}, os.path.join(out, "metadata.pt"))
 

@@ -69,7 +69,9 @@ INSTANTIATE_TEST_SUITE_P(
                       ZooCase{"preact-resnet-18", {3, 32, 32}, 2, 10, 512, 11'172'170},
                       ZooCase{"wrn-28-10", {3, 32, 32}, 1, 10, 640, 36'479'194},
                       ZooCase{"wrn-34-10", {3, 32, 32}, 1, 10, 640, 46'160'474},
-                      // DeepMind's WRNs: parameter counts of RobustBench's DMWideResNet
+                      // DeepMind's models: parameter counts of RobustBench's DMWideResNet and
+                      // DMPreActResNet (its 3×3 shortcuts)
+                      ZooCase{"dm-preact-resnet-18", {3, 32, 32}, 2, 10, 512, 12'548'426},
                       ZooCase{"dm-wrn-28-10", {3, 32, 32}, 1, 10, 640, 36'479'194},
                       ZooCase{"dm-wrn-70-16", {3, 32, 32}, 1, 10, 1024, 266'796'506},
                       ZooCase{"resnet-18", {3, 64, 64}, 2, 1000, 512, 11'689'512},

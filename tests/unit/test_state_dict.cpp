@@ -1,8 +1,9 @@
 // zoo:NAME@FILE with a state_dict from Python's torch.save: the published layouts (RobustBench
-// WideResNet and PreActResNet from the robustbench wheel's architecture files, torchvision
-// resnet18/50), saved as their users save them, give the published model's logits; the layouts and
-// files sfbench cannot map are refused naming the file and the tensor. The files and the float64
-// reference logits come from tests/unit/state_dict_models.py, run with SFB_PYTHON.
+// WideResNet and PreActResNet, DeepMind's DMWideResNet and DMPreActResNet from the robustbench
+// wheel's architecture files, torchvision resnet18/50), saved as their users save them, give the
+// published model's logits; the layouts and files sfbench cannot map are refused naming the file
+// and the tensor. The files and the float64 reference logits come from
+// tests/unit/state_dict_models.py, run with SFB_PYTHON.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -89,6 +90,13 @@ TEST_F(StateDictTest, DeepMindWideResNetWithSwishAndSamePadding) {
   EXPECT_EQ(m->options().std, std::vector<double>({0.2471, 0.2435, 0.2616}));  // DeepMind's
 }
 
+TEST_F(StateDictTest, DeepMindPreActResNetWithRawInputShortcuts) {
+  auto m = load("dm-preact-resnet-18", "dm_preact.pt", ModelOptions{});
+  EXPECT_LT(rel_error(*m, "x_cifar", "dm_preact"), 1e-5);
+  EXPECT_EQ(m->options().activation, "swish");
+  EXPECT_EQ(m->options().std, std::vector<double>({0.2471, 0.2435, 0.2616}));  // DeepMind's
+}
+
 TEST_F(StateDictTest, TorchvisionResNetsNextToAnOptimizer) {
   ModelOptions o = imagenet_options();
   for (const auto& [arch, name] :
@@ -111,7 +119,9 @@ TEST_F(StateDictTest, LayoutsWithoutANativeModelAreRefusedNamingTheTensor) {
   EXPECT_NE(e.find("missing tensor 'bn."), std::string::npos) << e;
   EXPECT_NE(e.find("rb_preact_default.pt"), std::string::npos) << e;
   e = refusal("preact-resnet-18", "dm_preact.pt");
-  EXPECT_NE(e.find("DMPreActResNet"), std::string::npos) << e;
+  EXPECT_NE(e.find("DMPreActResNet state_dict; load it into zoo:dm-preact-resnet-18"),
+            std::string::npos)
+      << e;
   e = refusal("wrn-28-10", "dm_wrn_28_10.pt");  // the TRADES layout's zoo model
   EXPECT_NE(e.find("zoo:dm-wrn-28-10, dm-wrn-70-16, not zoo:wrn-28-10"), std::string::npos) << e;
   // A layout of another zoo model names the right one.

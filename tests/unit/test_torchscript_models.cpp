@@ -1,11 +1,11 @@
 // TorchScript models written by scripts/export_torchscript.py (protocol 2) against the native model
 // with the same weights: RobustBench's PreActResNet-18 (the robustbench wheel's resnet.py, exported
 // from its state_dict) gives the native zoo:preact-resnet-18's logits, layer taps and
-// replacements, all nine attribution methods' maps, and the same SF-regularized PGD-AT training;
-// its SF and PGD equal a float64 PyTorch computation on the original (unexported) model;
-// the trained TorchScript file loads in sfbench and in Python's torch.jit.load with equal logits
-// and resumes. A protocol-1 file refuses guided backprop and unknown layers naming the file. The
-// files come from tests/unit/torchscript_models.py, run with SFB_PYTHON.
+// replacements, all nine attribution methods' maps, and the same SF-regularized training with
+// every loss; its SF and PGD equal a float64 PyTorch computation on the original (unexported)
+// model; the trained TorchScript file loads in sfbench and in Python's torch.jit.load with equal
+// logits and resumes. A protocol-1 file refuses guided backprop and unknown layers naming the
+// file. The files come from tests/unit/torchscript_models.py, run with SFB_PYTHON.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -204,6 +204,44 @@ TEST_F(TorchScriptModelsTest, ProtocolOneRefusesGuidedBackpropAndHiddenLayersNam
   EXPECT_THROW(p1->forward_tapped(x_, {"conv"}, taps), ConfigError);
   auto t = script();
   EXPECT_THROW(t->set_activation("softplus"), ConfigError);
+}
+
+TEST_F(TorchScriptModelsTest, EveryLossTrainsLikeTheNativeModel) {
+  data::SyntheticShapesOptions so;
+  so.n = 4;
+  so.image_size = 32;
+  so.num_classes = 10;
+  so.seed = 4;
+  const data::SyntheticShapes ds(so);
+  test::SelfComm comm;
+  for (const std::string loss : {"standard", "fgsm-at", "mart"}) {
+    train::TrainConfig c;
+    c.epochs = 1;
+    c.batch_size = 4;
+    c.loss = loss;
+    c.attack_steps = 1;
+    c.sf_lambda = 0.5;
+    c.sf_target = "logprob";  // the autograd path of the regularizer
+    c.lr = 0.01;
+    c.dtype = "float64";
+    auto n = native();
+    auto t = script();
+    train::Trainer tn(*n, ds, c, comm, 9, torch::kCPU, "");
+    train::Trainer tt(*t, ds, c, comm, 9, torch::kCPU, "");
+    ASSERT_EQ(tn.run("", false), train::RunStatus::kFinished);
+    ASSERT_EQ(tt.run("", false), train::RunStatus::kFinished);
+    const auto& hn = tn.history()[0].terms;
+    const auto& ht = tt.history()[0].terms;
+    ASSERT_EQ(ht.size(), hn.size()) << loss;
+    for (size_t i = 0; i < hn.size(); ++i) {
+      EXPECT_NEAR(ht[i], hn[i], 1e-8 * std::max(1.0, std::abs(hn[i])))
+          << loss << " " << tt.term_names()[i];
+    }
+    n->train(false);
+    t->train(false);
+    torch::NoGradGuard no_grad;
+    EXPECT_LT(rel(t->forward(x_), n->forward(x_)), 1e-8) << loss;
+  }
 }
 
 TEST_F(TorchScriptModelsTest, SfRegularizedPgdTrainingEqualsNativeAndTheFileLoadsInPython) {

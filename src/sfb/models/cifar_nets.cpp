@@ -83,6 +83,39 @@ struct PreActBlock : Block {
   Conv2d conv1_{nullptr}, conv2_{nullptr}, shortcut_{nullptr};
 };
 
+/// DeepMind's pre-activation block (dm_wide_resnet.py _PreActBlock): like PreActBlock with SAME
+/// padding, but the shortcut, when the block changes stride or width, is a 3×3 convolution of the
+/// block's raw input x (SAME-padded), not a 1×1 convolution of act(bn1(x)).
+struct DmPreActBlock : Block {
+  DmPreActBlock(int64_t in, int64_t out, int64_t stride, ActivationPtr act)
+      : act_(std::move(act)), stride_(stride) {
+    const auto unpadded = [](int64_t i, int64_t o, int64_t s) {
+      return Conv2d(torch::nn::Conv2dOptions(i, o, 3).stride(s).padding(0).bias(false));
+    };
+    bn1_ = register_module("bn1", BatchNorm2d(in));
+    conv1_ = register_module("conv1", unpadded(in, out, stride));
+    bn2_ = register_module("bn2", BatchNorm2d(out));
+    conv2_ = register_module("conv2", conv3x3(out, out));
+    if (stride != 1 || in != out)
+      shortcut_ = register_module("shortcut", unpadded(in, out, stride));
+  }
+  /// SAME padding of a 3×3 kernel: one on every side at stride 1, bottom and right at stride 2.
+  torch::Tensor pad(const torch::Tensor& x) const {
+    return stride_ == 1 ? torch::constant_pad_nd(x, {1, 1, 1, 1})
+                        : torch::constant_pad_nd(x, {0, 1, 0, 1});
+  }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    const torch::Tensor sc = shortcut_ ? shortcut_->forward(pad(x)) : x;
+    torch::Tensor h = conv1_->forward(pad((*act_)(bn1_->forward(x))));
+    h = conv2_->forward((*act_)(bn2_->forward(h)));
+    return h + sc;
+  }
+  ActivationPtr act_;
+  int64_t stride_;
+  BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  Conv2d conv1_{nullptr}, conv2_{nullptr}, shortcut_{nullptr};
+};
+
 /// Runs a stage of blocks.
 torch::Tensor run_stage(const std::vector<std::shared_ptr<Block>>& stage, torch::Tensor h) {
   for (const auto& b : stage) h = b->forward(h);
@@ -131,17 +164,23 @@ class PreActNet : public NativeModel {
 
 class PreActResNet18 : public PreActNet {
  public:
-  explicit PreActResNet18(const ModelOptions& o)
-      : PreActNet("preact-resnet-18", o, {"stem", "block1", "block2", "block3", "block4"}) {
+  PreActResNet18(const ModelOptions& o, bool deepmind)
+      : PreActNet(deepmind ? "dm-preact-resnet-18" : "preact-resnet-18", o,
+                  {"stem", "block1", "block2", "block3", "block4"}) {
     stem_ = register_module("conv1", conv3x3(o.image_shape[0], 64));
     int64_t in = 64;
     const int64_t widths[] = {64, 128, 256, 512};
     const int64_t strides[] = {1, 2, 2, 2};
     for (int s = 0; s < 4; ++s) {
       const int64_t out = widths[s];
-      add_stage("block" + std::to_string(s + 1), 2, strides[s], [&](int64_t stride, bool first) {
-        return std::make_shared<PreActBlock>(first ? in : out, out, stride, activation());
-      });
+      add_stage("block" + std::to_string(s + 1), 2, strides[s],
+                [&](int64_t stride, bool first) -> std::shared_ptr<Block> {
+                  if (deepmind) {
+                    return std::make_shared<DmPreActBlock>(first ? in : out, out, stride,
+                                                           activation());
+                  }
+                  return std::make_shared<PreActBlock>(first ? in : out, out, stride, activation());
+                });
       in = out;
     }
     final_bn_ = register_module("bn", BatchNorm2d(512));
@@ -179,8 +218,8 @@ std::shared_ptr<NativeModel> make_cnn_small(const ModelOptions& o) {
   return std::make_shared<CnnSmall>(o);
 }
 
-std::shared_ptr<NativeModel> make_preact_resnet18(const ModelOptions& o) {
-  return std::make_shared<PreActResNet18>(o);
+std::shared_ptr<NativeModel> make_preact_resnet18(const ModelOptions& o, bool deepmind) {
+  return std::make_shared<PreActResNet18>(o, deepmind);
 }
 
 std::shared_ptr<NativeModel> make_wide_resnet(const ModelOptions& o, int64_t depth, int64_t widen,

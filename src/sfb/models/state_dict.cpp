@@ -37,7 +37,6 @@ struct Layout {
   std::string marker;                ///< a key only this layout has
   std::vector<Rule> rules;           ///< published name -> native name
   std::vector<double> mean, stddev;  ///< normalization when the file has none; empty: keep
-  bool supported = true;             ///< false: recognised, refused (no native equivalent)
 };
 
 Rule rule(const std::string& pattern, std::string replacement) {
@@ -95,12 +94,25 @@ const std::vector<Layout>& layouts() {
       dm.rules.push_back(rule(from + R"(shortcut\.weight$)", to + "shortcut.weight"));
     }
     v.push_back(std::move(dm));
-    v.push_back({{"deepmind-preact", "RobustBench model_zoo/architectures/dm_wide_resnet.py", {}},
-                 "conv_2d.weight",
-                 {},
-                 {},
-                 {},
-                 false});
+    Layout dmp{
+        {"deepmind-preact",
+         "RobustBench model_zoo/architectures/dm_wide_resnet.py DMPreActResNet",
+         {"dm-preact-resnet-18"}},
+        "conv_2d.weight",
+        {rule(R"(^conv_2d\.weight$)", "conv1.weight"), rule(R"(^batchnorm\.(\w+)$)", "bn.$1"),
+         rule(R"(^logits\.(weight|bias)$)", "fc.$1")},
+        {},
+        {}};
+    for (int g = 0; g < 4; ++g) {
+      const std::string from = R"(^layer_)" + std::to_string(g) + R"(\.(\d+)\.)";
+      const std::string to = "block" + std::to_string(g + 1) + ".$1.";
+      dmp.rules.push_back(rule(from + R"(batchnorm_0\.(\w+)$)", to + "bn1.$2"));
+      dmp.rules.push_back(rule(from + R"(conv_2d_1\.weight$)", to + "conv1.weight"));
+      dmp.rules.push_back(rule(from + R"(batchnorm_1\.(\w+)$)", to + "bn2.$2"));
+      dmp.rules.push_back(rule(from + R"(conv_2d_2\.weight$)", to + "conv2.weight"));
+      dmp.rules.push_back(rule(from + R"(shortcut\.weight$)", to + "shortcut.weight"));
+    }
+    v.push_back(std::move(dmp));
     return v;
   }();
   return kLayouts;
@@ -159,9 +171,7 @@ std::string join(const std::vector<std::string>& v) {
 const std::vector<StateDictLayout>& state_dict_layouts() {
   static const std::vector<StateDictLayout> kInfo = [] {
     std::vector<StateDictLayout> v;
-    for (const auto& l : layouts()) {
-      if (l.supported) v.push_back(l.info);
-    }
+    for (const auto& l : layouts()) v.push_back(l.info);
     return v;
   }();
   return kInfo;
@@ -216,10 +226,6 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
       }
     }
   } else {
-    if (!layout->supported) {
-      throw bad(file, "holds a DeepMind DMPreActResNet state_dict (" + layout->info.source +
-                          "); its 3×3 shortcuts on the raw input have no native equivalent yet");
-    }
     if (std::find(layout->info.archs.begin(), layout->info.archs.end(), model.arch()) ==
         layout->info.archs.end()) {
       throw bad(file, "holds a " + layout->info.source + " state_dict; load it into zoo:" +
@@ -284,8 +290,8 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
   } else if (layout != nullptr && !layout->mean.empty()) {
     model.set_normalization(layout->mean, layout->stddev);
     norm = "the layout's";
-  } else if (layout != nullptr && layout->info.name == "deepmind-wrn") {
-    // DMWideResNet's mean/std are not in its state_dict (persistent=False): its CIFAR-100 or
+  } else if (layout != nullptr && layout->info.name.rfind("deepmind-", 0) == 0) {
+    // DeepMind's mean/std are not in its state_dicts (persistent=False): its CIFAR-100 or
     // CIFAR-10 constants (dm_wide_resnet.py; its CIFAR-10 std differs from sfbench's in the 4th
     // digit, 0.2471).
     if (model.num_classes() == 100) {

@@ -26,15 +26,16 @@ const std::vector<StateDictLayout>& state_dict_layouts();
 ///  - RobustBench PreActResNet with the final BatchNorm (resnet.py, PreActBlock with
 ///    out_shortcut=True or PreActBlockV2, bn_before_fc=True) -> preact-resnet-18;
 ///  - RobustBench's DeepMind DMWideResNet (dm_wide_resnet.py) -> dm-wrn-28-10, dm-wrn-70-16;
+///  - RobustBench's DeepMind DMPreActResNet, depth 18 -> dm-preact-resnet-18;
 ///  - torchvision resnet18, resnet34, resnet50 -> resnet-18, resnet-34, resnet-50;
 ///  - sfbench's own names (identity).
 /// Normalization: the file's "mu"/"sigma" (RobustBench wrappers) or "mean"/"std" when it has
 /// them; otherwise what the layout's models do: none for RobustBench's (mean 0, std 1: they take
-/// [0, 1] inputs), DeepMind's constants for DMWideResNet (not in its state_dict), the ImageNet
+/// [0, 1] inputs), DeepMind's constants for its models (not in their state_dicts), the ImageNet
 /// mean/std for torchvision's (applied by its transforms). DataError
 /// naming the file and the first missing, unexpected or mis-shaped tensor (with its name in the
-/// file), a layout that belongs to another zoo model, or one sfbench does not map (DeepMind's
-/// DMPreActResNet is recognised and refused). Sets the model's weights SHA-256 to the file's.
+/// file), or a layout that belongs to another zoo model. Sets the model's weights SHA-256 to the
+/// file's.
 void load_state_dict_file(NativeModel& model, const std::filesystem::path& file);
 
 }  // namespace sfb::models

@@ -283,9 +283,8 @@ torch::Tensor TorchScriptModel::forward_replaced(const torch::Tensor& x, const s
   if (name == "features") {
     if (value.dim() != 2 || value.size(0) != x.size(0) || value.size(1) != num_features_) {
       throw ConfigError("torchscript model " + file_ +
-                        ": replacement for layer 'features' must be [" +
-                        std::to_string(x.size(0)) + ", " + std::to_string(num_features_) +
-                        "], got " + c10::str(value.sizes()));
+                        ": replacement for layer 'features' must be [" + std::to_string(x.size(0)) +
+                        ", " + std::to_string(num_features_) + "], got " + c10::str(value.sizes()));
     }
     return head(value);
   }
@@ -372,8 +371,9 @@ void TorchScriptModel::save(const std::filesystem::path& file,
   }
   std::error_code ec;
   std::filesystem::rename(partial, file, ec);
-  if (ec) throw IoError("cannot rename " + partial.string() + " to " + file.string() + ": " +
-                        ec.message());
+  if (ec)
+    throw IoError("cannot rename " + partial.string() + " to " + file.string() + ": " +
+                  ec.message());
 }
 
 void TorchScriptModel::load_state(const std::filesystem::path& file,

@@ -27,8 +27,8 @@ class SeedGuard {
 }  // namespace
 
 std::vector<std::string> zoo_names() {
-  return {"cnn-small",    "preact-resnet-18", "wrn-28-10", "wrn-34-10", "dm-wrn-28-10",
-          "dm-wrn-70-16", "resnet-18",        "resnet-34", "resnet-50"};
+  return {"cnn-small",    "preact-resnet-18", "dm-preact-resnet-18", "wrn-28-10", "wrn-34-10",
+          "dm-wrn-28-10", "dm-wrn-70-16",     "resnet-18",           "resnet-34", "resnet-50"};
 }
 
 std::shared_ptr<NativeModel> make_zoo_model(const std::string& arch, const ModelOptions& o) {
@@ -38,10 +38,11 @@ std::shared_ptr<NativeModel> make_zoo_model(const std::string& arch, const Model
   if (arch == "preact-resnet-18") return make_preact_resnet18(o);
   if (arch == "wrn-28-10") return make_wide_resnet(o, 28, 10);
   if (arch == "wrn-34-10") return make_wide_resnet(o, 34, 10);
-  if (arch == "dm-wrn-28-10" || arch == "dm-wrn-70-16") {
+  if (arch == "dm-wrn-28-10" || arch == "dm-wrn-70-16" || arch == "dm-preact-resnet-18") {
     // DeepMind's models use Swish; "relu" (the default) means the published activation here.
     ModelOptions dm = o;
     if (dm.activation == "relu") dm.activation = "swish";
+    if (arch == "dm-preact-resnet-18") return make_preact_resnet18(dm, true);
     return arch == "dm-wrn-28-10" ? make_wide_resnet(dm, 28, 10, true)
                                   : make_wide_resnet(dm, 70, 16, true);
   }

@@ -26,8 +26,12 @@ std::shared_ptr<NativeModel> make_cnn_small(const ModelOptions& o);
 /// Pre-activation ResNet-18 for CIFAR (He et al. 2016, "Identity mappings"; the PreActResNet-18 of
 /// RobustBench / Rice et al.): 3×3 stem, four stages of two PreActBlocks (64, 128, 256, 512,
 /// strides 1, 2, 2, 2), final BN-act, global average pool -> k = 512.
-/// Layers: stem, block1, block2, block3, block4, features.
-std::shared_ptr<NativeModel> make_preact_resnet18(const ModelOptions& o);
+/// Layers: stem, block1, block2, block3, block4, features. `deepmind`: DeepMind's variant
+/// (RobustBench dm_wide_resnet.py DMPreActResNet, depth 18, arch "dm-preact-resnet-18"): the
+/// strided convolutions pad TensorFlow's SAME way (bottom and right), and a block that changes
+/// stride or width adds a 3×3 convolution of its raw (not normalized) input as the shortcut; its
+/// Swish activation comes from o.activation.
+std::shared_ptr<NativeModel> make_preact_resnet18(const ModelOptions& o, bool deepmind = false);
 
 /// Wide ResNet WRN-depth-widen for CIFAR (Zagoruyko & Komodakis 2016, the variant TRADES and
 /// RobustBench use): 3×3 stem with 16 channels, three groups of (depth-4)/6 pre-activation basic
