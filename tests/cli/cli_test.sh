@@ -697,26 +697,8 @@ assert m(x).shape == (2, 10) and torch.allclose(m(x), m.head(m.features(x)), ato
 PY
     expect_exit 0 $mpi -np 2 "$sfb" eval --data synthetic-shapes:12 --model torchscript:ts-ft2.ckpt \
       --attacks fgsm --bootstrap 10 --out ts-ft2-eval.h5 </dev/null
-    # (in a file: torch.jit.script reads the class's source)
-    cat >p1net.py <<'PY'
-import torch
-from torch import nn
-class P1(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        self.fc = nn.Linear(4, 10)
-    @torch.jit.export
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.conv(x)).mean((2, 3))
-    @torch.jit.export
-    def head(self, a: torch.Tensor) -> torch.Tensor:
-        return self.fc(a)
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-torch.jit.script(P1().eval()).save("p1.pt")
-PY
-    "${SFB_PYTHON:-python3}" p1net.py || fail "could not write a protocol-1 file"
+    "${SFB_PYTHON:-python3}" "$repo/tests/unit/torchscript_models.py" --protocol-one p1.pt \
+      || fail "could not write a protocol-1 file"
     expect_exit 2 $mpi -np 2 "$sfb" attribution --data synthetic-shapes:12 --model torchscript:p1.pt \
       --methods '["saliency","guided-backprop"]' --out p1-att.h5 </dev/null
     once "p1.pt: cannot run guided backprop"

@@ -6,6 +6,8 @@
 #include <mpi.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "attacks/attack_stage.hpp"
 #include "comm/mpi/mpi_communicator.hpp"
 #include "core/partition.hpp"
@@ -19,12 +21,16 @@ namespace {
 
 constexpr int64_t kN = 29;
 
+const std::vector<std::string> kDefaultList = {"fgsm", "pgd:steps=4", "apgd-ce:steps=8",
+                                               "square:queries=40"};
+
 struct Outcome {
-  std::vector<torch::Tensor> robust, norm;  // per group, [rows]
+  std::vector<torch::Tensor> robust, norm, broken_by;  // per group, [rows]
   std::vector<attacks::GroupSummary> summary;
 };
 
-Outcome run(comm::Communicator& comm, const Range& shard, int64_t batch) {
+Outcome run(comm::Communicator& comm, const Range& shard, int64_t batch,
+            const std::vector<std::string>& list = kDefaultList) {
   data::SyntheticShapesOptions so;
   so.n = kN;
   so.seed = 3;
@@ -44,7 +50,7 @@ Outcome run(comm::Communicator& comm, const Range& shard, int64_t batch) {
   Relabelled ds(base, labels);
   attacks::AttackConfig cfg;
   cfg.eps = 2.0 / 255;
-  cfg.list = {"fgsm", "pgd:steps=4", "apgd-ce:steps=8", "square:queries=40"};
+  cfg.list = list;
   auto groups = attacks::plan_attacks(cfg, ds.image_shape(), 10, 77);
   attacks::AttackRunner runner(*model, groups, shard, torch::ones({shard.count}, torch::kBool),
                                torch::kFloat64, torch::kCPU, true);
@@ -53,6 +59,7 @@ Outcome run(comm::Communicator& comm, const Range& shard, int64_t batch) {
   for (const auto& l : runner.local()) {
     o.robust.push_back(l.robust);
     o.norm.push_back(l.norm);
+    o.broken_by.push_back(l.broken_by);
   }
   o.summary = runner.reduce(comm, kN, false);
   return o;
@@ -79,6 +86,63 @@ TEST(AttacksMpi, RankCountDoesNotChangeRobustFlags) {
     EXPECT_LT(single.summary[g].robust, kN) << "no sample broken";
   }
   EXPECT_EQ(dist.summary.back().robust, single.summary.back().robust);
+}
+
+TEST(AttacksMpi, StageAccuraciesAndMinimalNormsFollowThePerSampleResults) {
+  // AutoAttack's robust accuracy after each stage (as the reference prints it) and CW-L2's
+  // accuracy at eps from its minimal norms, with their median and mean: every rank count gives
+  // one process's numbers, and they agree with the per-sample flags, stages and norms.
+  auto& ctx = sfb::test::ctx();
+  comm::MpiCommunicator self(MPI_COMM_SELF);
+  const Range mine = balanced_range(kN, ctx.size(), ctx.rank());
+  const double eps = 0.3;
+  const std::vector<std::string> list = {
+      "autoattack:version=fast:steps=4",
+      "cw-l2:steps=20:binary_steps=3:initial_const=1:eps=" + std::to_string(eps)};
+  const Outcome dist = run(ctx.comm(), mine, 5, list);
+  const Outcome single = run(self, Range{0, kN}, kN, list);
+
+  const auto& aa = single.summary[0];
+  ASSERT_GE(aa.stage_names.size(), 2u);
+  ASSERT_EQ(aa.stage_adv_acc.size(), aa.stage_names.size());
+  EXPECT_EQ(aa.stage_adv_acc.back(), aa.adv_acc);
+  EXPECT_LT(aa.stage_adv_acc.front(), aa.clean_acc) << "the first stage broke nothing";
+  for (std::size_t s = 1; s < aa.stage_adv_acc.size(); ++s) {
+    EXPECT_LE(aa.stage_adv_acc[s], aa.stage_adv_acc[s - 1]) << aa.stage_names[s];
+  }
+  EXPECT_EQ(dist.summary[0].stage_adv_acc, aa.stage_adv_acc);
+  // A sample is robust exactly when no stage broke it; broken ones name a stage of the chain.
+  EXPECT_TRUE(torch::equal(single.robust[0], single.broken_by[0].eq(0)));
+  EXPECT_LE(single.broken_by[0].max().item<int64_t>(), static_cast<int64_t>(aa.stage_names.size()));
+
+  const auto& cw = single.summary[1];
+  ASSERT_TRUE(cw.minimal_norm);
+  const torch::Tensor norms = single.norm[1].to(torch::kFloat64);
+  EXPECT_EQ(cw.robust, norms.gt(eps).sum().item<int64_t>());
+  EXPECT_GT(cw.robust, 0) << "every sample broken at eps";
+  EXPECT_LT(cw.robust, kN) << "no sample broken at eps";
+  EXPECT_TRUE(torch::equal(single.robust[1], norms.gt(eps)));
+  const torch::Tensor sorted = std::get<0>(norms.sort());
+  ASSERT_TRUE(std::isfinite(cw.median_norm)) << "fewer than half the samples have an adversarial";
+  EXPECT_DOUBLE_EQ(cw.median_norm, sorted[kN / 2].item<double>());  // kN is odd
+  const torch::Tensor finite = norms.index({norms.isfinite()});
+  EXPECT_EQ(cw.norm_found, finite.numel());
+  EXPECT_NEAR(cw.mean_norm, finite.mean().item<double>(), 1e-12);
+  EXPECT_EQ(dist.summary[1].median_norm, cw.median_norm);
+  EXPECT_NEAR(dist.summary[1].mean_norm, cw.mean_norm, 1e-12);
+  // The worst case counts CW-L2 at eps, not "never fooled".
+  EXPECT_LE(single.summary.back().robust, cw.robust);
+}
+
+TEST(AttacksMpi, SquareAloneRaisesNoWhiteBoxFlag) {
+  // With no white-box attack in the run there is nothing for Square to be compared against.
+  auto& ctx = sfb::test::ctx();
+  const Range mine = balanced_range(kN, ctx.size(), ctx.rank());
+  const Outcome o = run(ctx.comm(), mine, 5, {"square:queries=40"});
+  ASSERT_LT(o.summary[0].robust, kN);  // Square broke some samples
+  for (const auto& f : o.summary[0].flags) {
+    EXPECT_EQ(f.find("white-box"), std::string::npos) << f;
+  }
 }
 
 }  // namespace

@@ -218,9 +218,9 @@ def closed_form_gradient(logits, labels, weight, target):
 
 
 def images_as_read(images_u8, dtype):
-    """[n, 3, 32, 32] images exactly as sfbench's CIFAR reader makes them (byte times the float32
-    constant 1/255, in float32), then converted to `dtype`."""
-    x32 = images_u8.reshape(-1, 3, 32, 32).astype(np.float32) * (np.float32(1) / np.float32(255))
+    """[n, 3, 32, 32] images exactly as sfbench's CIFAR reader makes them (byte / 255 in float32,
+    correctly rounded), then converted to `dtype`."""
+    x32 = images_u8.reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255)
     return torch.from_numpy(x32).to(dtype)
 
 

@@ -13,7 +13,9 @@ randomness:
 The reference's own code then does everything else (schedule, square side, proposals, acceptance,
 query counts). Prints, per norm, each sample's query count, whether it was broken, and for broken
 samples ‖x_best − x‖ and sum(x_best − x).
-Usage: PYTHONPATH=<checkout of fra31/auto-attack> python3 square_reference_values.py
+Both schedules: in raw iterations (resc_schedule=False, what AutoAttack builds; sfbench's
+"square") and rescaled to the query budget (resc_schedule=True; sfbench's "square-rescaled").
+Usage: python3 square_reference_values.py (the reference from pyautoattack, scripts/setup-deps.sh)
 """
 import math
 
@@ -136,17 +138,20 @@ class KeyedSquare(SquareAttack):
         return torch.tensor(vals, dtype=torch.float64).reshape(shape)
 
 
-def main():
+def main(rescaled):
     torch.set_default_dtype(torch.float64)
     model = FormulaNet().double().eval()
     x = fill([12, 3, 8, 8], 0.913, 0.2, 0.45, 0.5).double()
     with torch.no_grad():
         y = model(x).argmax(1)
+    print("schedule", "rescaled to the queries (resc_schedule=True, sfbench 'square-rescaled')"
+          if rescaled else "in raw iterations (resc_schedule=False, AutoAttack's, sfbench 'square')")
     for norm in ("Linf", "L2"):
         print(norm, "eps", EPS[norm])
         for j in range(x.shape[0]):
             att = KeyedSquare(model, norm=norm, n_queries=QUERIES, eps=EPS[norm], p_init=0.8,
-                              n_restarts=1, seed=SEED, device="cpu", index=j)
+                              n_restarts=1, seed=SEED, device="cpu", index=j,
+                              resc_schedule=rescaled)
             square_mod.torch = _TorchWithKeyedRand(att)
             xj, yj = x[j:j + 1], y[j:j + 1]
             att.init_hyperparam(xj)
@@ -161,4 +166,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(rescaled=False)
+    main(rescaled=True)

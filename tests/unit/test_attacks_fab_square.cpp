@@ -170,7 +170,24 @@ TEST(SquareSchedule, BreakpointsAtTenThousandQueries) {
       {0, 1},      {10, 1},     {11, 2},     {50, 2},     {51, 4},     {200, 4},   {201, 8},
       {500, 8},    {501, 16},   {1000, 16},  {1001, 32},  {2000, 32},  {2001, 64}, {4000, 64},
       {4001, 128}, {6000, 128}, {6001, 256}, {8000, 256}, {8001, 512}, {9999, 512}};
-  for (const auto& [it, div] : expect) EXPECT_DOUBLE_EQ(square_p(p0, it, 10000), p0 / div) << it;
+  for (const auto& [it, div] : expect) {
+    EXPECT_DOUBLE_EQ(square_p(p0, it, 10000, true), p0 / div) << it;
+    EXPECT_DOUBLE_EQ(square_p(p0, it, 10000, false), p0 / div) << it;  // the same at 10,000
+  }
+}
+
+TEST(SquareSchedule, AutoAttackKeepsRawIterationsAtFiveThousandQueries) {
+  // resc_schedule=False, as AutoAttack builds Square: the breakpoints stay at 10, 50, 200, ...,
+  // 4000 iterations whatever the budget, so its last 1000 queries use p_init / 128.
+  const double p0 = 0.8;
+  const std::vector<std::pair<int64_t, double>> expect{
+      {0, 1},     {10, 1},    {11, 2},     {50, 2},    {51, 4},    {200, 4},
+      {201, 8},   {500, 8},   {501, 16},   {1000, 16}, {1001, 32}, {2000, 32},
+      {2001, 64}, {4000, 64}, {4001, 128}, {4999, 128}};
+  for (const auto& [it, div] : expect)
+    EXPECT_DOUBLE_EQ(square_p(p0, it, 5000, false), p0 / div) << it;
+  EXPECT_DOUBLE_EQ(square_p(0.3, 2, 1000, false), 0.3);
+  EXPECT_DOUBLE_EQ(square_p(0.3, 999, 1000, false), 0.3 / 16);
 }
 
 TEST(SquareSchedule, RescaledToFiveThousandQueries) {
@@ -180,11 +197,12 @@ TEST(SquareSchedule, RescaledToFiveThousandQueries) {
       {0, 1},      {5, 1},      {6, 2},      {25, 2},     {26, 4},     {100, 4},   {101, 8},
       {250, 8},    {251, 16},   {500, 16},   {501, 32},   {1000, 32},  {1001, 64}, {2000, 64},
       {2001, 128}, {3000, 128}, {3001, 256}, {4000, 256}, {4001, 512}, {4999, 512}};
-  for (const auto& [it, div] : expect) EXPECT_DOUBLE_EQ(square_p(p0, it, 5000), p0 / div) << it;
+  for (const auto& [it, div] : expect)
+    EXPECT_DOUBLE_EQ(square_p(p0, it, 5000, true), p0 / div) << it;
   // Another n: int(it · 10000 / 1000) = 10·it.
-  EXPECT_DOUBLE_EQ(square_p(0.3, 1, 1000), 0.3);
-  EXPECT_DOUBLE_EQ(square_p(0.3, 2, 1000), 0.15);
-  EXPECT_DOUBLE_EQ(square_p(0.3, 999, 1000), 0.3 / 512);
+  EXPECT_DOUBLE_EQ(square_p(0.3, 1, 1000, true), 0.3);
+  EXPECT_DOUBLE_EQ(square_p(0.3, 2, 1000, true), 0.15);
+  EXPECT_DOUBLE_EQ(square_p(0.3, 999, 1000, true), 0.3 / 512);
 }
 
 TEST(SquareSchedule, SideOnA32x32Image) {
@@ -350,7 +368,9 @@ TEST(Square, BreaksSamplesWithSmallClosedFormMargin) {
     o.norm = norm;
     o.eps = best.median().item<double>();
     o.queries = 300;
-    SquareAttack sq(o);
+    // The budget-stretched schedule reaches its small squares within 300 queries (AutoAttack's
+    // raw-iteration schedule would still use p_init / 8).
+    SquareAttack sq(o, true);
     const AttackOutput out = sq.run(m, d.x, d.y, d.index);
     // Exact: outside the reach of the ε-ball every sample stays robust.
     EXPECT_TRUE(out.robust.index({best > o.eps}).all().item<bool>()) << norm_name(norm);
@@ -432,30 +452,50 @@ TEST(Square, PruningLateChangesNothing) {
 
 TEST(Square, MatchesTheReferenceImplementation) {
   // The reference's attack_single_run on FormulaNet (float64), one sample at a time, with its
-  // random draws served from sfbench's keyed stream (square_reference_values.py): per sample the
+  // random draws served from sfbench's keyed stream (square_reference_values.py), with both
+  // schedules (resc_schedule False for "square", True for "square-rescaled"): per sample the
   // query count, whether it was broken, and for broken samples ‖x_adv − x‖ and Σ(x_adv − x).
   struct Ref {
     int64_t queries;
     bool broken;
     double norm, sum;
   };
-  const std::vector<Ref> ref_linf{
+  // "square-rescaled": resc_schedule=True.
+  const std::vector<Ref> resc_linf{
       {5, true, 0.02, 0.52}, {36, true, 0.02, -1.28}, {101, false, 0, 0},
       {101, false, 0, 0},    {101, false, 0, 0},      {101, false, 0, 0},
       {101, false, 0, 0},    {3, true, 0.02, 1.12},   {10, true, 0.02, 0.24},
       {101, false, 0, 0},    {3, true, 0.02, 1.4},    {50, true, 0.02, -1.24}};
-  const std::vector<Ref> ref_l2{{38, true, 0.149999999999, 0.138644208124},
+  const std::vector<Ref> resc_l2{{38, true, 0.149999999999, 0.138644208124},
+                                 {101, false, 0, 0},
+                                 {101, false, 0, 0},
+                                 {101, false, 0, 0},
+                                 {101, false, 0, 0},
+                                 {101, false, 0, 0},
+                                 {101, false, 0, 0},
+                                 {9, true, 0.149999999999, 0.312331950349},
+                                 {29, true, 0.149999999999, 0.0937305679071},
+                                 {101, false, 0, 0},
+                                 {6, true, 0.149999999999, -0.165824530638},
+                                 {101, false, 0, 0}};
+  // "square": resc_schedule=False, as AutoAttack builds it.
+  const std::vector<Ref> raw_linf{
+      {5, true, 0.02, 2.76}, {55, true, 0.02, -2.48}, {101, false, 0, 0},
+      {101, false, 0, 0},    {101, false, 0, 0},      {101, false, 0, 0},
+      {101, false, 0, 0},    {18, true, 0.02, 0.44},  {86, true, 0.02, 2.32},
+      {101, false, 0, 0},    {3, true, 0.02, 2.72},   {53, true, 0.02, -2.32}};
+  const std::vector<Ref> raw_l2{{24, true, 0.149999999999, -0.107818359224},
                                 {101, false, 0, 0},
                                 {101, false, 0, 0},
                                 {101, false, 0, 0},
                                 {101, false, 0, 0},
                                 {101, false, 0, 0},
                                 {101, false, 0, 0},
-                                {9, true, 0.149999999999, 0.312331950349},
-                                {29, true, 0.149999999999, 0.0937305679071},
+                                {16, true, 0.149999999999, 0.0309960194711},
+                                {19, true, 0.149999999999, 0.00189622246237},
                                 {101, false, 0, 0},
-                                {6, true, 0.149999999999, -0.165824530638},
-                                {101, false, 0, 0}};
+                                {14, true, 0.149999999999, -0.170667863667},
+                                {66, true, 0.149999999999, -0.273311515618}};
   FormulaNet m;
   m.train(false);
   m.to_dtype(torch::kFloat64);
@@ -463,25 +503,27 @@ TEST(Square, MatchesTheReferenceImplementation) {
   d.x = fill({12, 3, 8, 8}, 0.913, 0.2, 0.45, 0.5).to(torch::kFloat64);
   d.y = predict(m, d.x);
   d.index = torch::arange(12, torch::kInt64);
-  for (Norm norm : {Norm::kLinf, Norm::kL2}) {
-    AttackOptions o;
-    o.norm = norm;
-    o.eps = norm == Norm::kLinf ? 0.02 : 0.15;
-    o.queries = 100;
-    o.seed = 0;
-    SquareAttack sq(o);
-    const AttackOutput out = sq.run(m, d.x, d.y, d.index);
-    const auto& ref = norm == Norm::kLinf ? ref_linf : ref_l2;
-    const torch::Tensor delta = (out.x_adv - d.x).flatten(1);
-    for (int64_t j = 0; j < 12; ++j) {
-      const std::string what = norm_name(norm) + " sample " + std::to_string(j);
-      EXPECT_EQ(sq.last_queries()[j].item<int64_t>(), ref[j].queries) << what;
-      EXPECT_EQ(out.robust[j].item<bool>(), !ref[j].broken) << what;
-      if (!ref[j].broken) continue;
-      EXPECT_NEAR(out.norm[j].item<double>(), ref[j].norm, 1e-6) << what;
-      EXPECT_NEAR(delta[j].sum().item<double>(), ref[j].sum, 1e-9) << what;
+  for (const bool rescale : {false, true})
+    for (Norm norm : {Norm::kLinf, Norm::kL2}) {
+      AttackOptions o;
+      o.norm = norm;
+      o.eps = norm == Norm::kLinf ? 0.02 : 0.15;
+      o.queries = 100;
+      o.seed = 0;
+      SquareAttack sq(o, rescale);
+      const AttackOutput out = sq.run(m, d.x, d.y, d.index);
+      const auto& ref =
+          norm == Norm::kLinf ? (rescale ? resc_linf : raw_linf) : (rescale ? resc_l2 : raw_l2);
+      const torch::Tensor delta = (out.x_adv - d.x).flatten(1);
+      for (int64_t j = 0; j < 12; ++j) {
+        const std::string what = sq.name() + " " + norm_name(norm) + " sample " + std::to_string(j);
+        EXPECT_EQ(sq.last_queries()[j].item<int64_t>(), ref[j].queries) << what;
+        EXPECT_EQ(out.robust[j].item<bool>(), !ref[j].broken) << what;
+        if (!ref[j].broken) continue;
+        EXPECT_NEAR(out.norm[j].item<double>(), ref[j].norm, 1e-6) << what;
+        EXPECT_NEAR(delta[j].sum().item<double>(), ref[j].sum, 1e-9) << what;
+      }
     }
-  }
 }
 
 // ---- Every attack: containment, gradients, batching -----------------------------------------
@@ -547,7 +589,7 @@ void expect_batch_independent(const std::string& name, const AttackOptions& o,
   EXPECT_TRUE(torch::allclose(x_adv, full.x_adv, 0, 1e-12)) << what;
   EXPECT_TRUE(full.robust.any().item<bool>()) << what;
   EXPECT_FALSE(full.robust.all().item<bool>()) << what;
-  if (name == "square") {
+  if (name.rfind("square", 0) == 0) {
     // Another seed changes the outcome (FAB's restart 0 is deterministic, so not FAB's).
     AttackOptions other = o;
     other.seed = o.seed + 1;
@@ -571,14 +613,15 @@ TEST(FabSquare, ResultsDoNotDependOnBatching) {
     expect_batch_independent("fab-t", o, conv, dc);
   }
   // Square on a linear model (this small conv net resists Square in few queries, as it resists
-  // the reference implementation).
+  // the reference implementation), with the schedule stretched to the 200 queries: the raw one
+  // (AutoAttack's "square", the same code otherwise) still uses p_init / 8 and breaks nothing.
   LinearNet lin(3 * 12 * 12, 4, 7);
   const Data dl = labelled(lin, 12, 12, 0.1, 0.9, 11);
   o.queries = 200;
   for (Norm norm : {Norm::kLinf, Norm::kL2}) {
     o.norm = norm;
     o.eps = closed_form(lin, dl, norm).median().item<double>();
-    expect_batch_independent("square", o, lin, dl);
+    expect_batch_independent("square-rescaled", o, lin, dl);
   }
 }
 

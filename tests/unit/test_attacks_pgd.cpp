@@ -15,6 +15,7 @@
 #include "attacks/attack.hpp"
 #include "attacks/common.hpp"
 #include "attacks/cw_l2.hpp"
+#include "attacks/plan.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "data/module_classifier.hpp"
@@ -215,6 +216,36 @@ TEST(AttackProperties, UnknownNamesAndBadOptionsAreConfigErrors) {
   o = AttackOptions{};
   o.norm = Norm::kL2;
   EXPECT_THROW(make_attack("cw-linf", o), ConfigError);
+}
+
+TEST(AttackPlan, BooleanKeysParseEveryUsualSpellingOrAreRefused) {
+  for (const auto& [v, want] : std::vector<std::pair<std::string, bool>>{{"true", true},
+                                                                         {"True", true},
+                                                                         {"1", true},
+                                                                         {"yes", true},
+                                                                         {"YES", true},
+                                                                         {"false", false},
+                                                                         {"0", false},
+                                                                         {"no", false},
+                                                                         {"False", false}}) {
+    AttackConfig cfg;
+    cfg.list = {"pgd:random_start=" + v};
+    const auto groups = plan_attacks(cfg, {3, 8, 8}, 10, 1);
+    ASSERT_EQ(groups.size(), 1u);
+    EXPECT_EQ(groups[0].stages[0].opts.random_start, want) << v;
+  }
+  for (const std::string v : {"maybe", "2", "", "on"}) {
+    AttackConfig cfg;
+    cfg.list = {"pgd:random_start=" + v};
+    try {
+      plan_attacks(cfg, {3, 8, 8}, 10, 1);
+      ADD_FAILURE() << "random_start=" << v << " accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("random_start=" + v + " is not a boolean"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(Fgsm, MatchesTheClosedFormOnAnAffineModel) {

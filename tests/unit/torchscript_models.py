@@ -3,6 +3,7 @@ Python's logits of a TorchScript file for it.
 
 usage: torchscript_models.py OUTDIR
        torchscript_models.py --logits MODEL.pt INPUTS.pt OUT.pt
+       torchscript_models.py --protocol-one OUT.pt
 
 OUTDIR receives: rb_preact.pt, the state_dict of RobustBench's PreActResNet-18 with the final
 BatchNorm (PreActBlockV2, bn_before_fc; the robustbench wheel's resnet.py, loaded by path;
@@ -10,7 +11,8 @@ random initialisation, BatchNorm statistics calibrated on random images); ts.pt,
 exported with scripts/export_torchscript.py (protocol 2); p1.pt, a protocol-1 file (forward,
 features and head only); inputs.pt, a dict holding a probe batch "x" [4, 3, 32, 32] in [0, 1];
 reference.pt, the original model's SF and PGD on that batch in float64 (reference()).
-With --logits, OUT.pt holds {"logits": torch.jit.load(MODEL.pt).eval()(x)} in float64.
+With --logits, OUT.pt holds {"logits": torch.jit.load(MODEL.pt).eval()(x)} in float64; with
+--protocol-one, OUT.pt is a protocol-1 file (tests/cli/cli_test.sh own-torchscript).
 """
 import importlib.util
 import os
@@ -134,6 +136,8 @@ def logits(model_file, inputs_file, out_file):
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--logits":
         logits(*sys.argv[2:])
+    elif len(sys.argv) == 3 and sys.argv[1] == "--protocol-one":
+        torch.jit.script(ProtocolOne().eval()).save(sys.argv[2])
     elif len(sys.argv) == 2:
         write(sys.argv[1])
     else:

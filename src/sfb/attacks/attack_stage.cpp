@@ -4,8 +4,10 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
+#include "attacks/cw_l2.hpp"
 #include "comm/reduction_buffer.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
@@ -78,6 +80,7 @@ AttackRunner::AttackRunner(models::Classifier& model, std::vector<AttackGroup> g
     GroupLocal l;
     l.robust = clean_correct_.clone();
     l.norm = torch::zeros({shard.count}, torch::kFloat32);
+    l.broken_by = torch::zeros({shard.count}, torch::kUInt8);
     l.act_diff = torch::zeros({k_}, torch::kFloat64);
     local_.push_back(l);
     for (std::size_t s = 0; s < groups_[g].stages.size(); ++s) {
@@ -113,6 +116,10 @@ void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_s
   const int64_t total = cand.numel();
   Progress progress(fmt::format("{} [{}]", group.label, plan.attack), total, show_progress);
   auto robust = l.robust.accessor<bool, 1>();
+  auto broken_by = l.broken_by.accessor<uint8_t, 1>();
+  // CW-L2 minimises the norm without a bound: a sample is robust at eps when its minimal
+  // adversarial is farther than eps (or none was found).
+  const bool minimal_norm = plan.attack == "cw-l2";
   torch::Tensor act_sum;  // this stage's activation differences, summed on the device
   auto norm = l.norm.accessor<float, 1>();
   for (int64_t start = 0; start < total; start += batch_size) {
@@ -131,7 +138,8 @@ void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_s
     stage_backward_rows_[static_cast<std::size_t>(s)] += counted.backward_rows;
     stage_samples_[static_cast<std::size_t>(s)] += pos.numel();
     // The stage's one wait per batch: the flags and norms decide which samples are final.
-    const torch::Tensor rob = to_host_async(out.robust, torch::kBool);
+    const torch::Tensor rob =
+        to_host_async(minimal_norm ? robust_at(out, group.eps) : out.robust, torch::kBool);
     const torch::Tensor nrm = to_host_async(out.norm, torch::kFloat32);
     const torch::Tensor zero = to_host_async(out.zero_grad, torch::kBool);
     const torch::Tensor bad = to_host_async(out.nonfinite, torch::kBool);
@@ -145,6 +153,7 @@ void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_s
       const bool r = rob[j].item<bool>();
       robust[p] = r;
       norm[p] = nrm[j].item<float>();
+      if (!r) broken_by[p] = static_cast<uint8_t>(st + 1);
       if (!r && white_box_before) ++l.black_box_breaks;
       if (!r || last) final_rows.push_back(j);
     }
@@ -179,6 +188,33 @@ bool forward_is_deterministic(models::Classifier& model, const torch::Tensor& x)
   return torch::equal(model.forward(x), model.forward(x));
 }
 
+namespace {
+
+/// Median and mean of the minimal norms over every rank's clean-correct samples (collective: one
+/// all-reduce and one all-gather of the norms, padded to the largest shard with NaN).
+void minimal_norm_statistics(comm::Communicator& comm, const torch::Tensor& norm,
+                             const torch::Tensor& clean_correct, GroupSummary& s) {
+  const torch::Tensor mine = norm.index({clean_correct}).to(torch::kFloat64);
+  const auto width = static_cast<int64_t>(
+      comm::allreduce_scalar(comm, static_cast<double>(mine.numel()), comm::ReduceOp::kMax));
+  s.minimal_norm = true;
+  if (width == 0) return;
+  torch::Tensor padded =
+      torch::full({width}, std::numeric_limits<double>::quiet_NaN(), torch::kFloat64);
+  padded.narrow(0, 0, mine.numel()).copy_(mine);
+  const torch::Tensor all = comm.allgather(padded.to(comm.device())).cpu().flatten();
+  const torch::Tensor v = std::get<0>(all.index({all.isnan().logical_not()}).sort());
+  const int64_t m = v.numel();
+  if (m == 0) return;
+  const auto at = [&](int64_t i) { return v[i].item<double>(); };
+  s.median_norm = m % 2 == 1 ? at(m / 2) : 0.5 * (at(m / 2 - 1) + at(m / 2));
+  const torch::Tensor found = v.index({v.isfinite()});
+  s.norm_found = found.numel();
+  if (s.norm_found > 0) s.mean_norm = found.mean().item<double>();
+}
+
+}  // namespace
+
 std::vector<GroupSummary> AttackRunner::reduce(comm::Communicator& comm, int64_t n,
                                                bool nondeterministic) const {
   comm::ReductionBuffer buf;
@@ -193,6 +229,15 @@ std::vector<GroupSummary> AttackRunner::reduce(comm::Communicator& comm, int64_t
     buf.add(k + "black_box_breaks", static_cast<double>(l.black_box_breaks));
     buf.add(k + "act_count", static_cast<double>(l.act_count));
     buf.add(k + "act_diff", l.act_diff);
+    // Robust after stage s: clean-correct and not broken by stages 0..s.
+    const auto stages = static_cast<int64_t>(groups_[g].stages.size());
+    torch::Tensor after = torch::zeros({stages}, torch::kFloat64);
+    for (int64_t s = 0; s < stages; ++s) {
+      after[s] = clean_correct_.logical_and(l.broken_by.eq(0).logical_or(l.broken_by.gt(s + 1)))
+                     .sum()
+                     .item<double>();
+    }
+    buf.add(k + "stage_robust", after);
   }
   buf.allreduce(comm);
   const auto clean = static_cast<int64_t>(buf.scalar("clean_correct"));
@@ -225,6 +270,15 @@ std::vector<GroupSummary> AttackRunner::reduce(comm::Communicator& comm, int64_t
                                     s.black_box_breaks));
     }
     if (nondeterministic) s.flags.push_back("non-deterministic forward pass");
+    const torch::Tensor after = buf.get(k + "stage_robust");
+    for (std::size_t st = 0; st < groups_[g].stages.size(); ++st) {
+      s.stage_names.push_back(groups_[g].stages[st].attack);
+      s.stage_adv_acc.push_back(
+          n > 0 ? after[static_cast<int64_t>(st)].item<double>() / static_cast<double>(n) : 0.0);
+    }
+    if (groups_[g].stages.size() == 1 && groups_[g].stages[0].attack == "cw-l2") {
+      minimal_norm_statistics(comm, local_[g].norm, clean_correct_, s);
+    }
     const bool black = groups_[g].stages.size() == 1 && is_black_box(groups_[g].stages[0].attack);
     if (!black) white_box_min = std::min(white_box_min, s.adv_acc);
     out.push_back(std::move(s));
@@ -241,7 +295,8 @@ std::vector<GroupSummary> AttackRunner::reduce(comm::Communicator& comm, int64_t
       clean > 0 ? 1.0 - worst.adv_acc / worst.clean_acc : std::numeric_limits<double>::quiet_NaN();
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     const bool black = groups_[g].stages.size() == 1 && is_black_box(groups_[g].stages[0].attack);
-    if (black && out[g].adv_acc < white_box_min) {
+    // Only against a white-box attack that ran: with none, white_box_min is +inf.
+    if (black && std::isfinite(white_box_min) && out[g].adv_acc < white_box_min) {
       out[g].flags.push_back(
           fmt::format("black-box robust accuracy {:.4f} below the best white-box attack's {:.4f}",
                       out[g].adv_acc, white_box_min));
@@ -264,6 +319,7 @@ void write_attacks(io::ResultsFile& rf, const AttackRunner& runner,
     const std::string base = "/attacks/" + s.label;
     rf.write_per_sample(base + "/robust", offset, l.robust.to(torch::kUInt8));
     rf.write_per_sample(base + "/norm", offset, l.norm);
+    rf.write_per_sample(base + "/broken_by", offset, l.broken_by);
     if (s.act_diff.defined()) {
       rf.write_global(base + "/activation_diff",
                       c_order.defined() ? s.act_diff.index_select(0, c_order) : s.act_diff);
@@ -280,7 +336,15 @@ void write_attacks(io::ResultsFile& rf, const AttackRunner& runner,
                        {"n", s.n},
                        {"clean_acc", s.clean_acc},
                        {"adv_acc", s.adv_acc},
-                       {"accuracy_drop", s.accuracy_drop}});
+                       {"accuracy_drop", s.accuracy_drop},
+                       {"stage_names", s.stage_names},
+                       {"stage_adv_acc", s.stage_adv_acc}});
+    if (s.minimal_norm) {
+      rf.record_metrics(base, {"metrics", "attacks", s.label},
+                        {{"median_norm", s.median_norm},
+                         {"mean_norm", s.mean_norm},
+                         {"norm_found", s.norm_found}});
+    }
     rf.set_attr(base, "steps", o0.steps);
     rf.set_attr(base, "restarts", o0.restarts);
     rf.set_attr(base, "zero_grad_samples", s.zero_grad);

@@ -2,6 +2,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,9 @@ namespace sfb::attacks {
 struct GroupLocal {
   torch::Tensor robust;  ///< [n_local] bool: survived every stage (false when clean is wrong)
   torch::Tensor norm;    ///< [n_local] float32: ‖x_adv − x‖ of the breaking (or last) stage
+  /// [n_local] uint8: 1 + the index (within the group) of the stage that broke the sample, 0 when
+  /// none did (AutoAttack's robust accuracy after each stage comes from it).
+  torch::Tensor broken_by;
   int64_t zero_grad = 0, nonfinite = 0;
   int64_t black_box_breaks =
       0;                   ///< samples a black-box stage broke after every white-box one failed
@@ -35,7 +39,19 @@ struct GroupSummary {
   double clean_acc = 0, adv_acc = 0, accuracy_drop = 0;  ///< ΔAcc = 1 − adv/clean (SPEC §3)
   int64_t zero_grad = 0, nonfinite = 0, black_box_breaks = 0;
   torch::Tensor act_diff;  ///< [k] mean |a(x_adv) − a(x)| per neuron (undefined without features)
-  std::vector<std::string> flags;  ///< sanity flags (SPEC §3), empty when all is well
+  std::vector<std::string> flags;        ///< sanity flags (SPEC §3), empty when all is well
+  std::vector<std::string> stage_names;  ///< the group's stages in run order
+  /// Robust accuracy (over n) after each stage, as the reference AutoAttack prints it; the last
+  /// equals adv_acc.
+  std::vector<double> stage_adv_acc;
+  /// CW-L2 (a minimal-norm attack; adv_acc is the accuracy at eps from the norms): the median
+  /// and mean minimal L2 over the clean-correct samples, and how many of them have an
+  /// adversarial. The median counts the samples without one as +inf; the mean is over those
+  /// with one (NaN when none). Both NaN for other attacks.
+  bool minimal_norm = false;
+  double median_norm = std::numeric_limits<double>::quiet_NaN();
+  double mean_norm = std::numeric_limits<double>::quiet_NaN();
+  int64_t norm_found = 0;
 };
 
 /// Runs a plan of attack groups over one rank's shard, stage by stage (every stage of every group

@@ -37,6 +37,7 @@ void write_checkpoint(Context& ctx, const std::filesystem::path& file, const Att
   for (std::size_t g = 0; g < local.size(); ++g) {
     rf.write_per_sample(group_path(g) + "/robust", shard.begin, local[g].robust.to(torch::kUInt8));
     rf.write_per_sample(group_path(g) + "/norm", shard.begin, local[g].norm);
+    rf.write_per_sample(group_path(g) + "/broken_by", shard.begin, local[g].broken_by);
     rf.set_attr(group_path(g), "stages_done", local[g].stages_done);
   }
   rf.write_global("/checkpoint/sums", sums);
@@ -72,6 +73,13 @@ int64_t load_checkpoint(Context& ctx, const std::filesystem::path& file, AttackR
                    .narrow(0, shard.begin, shard.count)
                    .to(torch::kFloat32)
                    .clone();
+      // (a checkpoint of an older sfbench has no broken_by: its stages count as one)
+      l.broken_by = f.exists(group_path(g) + "/broken_by")
+                        ? f.read(group_path(g) + "/broken_by")
+                              .narrow(0, shard.begin, shard.count)
+                              .to(torch::kUInt8)
+                              .clone()
+                        : l.robust.logical_not().to(torch::kUInt8);
       l.stages_done = std::get<int64_t>(f.open(group_path(g)).attr("stages_done"));
       const bool root_rank = ctx.rank() == 0;
       const torch::Tensor row = sums[static_cast<int64_t>(g)];

@@ -157,6 +157,24 @@ void print_attack_table(const std::string& split, const data::Dataset& ds,
                              worst ? "" : fmt::format("{:.5f}", groups[g].eps), s.clean_acc,
                              s.adv_acc, s.accuracy_drop, flags.empty() ? "-" : flags);
   }
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const auto& s = run.summaries[g];
+    if (s.stage_names.size() > 1) {
+      // As the reference AutoAttack prints it: the robust accuracy after each stage.
+      std::string after;
+      for (std::size_t st = 0; st < s.stage_names.size(); ++st) {
+        after += fmt::format("{}{} {:.4f}", after.empty() ? "" : ", ", s.stage_names[st],
+                             s.stage_adv_acc[st]);
+      }
+      std::cout << fmt::format("# {}: robust accuracy after each stage: {}\n", s.label, after);
+    }
+    if (s.minimal_norm) {
+      std::cout << fmt::format(
+          "# {}: minimal L2 median {:.4f}, mean {:.4f} (an adversarial for {} of {} clean-correct "
+          "samples; adv_acc = accuracy at eps {:.4f})\n",
+          s.label, s.median_norm, s.mean_norm, s.norm_found, s.clean_correct, groups[g].eps);
+    }
+  }
   std::cout << fmt::format("# {:.1f} s for the attack stages (max over ranks)\n", run.seconds);
   if (!run.costs.empty()) {
     std::cout << "# cost per stage: forward and backward passes of the model per attacked sample\n";

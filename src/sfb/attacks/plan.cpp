@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -51,6 +52,15 @@ int64_t parse_int(const std::string& spec, const std::string& key, const std::st
   }
 }
 
+bool parse_bool(const std::string& spec, const std::string& key, const std::string& v) {
+  std::string l = v;
+  for (auto& c : l) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (l == "true" || l == "1" || l == "yes") return true;
+  if (l == "false" || l == "0" || l == "no") return false;
+  throw ConfigError(
+      fmt::format("attack '{}': {}={} is not a boolean (true/false, 1/0, yes/no)", spec, key, v));
+}
+
 uint64_t label_key(const std::string& label) {
   return std::stoull(sha256_hex(label).substr(0, 15), nullptr, 16);
 }
@@ -76,7 +86,9 @@ double default_eps(Norm norm, const std::vector<int64_t>& image_shape) {
   return large ? 4.0 / 255 : 8.0 / 255;
 }
 
-bool is_black_box(const std::string& attack) { return attack == "square"; }
+bool is_black_box(const std::string& attack) {
+  return attack == "square" || attack == "square-rescaled";
+}
 
 AttackOptions spec_defaults(const std::string& name, Norm norm, double eps) {
   AttackOptions o;
@@ -193,7 +205,7 @@ std::vector<AttackGroup> plan_attacks(const AttackConfig& cfg,
         else if (key == "loss")
           st.opts.loss = v;
         else if (key == "random_start")
-          st.opts.random_start = v == "1" || v == "true";
+          st.opts.random_start = parse_bool(spec, key, v);
         else if (key == "targets")
           st.opts.targets = parse_int(spec, key, v, 1);
         else if (key == "queries")

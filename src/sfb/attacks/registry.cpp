@@ -22,7 +22,7 @@ const std::vector<Entry>& table() {
       {"cw-linf", detail::make_cw_linf}, {"cw-l2", detail::make_cw_l2},
       {"apgd-ce", detail::make_apgd_ce}, {"apgd-dlr", detail::make_apgd_dlr},
       {"apgd-t", detail::make_apgd_t},   {"fab-t", detail::make_fab_t},
-      {"square", detail::make_square},
+      {"square", detail::make_square},   {"square-rescaled", detail::make_square_rescaled},
   };
   return t;
 }

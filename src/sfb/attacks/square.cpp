@@ -4,7 +4,9 @@
 //  - linf start: vertical stripes, x + ε·s with s = ±1 per (channel, column), clipped to [0, 1];
 //  - l2 start: a grid of h/5-pixel squares, each holding the ±η(s) pattern per channel, rescaled to
 //    ‖δ‖₂ = ε, clipped to [0, 1];
-//  - iteration `it` of opts.queries: square side from square_p/square_side; a sample is queried
+//  - iteration `it` of opts.queries: square side from square_p/square_side (the schedule in raw
+//    iterations for "square", as AutoAttack builds it; stretched to the budget for
+//    "square-rescaled"); a sample is queried
 //    only while its margin z_y − max_{j≠y} z_j is > 0; a proposal replaces the current point only
 //    if its margin is strictly smaller (or ≤ 0, i.e. misclassified);
 //  - linf proposal: the square is set to x ± ε per channel (x_best + 2ε·colour, clipped to the
@@ -38,11 +40,13 @@
 
 namespace sfb::attacks {
 
-double square_p(double p_init, int64_t it, int64_t n_queries) {
+double square_p(double p_init, int64_t it, int64_t n_queries, bool rescale) {
   SFB_ASSERT(n_queries > 0, "square_p: n_queries must be > 0");
   // The same floating-point operations as the reference: int(it / n_queries * 10000).
   const auto i =
-      static_cast<int64_t>(static_cast<double>(it) / static_cast<double>(n_queries) * 10000.0);
+      rescale
+          ? static_cast<int64_t>(static_cast<double>(it) / static_cast<double>(n_queries) * 10000.0)
+          : it;
   static constexpr int64_t kBreaks[] = {10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000};
   double p = p_init;
   for (const int64_t b : kBreaks) {
@@ -156,7 +160,8 @@ struct RunState {
 
 }  // namespace
 
-SquareAttack::SquareAttack(const AttackOptions& opts) : o_(opts) {
+SquareAttack::SquareAttack(const AttackOptions& opts, bool rescale_schedule)
+    : o_(opts), rescale_(rescale_schedule) {
   if (o_.queries < 1) throw ConfigError("square: queries must be >= 1");
   if (o_.restarts < 1) throw ConfigError("square: restarts must be >= 1");
   if (!(o_.eps > 0)) throw ConfigError("square: eps must be > 0");
@@ -216,7 +221,7 @@ torch::Tensor start_point(const torch::Tensor& x, const torch::Tensor& index, in
 /// every row's result is the same as with an exact set.
 RunState single_run(models::Classifier& model, const torch::Tensor& xs, const torch::Tensor& ys,
                     const torch::Tensor& index, const torch::Tensor& attacked, int64_t r,
-                    const AttackOptions& o) {
+                    const AttackOptions& o, bool rescale) {
   const int64_t b = xs.size(0), c = xs.size(1), h = xs.size(2), w = xs.size(3);
   const auto dev = xs.device();
   RunState st{start_point(xs, index, r, o), attacked.to(torch::kInt64),
@@ -240,7 +245,7 @@ RunState single_run(models::Classifier& model, const torch::Tensor& xs, const to
     const torch::Tensor mm = margin_min.index_select(0, act);
     const torch::Tensor live = mm > 0;  // rows of the set still attacked at this query
 
-    const int64_t s = square_side(square_p(o.p_init, it, o.queries), c, h, w, o.norm);
+    const int64_t s = square_side(square_p(o.p_init, it, o.queries, rescale), c, h, w, o.norm);
     const Draws dr = draw(o.seed, index.index_select(0, act_cpu), r, static_cast<uint64_t>(it), c,
                           std::max<int64_t>(h - s, 1), std::max<int64_t>(w - s, 1));
     const torch::Tensor colour = to_device(dr.colour, dev, xs.scalar_type()).view({n, c, 1, 1});
@@ -329,7 +334,7 @@ AttackOutput SquareAttack::run(models::Classifier& model, const torch::Tensor& x
     const torch::Tensor ys = y.index_select(0, pos);
     const torch::Tensor was = robust.index_select(0, pos);
     const torch::Tensor keys = index_cpu.index_select(0, run.rows.host);
-    const RunState st = single_run(model, xs, ys, keys, was, run.restart, o_);
+    const RunState st = single_run(model, xs, ys, keys, was, run.restart, o_, rescale_);
     queries_.index_add_(0, pos, st.queries);
     bad.index_copy_(0, pos, bad.index_select(0, pos).logical_or(st.bad.logical_and(was)));
     torch::Tensor pred;
@@ -355,7 +360,10 @@ AttackOutput SquareAttack::run(models::Classifier& model, const torch::Tensor& x
 
 namespace detail {
 std::unique_ptr<Attack> make_square(const AttackOptions& opts) {
-  return std::make_unique<SquareAttack>(opts);
+  return std::make_unique<SquareAttack>(opts, false);
+}
+std::unique_ptr<Attack> make_square_rescaled(const AttackOptions& opts) {
+  return std::make_unique<SquareAttack>(opts, true);
 }
 }  // namespace detail
 

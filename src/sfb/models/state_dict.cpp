@@ -43,6 +43,23 @@ Rule rule(const std::string& pattern, std::string replacement) {
   return {std::regex(pattern), std::move(replacement)};
 }
 
+/// The rules of DeepMind's pre-activation blocks (dm_wide_resnet.py): the file's group g, block i
+/// (keys `<head>g<tail>`, the block index captured by `tail`) -> native block{g+1}.i; batchnorm_0,
+/// batchnorm_1 -> bn1, bn2; the convolutions `conv1`, `conv2` (the file's names) -> conv1, conv2;
+/// shortcut -> shortcut.
+void add_dm_block_rules(Layout& l, int groups, const std::string& head, const std::string& tail,
+                        const std::string& conv1, const std::string& conv2) {
+  for (int g = 0; g < groups; ++g) {
+    const std::string from = head + std::to_string(g) + tail;
+    const std::string to = "block" + std::to_string(g + 1) + ".$1.";
+    l.rules.push_back(rule(from + R"(batchnorm_0\.(\w+)$)", to + "bn1.$2"));
+    l.rules.push_back(rule(from + conv1 + R"(\.weight$)", to + "conv1.weight"));
+    l.rules.push_back(rule(from + R"(batchnorm_1\.(\w+)$)", to + "bn2.$2"));
+    l.rules.push_back(rule(from + conv2 + R"(\.weight$)", to + "conv2.weight"));
+    l.rules.push_back(rule(from + R"(shortcut\.weight$)", to + "shortcut.weight"));
+  }
+}
+
 const std::vector<Layout>& layouts() {
   static const std::vector<Layout> kLayouts = [] {
     std::vector<Layout> v;
@@ -84,15 +101,7 @@ const std::vector<Layout>& layouts() {
                rule(R"(^batchnorm\.(\w+)$)", "bn.$1"), rule(R"(^logits\.(weight|bias)$)", "fc.$1")},
               {},
               {}};
-    for (int g = 0; g < 3; ++g) {
-      const std::string from = R"(^layer\.)" + std::to_string(g) + R"(\.block\.(\d+)\.)";
-      const std::string to = "block" + std::to_string(g + 1) + ".$1.";
-      dm.rules.push_back(rule(from + R"(batchnorm_0\.(\w+)$)", to + "bn1.$2"));
-      dm.rules.push_back(rule(from + R"(conv_0\.weight$)", to + "conv1.weight"));
-      dm.rules.push_back(rule(from + R"(batchnorm_1\.(\w+)$)", to + "bn2.$2"));
-      dm.rules.push_back(rule(from + R"(conv_1\.weight$)", to + "conv2.weight"));
-      dm.rules.push_back(rule(from + R"(shortcut\.weight$)", to + "shortcut.weight"));
-    }
+    add_dm_block_rules(dm, 3, R"(^layer\.)", R"(\.block\.(\d+)\.)", "conv_0", "conv_1");
     v.push_back(std::move(dm));
     Layout dmp{
         {"deepmind-preact",
@@ -103,15 +112,7 @@ const std::vector<Layout>& layouts() {
          rule(R"(^logits\.(weight|bias)$)", "fc.$1")},
         {},
         {}};
-    for (int g = 0; g < 4; ++g) {
-      const std::string from = R"(^layer_)" + std::to_string(g) + R"(\.(\d+)\.)";
-      const std::string to = "block" + std::to_string(g + 1) + ".$1.";
-      dmp.rules.push_back(rule(from + R"(batchnorm_0\.(\w+)$)", to + "bn1.$2"));
-      dmp.rules.push_back(rule(from + R"(conv_2d_1\.weight$)", to + "conv1.weight"));
-      dmp.rules.push_back(rule(from + R"(batchnorm_1\.(\w+)$)", to + "bn2.$2"));
-      dmp.rules.push_back(rule(from + R"(conv_2d_2\.weight$)", to + "conv2.weight"));
-      dmp.rules.push_back(rule(from + R"(shortcut\.weight$)", to + "shortcut.weight"));
-    }
+    add_dm_block_rules(dmp, 4, R"(^layer_)", R"(\.(\d+)\.)", "conv_2d_1", "conv_2d_2");
     v.push_back(std::move(dmp));
     return v;
   }();

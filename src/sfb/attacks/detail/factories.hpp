@@ -23,6 +23,9 @@ std::unique_ptr<Attack> make_apgd_dlr(const AttackOptions& o);
 std::unique_ptr<Attack> make_apgd_t(const AttackOptions& o);
 /// fab.cpp: targeted FAB ("fab-t"); reads norm, eps, steps, restarts, targets, seed.
 std::unique_ptr<Attack> make_fab_t(const AttackOptions& opts);
-/// square.cpp: Square Attack ("square"); reads norm, eps, queries, p_init, restarts, seed.
+/// square.cpp: Square Attack ("square", AutoAttack's schedule in raw iterations); reads norm, eps,
+/// queries, p_init, restarts, seed.
 std::unique_ptr<Attack> make_square(const AttackOptions& opts);
+/// square.cpp: Square Attack with the schedule rescaled to the query budget ("square-rescaled").
+std::unique_ptr<Attack> make_square_rescaled(const AttackOptions& opts);
 }  // namespace sfb::attacks::detail
