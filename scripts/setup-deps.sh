@@ -34,15 +34,25 @@ if [[ "${SFB_SKIP_APT:-0}" != 1 ]]; then
   for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  if ((${#missing[@]})); then
+  # As root, every listed package goes to apt-get on every run, not only the missing ones: for
+  # those already there it is a no-op that records them as installed on purpose (apt-mark
+  # manual), so what the build needs is what this script installs on any machine. The package
+  # index is refreshed only when that install fails (a fresh machine). Without root, sudo is used
+  # only when something is missing.
+  if ((${#missing[@]})) || [[ $(id -u) -eq 0 ]]; then
     sudo=""
     [[ $(id -u) -eq 0 ]] || sudo="sudo"
-    note "installing Debian packages: ${missing[*]}"
+    ((${#missing[@]})) && note "installing Debian packages: ${missing[*]}"
     log=$(mktemp)
-    if ! { $sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
-        --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
-      tail -n 40 "$log" >&2
-      die "apt-get failed (full log: $log)"
+    apt_install() {
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+        "${apt_packages[@]}"
+    }
+    if ! apt_install >"$log" 2>&1; then
+      if ! { $sudo apt-get update -q && apt_install; } >>"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        die "apt-get failed (full log: $log)"
+      fi
     fi
     rm -f "$log"
   fi
