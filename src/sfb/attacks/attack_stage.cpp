@@ -119,7 +119,7 @@ void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_s
   auto broken_by = l.broken_by.accessor<uint8_t, 1>();
   // CW-L2 minimises the norm without a bound: a sample is robust at eps when its minimal
   // adversarial is farther than eps (or none was found).
-  const bool minimal_norm = plan.attack == "cw-l2";
+  const bool minimal_norm = is_minimal_norm(plan.attack);
   torch::Tensor act_sum;  // this stage's activation differences, summed on the device
   auto norm = l.norm.accessor<float, 1>();
   for (int64_t start = 0; start < total; start += batch_size) {
@@ -276,7 +276,7 @@ std::vector<GroupSummary> AttackRunner::reduce(comm::Communicator& comm, int64_t
       s.stage_adv_acc.push_back(
           n > 0 ? after[static_cast<int64_t>(st)].item<double>() / static_cast<double>(n) : 0.0);
     }
-    if (groups_[g].stages.size() == 1 && groups_[g].stages[0].attack == "cw-l2") {
+    if (groups_[g].stages.size() == 1 && is_minimal_norm(groups_[g].stages[0].attack)) {
       minimal_norm_statistics(comm, local_[g].norm, clean_correct_, s);
     }
     const bool black = groups_[g].stages.size() == 1 && is_black_box(groups_[g].stages[0].attack);

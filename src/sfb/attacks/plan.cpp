@@ -86,6 +86,8 @@ double default_eps(Norm norm, const std::vector<int64_t>& image_shape) {
   return large ? 4.0 / 255 : 8.0 / 255;
 }
 
+bool is_minimal_norm(const std::string& attack) { return attack == "cw-l2"; }
+
 bool is_black_box(const std::string& attack) {
   return attack == "square" || attack == "square-rescaled";
 }

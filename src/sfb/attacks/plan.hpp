@@ -57,5 +57,8 @@ std::vector<AttackGroup> plan_attacks(const AttackConfig& cfg,
 
 /// True for attacks that use no gradients (Square).
 bool is_black_box(const std::string& attack);
+/// True for attacks that minimise the norm without a bound (CW-L2): a sample is robust at ε when
+/// its minimal adversarial is farther than ε (robust_at), and the report adds the norms' median.
+bool is_minimal_norm(const std::string& attack);
 
 }  // namespace sfb::attacks
