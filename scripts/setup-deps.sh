@@ -90,7 +90,7 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$requirements" ]]; then
 fi
 "$vpy" - <<'PY' || die "the Python packages in $venv do not import (remove $venv and rerun)"
 import importlib.util
-import torch, numpy, h5py, jsonschema, pyautoattack, torchvision  # noqa: F401
+import torch, numpy, h5py, jsonschema, pyautoattack, torchvision, captum  # noqa: F401
 assert importlib.util.find_spec("robustbench") is not None, "robustbench is not installed"
 PY
 note "ok: torch $("$vpy" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)')"

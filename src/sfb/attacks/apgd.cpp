@@ -47,6 +47,7 @@
 #include "attacks/common.hpp"
 #include "attacks/detail/factories.hpp"
 #include "core/error.hpp"
+#include "core/tensors.hpp"
 
 namespace sfb::attacks {
 namespace detail {
@@ -54,15 +55,8 @@ namespace {
 
 constexpr double kMomentum = 0.75;  // α of Algorithm 1
 constexpr double kStepInit = 2.0;   // η^(0) = 2ε
-constexpr double kTiny = 1e-12;     // the reference's guard in norms
+constexpr double kNormGuard = 1e-12;     // the reference's guard in norms
 constexpr double kPi = 3.14159265358979323846;
-
-/// v: [B] -> [B, 1, 1, ...] broadcastable against `like`.
-torch::Tensor per_sample(const torch::Tensor& v, const torch::Tensor& like) {
-  std::vector<int64_t> shape(static_cast<std::size_t>(like.dim()), 1);
-  shape[0] = like.size(0);
-  return v.reshape(shape);
-}
 
 /// ‖d‖₂ per sample: [B, ...] -> [B].
 torch::Tensor l2_norm(const torch::Tensor& d) { return d.reshape({d.size(0), -1}).norm(2, 1); }
@@ -72,13 +66,13 @@ torch::Tensor project_ref(const torch::Tensor& v, const torch::Tensor& x, Norm n
   if (norm == Norm::kLinf) return torch::min(torch::max(v, x - eps), x + eps).clamp(0.0, 1.0);
   const torch::Tensor d = v - x;
   const torch::Tensor n = l2_norm(d);
-  return (x + d / per_sample(n + kTiny, d) * per_sample(n.clamp_max(eps), d)).clamp(0.0, 1.0);
+  return (x + d / per_row(n + kNormGuard, d) * per_row(n.clamp_max(eps), d)).clamp(0.0, 1.0);
 }
 
 /// Steepest-ascent direction of the norm: sign(g) (linf) or g/(‖g‖₂ + 1e-12) (l2).
 torch::Tensor ascent_direction(const torch::Tensor& g, Norm norm) {
   if (norm == Norm::kLinf) return g.sign();
-  return g / per_sample(l2_norm(g) + kTiny, g);
+  return g / per_row(l2_norm(g) + kNormGuard, g);
 }
 
 /// [B] bool: every logit finite.
@@ -117,7 +111,7 @@ torch::Tensor apgd_random_start(const torch::Tensor& x, const torch::Tensor& ind
     t = 2.0 * keyed_uniform(seed, kStreamApgd, index, key, sample_shape) - 1.0;
     t = t.to(x.options());
     const torch::Tensor n = t.reshape({t.size(0), -1}).abs().amax(1);
-    t = t / per_sample(n + kTiny, t);
+    t = t / per_row(n + kNormGuard, t);
   } else {
     std::vector<int64_t> two{2};
     two.insert(two.end(), sample_shape.begin(), sample_shape.end());
@@ -125,7 +119,7 @@ torch::Tensor apgd_random_start(const torch::Tensor& x, const torch::Tensor& ind
     // Box–Muller: 1 − u1 lies in (0, 1], so the logarithm is finite.
     const torch::Tensor radius = torch::sqrt(-2.0 * torch::log1p(-u.select(1, 0)));
     t = (radius * torch::cos(2.0 * kPi * u.select(1, 1))).to(x.options());
-    t = t / per_sample(l2_norm(t) + kTiny, t);
+    t = t / per_row(l2_norm(t) + kNormGuard, t);
   }
   return (x + eps * t).clamp(0.0, 1.0);
 }
@@ -168,7 +162,7 @@ ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch:
       const torch::Tensor momentum = x_cur - x_prev;
       x_prev = x_cur;
       const torch::Tensor z =
-          project_ref(x_cur + per_sample(step, x_cur) * ascent_direction(grad, norm), x, norm, eps);
+          project_ref(x_cur + per_row(step, x_cur) * ascent_direction(grad, norm), x, norm, eps);
       x_new = project_ref(x_cur + a * (z - x_cur) + (1.0 - a) * momentum, x, norm, eps);
     }
     lg = loss_and_grad(model, x_new, y, loss);
@@ -178,14 +172,14 @@ ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch:
 
     const torch::Tensor newly_fooled =
         (lg.logits.argmax(1) != y).logical_and(r.fooled.logical_not());
-    r.x_fooled = torch::where(per_sample(newly_fooled, x_new), x_new, r.x_fooled);
+    r.x_fooled = torch::where(per_row(newly_fooled, x_new), x_new, r.x_fooled);
     r.fooled = r.fooled.logical_or(newly_fooled);
 
     increases += (lg.loss > loss_prev).to(torch::kInt64);
     loss_prev = lg.loss;
     const torch::Tensor improved = lg.loss > r.loss_best;
-    r.x_best = torch::where(per_sample(improved, x_new), x_new, r.x_best);
-    grad_best = torch::where(per_sample(improved, grad), grad, grad_best);
+    r.x_best = torch::where(per_row(improved, x_new), x_new, r.x_best);
+    grad_best = torch::where(per_row(improved, grad), grad, grad_best);
     r.loss_best = torch::where(improved, lg.loss, r.loss_best);
 
     x_cur = x_new;
@@ -194,8 +188,8 @@ ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch:
       const torch::Tensor halve =
           apgd_halve(increases, window, rho, reduced_last, best_last, r.loss_best);
       step = torch::where(halve, step / 2.0, step);
-      x_cur = torch::where(per_sample(halve, x_cur), r.x_best, x_cur);
-      grad = torch::where(per_sample(halve, grad), grad_best, grad);
+      x_cur = torch::where(per_row(halve, x_cur), r.x_best, x_cur);
+      grad = torch::where(per_row(halve, grad), grad_best, grad);
       r.halved.push_back(halve);
       reduced_last = halve;
       best_last = r.loss_best.clone();
@@ -204,7 +198,7 @@ ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch:
       ++next_check;
     }
   }
-  r.x_fooled = torch::where(per_sample(r.fooled, r.x_fooled), r.x_fooled, r.x_best);
+  r.x_fooled = torch::where(per_row(r.fooled, r.x_fooled), r.x_fooled, r.x_best);
   r.step_size = step;
   return r;
 }
@@ -324,7 +318,7 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
     // res.x_fooled is already res.x_best where the run did not fool.
     x_out.index_copy_(
         0, idx,
-        torch::where(detail::per_sample(take, xs), res.x_fooled, x_out.index_select(0, idx)));
+        torch::where(per_row(take, xs), res.x_fooled, x_out.index_select(0, idx)));
     loss_kept.index_copy_(0, idx, torch::where(better, res.loss_best, kept));
     robust.index_copy_(0, idx, res.fooled.logical_not().logical_and(was));
     nonfinite.index_copy_(

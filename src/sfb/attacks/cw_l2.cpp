@@ -43,6 +43,7 @@
 #include "attacks/detail/pgd_engine.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
+#include "core/tensors.hpp"
 
 namespace sfb::attacks {
 
@@ -77,13 +78,6 @@ class CwL2Attack : public Attack {
  private:
   CwConfig cfg_;
 };
-
-/// [B] -> [B, 1, 1, ...] matching the rank of `like`.
-torch::Tensor per_row(const torch::Tensor& v, const torch::Tensor& like) {
-  std::vector<int64_t> shape(static_cast<std::size_t>(like.dim()), 1);
-  shape[0] = v.size(0);
-  return v.view(shape);
-}
 
 AttackOutput CwL2Attack::run(models::Classifier& model, const torch::Tensor& x,
                              const torch::Tensor& y, const torch::Tensor& index) {

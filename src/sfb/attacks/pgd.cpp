@@ -32,6 +32,7 @@
 #include "attacks/detail/pgd_engine.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
+#include "core/tensors.hpp"
 
 namespace sfb::attacks {
 namespace detail {
@@ -63,13 +64,6 @@ void check_common(const char* attack, const AttackOptions& o) {
 namespace {
 
 constexpr double kTwoPi = 6.283185307179586476925;
-
-/// [B] -> [B, 1, 1, ...] matching the rank of `like`.
-torch::Tensor per_row(const torch::Tensor& v, const torch::Tensor& like) {
-  std::vector<int64_t> shape(static_cast<std::size_t>(like.dim()), 1);
-  shape[0] = v.size(0);
-  return v.view(shape);
-}
 
 /// The random start of restart r for the rows `xa` with global indices `ia` (see the file
 /// comment); same dtype/device as xa, inside the ball and [0, 1].

@@ -6,7 +6,7 @@
 namespace sfb::attribution::detail {
 namespace {
 
-constexpr uint64_t kNoiseStream = 3;
+constexpr uint64_t kGradientShapNoise = 3;
 constexpr uint64_t kAlphaStream = 4;
 
 class GradientShap : public Method {
@@ -24,7 +24,7 @@ class GradientShap : public Method {
           torch::Tensor xs = xd.index_select(0, img);  // baseline b = 0
           if (o_.shap_noise_std > 0.0) {
             xs = xs + o_.shap_noise_std *
-                          keyed_normal(row_keys, o_.seed, kNoiseStream, xd.sizes().slice(1), xd);
+                          keyed_normal(row_keys, o_.seed, kGradientShapNoise, xd.sizes().slice(1), xd);
           }
           const torch::Tensor alpha = keyed_uniform(row_keys, o_.seed, kAlphaStream, {1, 1, 1}, xd);
           return std::make_pair(alpha * xs, xs);

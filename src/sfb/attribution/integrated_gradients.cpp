@@ -6,8 +6,6 @@
 namespace sfb::attribution::detail {
 namespace {
 
-constexpr uint64_t kBaselineStream = 1;
-
 class IntegratedGradients : public Method {
  public:
   explicit IntegratedGradients(const MethodOptions& o) : o_(o) {}

@@ -15,9 +15,6 @@
 namespace sfb::attribution {
 namespace {
 
-/// The baseline stream of integrated_gradients.cpp, so both methods draw the same N(0,1) baseline.
-constexpr uint64_t kBaselineStream = 1;
-
 /// A_L(x) for every image, in chunks of `chunk` images: [B, ...] (detached).
 torch::Tensor layer_output(models::Classifier& model, const torch::Tensor& x,
                            const std::string& layer, int64_t chunk) {
@@ -47,7 +44,7 @@ torch::Tensor layer_integrated_gradients(models::Classifier& model, const torch:
   }
   const torch::Tensor base =
       o.baseline == "normal"
-          ? detail::keyed_normal(keys, o.seed, kBaselineStream, xd.sizes().slice(1), xd)
+          ? detail::keyed_normal(keys, o.seed, detail::kBaselineStream, xd.sizes().slice(1), xd)
           : torch::zeros_like(xd);
   const torch::Tensor a_x = layer_output(model, xd, layer, o.internal_batch);
   const torch::Tensor a_b = layer_output(model, base, layer, o.internal_batch);

@@ -6,7 +6,7 @@
 namespace sfb::attribution::detail {
 namespace {
 
-constexpr uint64_t kNoiseStream = 2;
+constexpr uint64_t kSmoothGradNoise = 2;
 
 class SmoothGrad : public Method {
  public:
@@ -21,7 +21,7 @@ class SmoothGrad : public Method {
         [&](const torch::Tensor& img, const torch::Tensor& smp) {
           const torch::Tensor row_keys = k.index_select(0, img) * o_.samples + smp;
           const torch::Tensor eps =
-              keyed_normal(row_keys, o_.seed, kNoiseStream, xd.sizes().slice(1), xd);
+              keyed_normal(row_keys, o_.seed, kSmoothGradNoise, xd.sizes().slice(1), xd);
           return std::make_pair(xd.index_select(0, img) + o_.noise_std * eps, torch::Tensor());
         },
         /*abs_grad=*/true);

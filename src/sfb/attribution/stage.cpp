@@ -25,7 +25,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Random streams of the stage's own draws (the methods use streams 1-4).
-constexpr uint64_t kNoiseStream = 101;
+constexpr uint64_t kStageNoise = 101;
 constexpr uint64_t kRandomMaskSalt = 0x52414e444d41534bULL;  // "RANDMASK"
 
 // Key prefixes of the per-image columns and of the reduction slots: per method, per method and
@@ -361,7 +361,7 @@ torch::Tensor AttributionStage::snr_db(size_t m) const {
 torch::Tensor AttributionStage::record_noise_controls(const BatchState& bs) {
   const torch::Tensor sigma =
       bs.cpos.numel() > 0
-          ? detail::keyed_normal(bs.keys_c, seed_, kNoiseStream, bs.xc.sizes().slice(1), bs.xc)
+          ? detail::keyed_normal(bs.keys_c, seed_, kStageNoise, bs.xc.sizes().slice(1), bs.xc)
           : torch::Tensor();
   const auto n_top = static_cast<int64_t>(cfg_.top_pixels.size());
   std::vector<torch::Tensor> rmask(static_cast<size_t>(n_top));

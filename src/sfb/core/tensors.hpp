@@ -15,6 +15,14 @@ inline torch::ScalarType eval_dtype(const std::string& name) {
   return name == "float64" ? torch::kFloat64 : torch::kFloat32;
 }
 
+/// A per-row vector v [B] reshaped to [B, 1, 1, ...] with the rank of `like` ([B, ...]), so it
+/// broadcasts against `like` row by row.
+inline torch::Tensor per_row(const torch::Tensor& v, const torch::Tensor& like) {
+  std::vector<int64_t> shape(static_cast<std::size_t>(like.dim()), 1);
+  shape[0] = v.size(0);
+  return v.reshape(shape);
+}
+
 /// torch::cat(parts), or an empty tensor of dtype `st` and shape `empty_shape` when there are no
 /// parts (a rank whose shard is empty).
 inline torch::Tensor cat_or_empty(const std::vector<torch::Tensor>& parts, torch::ScalarType st,

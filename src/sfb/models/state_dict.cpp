@@ -19,7 +19,7 @@
 namespace sfb::models {
 namespace {
 
-DataError bad(const std::filesystem::path& file, const std::string& why) {
+DataError bad_state_dict(const std::filesystem::path& file, const std::string& why) {
   return DataError("state_dict " + file.string() + ": " + why);
 }
 
@@ -121,7 +121,7 @@ const std::vector<Layout>& layouts() {
 
 /// The state_dict inside `v`: v itself, or the dict under one of the usual checkpoint keys.
 const SavedValue::Dict& find_state_dict(const SavedValue& v, const std::filesystem::path& file) {
-  if (!v.is_dict()) throw bad(file, "the file holds " + v.describe() + ", not a state_dict");
+  if (!v.is_dict()) throw bad_state_dict(file, "the file holds " + v.describe() + ", not a state_dict");
   for (const char* key : {"state_dict", "model_state_dict", "model", "net"}) {
     for (const auto& [k, val] : v.dict()) {
       if (k.is_string() && std::get<std::string>(k.v) == key && val.is_dict()) {
@@ -185,10 +185,10 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
   std::map<std::string, torch::Tensor> tensors;
   std::map<std::string, std::string> origin;
   for (const auto& [k, val] : sd) {
-    if (!k.is_string()) throw bad(file, "a state_dict key that is not a string");
+    if (!k.is_string()) throw bad_state_dict(file, "a state_dict key that is not a string");
     const std::string& key = std::get<std::string>(k.v);
     if (!val.is_tensor()) {
-      throw bad(file, "entry '" + key + "' holds " + val.describe() +
+      throw bad_state_dict(file, "entry '" + key + "' holds " + val.describe() +
                           ", not a tensor (is this a state_dict? expected a dict of tensors, "
                           "possibly under 'state_dict')");
     }
@@ -196,7 +196,7 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
     tensors[name] = std::get<torch::Tensor>(val.v);
     origin[name] = key;
   }
-  if (tensors.empty()) throw bad(file, "holds no tensors");
+  if (tensors.empty()) throw bad_state_dict(file, "holds no tensors");
 
   // The native names of the model: identity when the file already uses them.
   std::map<std::string, torch::Tensor> native;
@@ -219,7 +219,7 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
         for (const auto& [n, t2] : tensors) {
           if (first.size() < 4) first.push_back(origin[n]);
         }
-        throw bad(file, "its keys (" + join(first) +
+        throw bad_state_dict(file, "its keys (" + join(first) +
                             ", ...) are in no layout sfbench maps onto zoo:" + model.arch() +
                             " (RobustBench WideResNet and PreActResNet, torchvision "
                             "ResNet, sfbench's own names: '" +
@@ -229,7 +229,7 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
   } else {
     if (std::find(layout->info.archs.begin(), layout->info.archs.end(), model.arch()) ==
         layout->info.archs.end()) {
-      throw bad(file, "holds a " + layout->info.source + " state_dict; load it into zoo:" +
+      throw bad_state_dict(file, "holds a " + layout->info.source + " state_dict; load it into zoo:" +
                           join(layout->info.archs) + ", not zoo:" + model.arch());
     }
     layout_name = layout->info.source;
@@ -255,7 +255,7 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
   // Every native tensor present with its shape, nothing left over, then copy.
   for (const auto& [name, t] : tensors) {
     if (native.count(name) == 0) {
-      throw bad(file, "unexpected tensor '" + origin[name] + "' (read as " + layout_name +
+      throw bad_state_dict(file, "unexpected tensor '" + origin[name] + "' (read as " + layout_name +
                           "): zoo:" + model.arch() + " has no '" + name + "'");
     }
   }
@@ -265,13 +265,13 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
     const auto it = tensors.find(name);
     if (it == tensors.end()) {
       if (optional) continue;
-      throw bad(file, "missing tensor '" + name + "' of zoo:" + model.arch() + " (read as " +
+      throw bad_state_dict(file, "missing tensor '" + name + "' of zoo:" + model.arch() + " (read as " +
                           layout_name + ")");
     }
     const torch::Tensor src =
         name == "mean" || name == "std" ? it->second.reshape({1, -1, 1, 1}) : it->second;
     if (!src.sizes().equals(dst.sizes())) {
-      throw bad(file, "tensor '" + origin[name] + "' has shape " + shape(src) + ", zoo:" +
+      throw bad_state_dict(file, "tensor '" + origin[name] + "' has shape " + shape(src) + ", zoo:" +
                           model.arch() + " expects " + shape(dst) + " for '" + name + "'");
     }
   }

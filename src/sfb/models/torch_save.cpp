@@ -17,7 +17,7 @@
 namespace sfb::models {
 namespace {
 
-DataError bad(const std::filesystem::path& file, const std::string& why) {
+DataError bad_torch_save(const std::filesystem::path& file, const std::string& why) {
   return DataError("torch.save file " + file.string() + ": " + why);
 }
 
@@ -451,25 +451,25 @@ bool is_torch_save_file(const std::filesystem::path& file) {
 
 SavedValue read_torch_save(const std::filesystem::path& file) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) throw bad(file, "no such file");
+  if (!std::filesystem::is_regular_file(file, ec)) throw bad_torch_save(file, "no such file");
   bool legacy = false;
   if (!starts_with_zip(file, &legacy)) {
-    throw bad(file, legacy ? "written in torch.save's legacy format (PyTorch < 1.6); re-save it "
+    throw bad_torch_save(file, legacy ? "written in torch.save's legacy format (PyTorch < 1.6); re-save it "
                              "in Python with torch.save(torch.load(f, weights_only=True), new_f)"
                            : "not a zip archive (neither torch.save's format nor truncated?)");
   }
   try {
     caffe2::serialize::PyTorchStreamReader reader(file.string());
-    if (!reader.hasRecord("data.pkl")) throw bad(file, "the archive has no data.pkl");
+    if (!reader.hasRecord("data.pkl")) throw bad_torch_save(file, "the archive has no data.pkl");
     auto [data, size] = reader.getRecord("data.pkl");
     Unpickler u(reader, static_cast<const char*>(data.get()), size);
     return u.run();
   } catch (const DataError&) {
     throw;
   } catch (const c10::Error& e) {
-    throw bad(file, std::string("unreadable archive (truncated?): ") + e.what_without_backtrace());
+    throw bad_torch_save(file, std::string("unreadable archive (truncated?): ") + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    throw bad(file, e.what());
+    throw bad_torch_save(file, e.what());
   }
 }
 

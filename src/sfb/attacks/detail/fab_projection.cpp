@@ -16,7 +16,7 @@
 namespace sfb::attacks::detail {
 namespace {
 
-constexpr double kTiny = 1e-30;  // guards divisions by sums of |w| that vanish in exact arithmetic
+constexpr double kSumGuard = 1e-30;  // guards divisions by sums of |w| that vanish in exact arithmetic
 
 /// Rows of t·w summed minus b: [N].
 torch::Tensor gap(const torch::Tensor& t, const torch::Tensor& w, const torch::Tensor& b) {
@@ -55,7 +55,7 @@ torch::Tensor fab_project_linf(const torch::Tensor& t, const torch::Tensor& w_in
   const torch::Tensor k = (f_at > c).sum(1, /*keepdim=*/true) - 1;
   const torch::Tensor kc = k.clamp_min(0);
   torch::Tensor lambda =
-      ((c - p_tail.gather(1, kc)) / s_cum.gather(1, kc).clamp_min(kTiny)).clamp_min(0.0);
+      ((c - p_tail.gather(1, kc)) / s_cum.gather(1, kc).clamp_min(kSumGuard)).clamp_min(0.0);
   lambda = torch::where(k >= 0, lambda,
                         torch::full_like(lambda, std::numeric_limits<double>::infinity()));
   const torch::Tensor dir = torch::where(up, torch::ones_like(t), -torch::ones_like(t));
@@ -92,8 +92,8 @@ torch::Tensor fab_project_l2(const torch::Tensor& t, const torch::Tensor& w_raw,
   const torch::Tensor w_norm2 = w2.sum(1, /*keepdim=*/true);
   // k = −1: the unclipped projection −c w / ‖w‖² stays inside the box.
   torch::Tensor alpha =
-      torch::where(k >= 0, (a_cum.gather(1, kc) + c) / w_tail.gather(1, kc).clamp_min(kTiny),
-                   c / w_norm2.clamp_min(kTiny));
+      torch::where(k >= 0, (a_cum.gather(1, kc) + c) / w_tail.gather(1, kc).clamp_min(kSumGuard),
+                   c / w_norm2.clamp_min(kSumGuard));
   alpha = alpha.clamp_min(0.0);
   // Infeasible (the fully saturated corner does not reach the hyperplane): that corner.
   const torch::Tensor feasible = a_cum.select(1, a_cum.size(1) - 1).unsqueeze(1) < -c;

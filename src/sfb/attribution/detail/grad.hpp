@@ -11,6 +11,10 @@
 
 namespace sfb::attribution::detail {
 
+/// The keyed-RNG stream of the N(0,1) baseline that integrated gradients and layer integrated
+/// gradients draw (baseline = "gaussian"), shared so both methods draw the same baseline.
+inline constexpr uint64_t kBaselineStream = 1;
+
 /// ∇x z_y for many rows, in chunks of `chunk` rows. x: [N, C, H, W] float; y: [N] int64 on x's
 /// device -> [N, C, H, W] gradients (detached).
 torch::Tensor input_grad(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
