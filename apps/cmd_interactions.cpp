@@ -20,7 +20,7 @@ Command register_interactions(CLI::App& app, Invocation& inv) {
       "normal inputs only (config key 'interactions.adversarial')");
   sub->add_flag_callback(
       "--exact", [&inv] { inv.flags["interactions.exact"] = "true"; },
-      "enumerate all subsets, n_p <= 10 (config key 'interactions.exact')");
+      "enumerate all subsets, n_p <= 16 (config key 'interactions.exact')");
   sub->add_flag_callback(
       "--shapley", [&inv] { inv.flags["interactions.shapley"] = "true"; },
       "also multi-order Shapley values (config key 'interactions.shapley')");

@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include <limits>
+#include <tuple>
+#include <utility>
 
 #include "core/error.hpp"
 
@@ -12,6 +14,11 @@ const std::array<const char*, kNumRows>& row_names() {
   static const std::array<const char*, kNumRows> names = {
       "I_nor",          "D_nor", "I_adv",   "D_adv",   "I_adv_advclass",
       "D_adv_advclass", "dI",    "phi_nor", "phi_adv", "dphi"};
+  return names;
+}
+
+const std::array<const char*, kNumScalars>& scalar_names() {
+  static const std::array<const char*, kNumScalars> names = {"v_full_nor", "v_empty", "v_full_adv"};
   return names;
 }
 
@@ -39,16 +46,40 @@ InteractionAccumulator::InteractionAccumulator(std::vector<int64_t> orders, int6
   sum_ = torch::zeros({kNumRows, m}, torch::kFloat64);
   sum_sq_ = torch::zeros_like(sum_);
   count_ = torch::zeros_like(sum_);
+  scalar_sum_ = torch::zeros({kNumScalars}, torch::kFloat64);
+  scalar_sum_sq_ = torch::zeros_like(scalar_sum_);
+  scalar_count_ = torch::zeros_like(scalar_sum_);
 }
 
-void InteractionAccumulator::add(const torch::Tensor& values) {
-  SFB_ASSERT(values.sizes() == sum_.sizes(), "per-image values must be [kNumRows, M]");
+namespace {
+/// Adds the finite entries of `values` to the running Σ, Σ² and counts.
+void add_finite(const torch::Tensor& values, torch::Tensor& sum, torch::Tensor& sum_sq,
+                torch::Tensor& count) {
   const torch::Tensor v = values.to(torch::kCPU, torch::kFloat64);
   const torch::Tensor ok = torch::isfinite(v);
   const torch::Tensor z = torch::where(ok, v, torch::zeros_like(v));
-  sum_ += z;
-  sum_sq_ += z * z;
-  count_ += ok.to(torch::kFloat64);
+  sum += z;
+  sum_sq += z * z;
+  count += ok.to(torch::kFloat64);
+}
+
+/// Mean and standard error (sample SD over images / √count) from Σ, Σ², count; NaN mean where
+/// the count is 0, NaN SE where it is below 2. Negative variances from rounding clamp at 0.
+std::pair<torch::Tensor, torch::Tensor> mean_stderr(const torch::Tensor& s, const torch::Tensor& s2,
+                                                    const torch::Tensor& c) {
+  const torch::Tensor mean = s / c;  // 0/0 = NaN where no image contributed
+  const torch::Tensor var = ((s2 - s * s / c) / (c - 1)).clamp_min(0.0);
+  const torch::Tensor se = torch::where(
+      c >= 2, (var / c).sqrt(), torch::full_like(s, std::numeric_limits<double>::quiet_NaN()));
+  return {mean, se};
+}
+}  // namespace
+
+void InteractionAccumulator::add(const torch::Tensor& values, const torch::Tensor& scalars) {
+  SFB_ASSERT(values.sizes() == sum_.sizes(), "per-image values must be [kNumRows, M]");
+  SFB_ASSERT(scalars.numel() == kNumScalars, "per-image scalars must be [kNumScalars]");
+  add_finite(values, sum_, sum_sq_, count_);
+  add_finite(scalars.reshape({kNumScalars}), scalar_sum_, scalar_sum_sq_, scalar_count_);
   images_ += 1;
 }
 
@@ -66,7 +97,8 @@ void InteractionAccumulator::add_totals(int64_t correct, int64_t adv_reached, in
 InteractionStatistics InteractionAccumulator::reduce(comm::Communicator& comm) const {
   torch::Tensor flat =
       torch::cat(
-          {sum_.flatten(), sum_sq_.flatten(), count_.flatten(),
+          {sum_.flatten(), sum_sq_.flatten(), count_.flatten(), scalar_sum_, scalar_sum_sq_,
+           scalar_count_,
            torch::tensor({images_, correct_, reached_, flipped_, utility_, attacked_, forwards_},
                          torch::kFloat64)})
           .to(comm.device());
@@ -76,16 +108,17 @@ InteractionStatistics InteractionAccumulator::reduce(comm::Communicator& comm) c
   const torch::Tensor s = flat.narrow(0, 0, len).view(sum_.sizes());
   const torch::Tensor s2 = flat.narrow(0, len, len).view(sum_.sizes());
   const torch::Tensor c = flat.narrow(0, 2 * len, len).view(sum_.sizes());
-  const torch::Tensor tot = flat.narrow(0, 3 * len, 7);
+  const torch::Tensor ss = flat.narrow(0, 3 * len, kNumScalars);
+  const torch::Tensor ss2 = flat.narrow(0, 3 * len + kNumScalars, kNumScalars);
+  const torch::Tensor sc = flat.narrow(0, 3 * len + 2 * kNumScalars, kNumScalars);
+  const torch::Tensor tot = flat.narrow(0, 3 * len + 3 * kNumScalars, 7);
   InteractionStatistics st;
   st.orders = orders_;
   st.num_players = num_players_;
   st.count = c.round().to(torch::kInt64);
-  st.mean = s / c;  // 0/0 = NaN where no image contributed
-  // Sample variance over images, (Σx² − (Σx)²/c)/(c − 1), clamped at 0 against rounding.
-  const torch::Tensor var = ((s2 - s * s / c) / (c - 1)).clamp_min(0.0);
-  st.stderr_ = torch::where(c >= 2, (var / c).sqrt(),
-                            torch::full_like(s, std::numeric_limits<double>::quiet_NaN()));
+  std::tie(st.mean, st.stderr_) = mean_stderr(s, s2, c);
+  st.scalar_count = sc.round().to(torch::kInt64);
+  std::tie(st.scalar_mean, st.scalar_stderr) = mean_stderr(ss, ss2, sc);
   st.n = static_cast<int64_t>(tot[0].item<double>());
   st.correct = static_cast<int64_t>(tot[1].item<double>());
   st.adv_reached = static_cast<int64_t>(tot[2].item<double>());

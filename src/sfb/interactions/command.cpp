@@ -48,11 +48,13 @@ void InteractionsCommandStage::print(const data::Dataset& ds, models::Classifier
   const std::string what = model.name() + " on " + ds.spec();
   const auto& c = stage_.config().cfg;
   const bool adv = c.adversarial;
+  // Exact mode uses neither P nor K: the header names only what the run used.
+  const std::string estimator =
+      c.exact ? fmt::format("exact (all 2^{} subsets)", s.num_players)
+              : fmt::format("sampled, P = {}, K = {}, D jackknifed over K", c.pairs, c.contexts);
   std::cout << fmt::format(
-      "# sfbench interactions: {}, {}×{} grid (n_p = {}), {}, P = {}, K = {}, "
-      "{} pairs, {} baseline, n = {}\n",
-      what, c.grid, c.grid, s.num_players, c.exact ? "exact" : "sampled", c.pairs, c.contexts,
-      c.pair_sampling, c.baseline, s.n);
+      "# sfbench interactions: {}, {}×{} grid (n_p = {}), {}, {} pairs, {} baseline, n = {}\n",
+      what, c.grid, c.grid, s.num_players, estimator, c.pair_sampling, c.baseline, s.n);
   std::cout << fmt::format(
       "#{:>6} {:>7} {:>21} {:>9}{}\n", "m", "m/n", "I_nor ± SE", "D_nor",
       adv ? fmt::format(" {:>21} {:>9} {:>21}", "I_adv ± SE", "D_adv", "dJ ± SE") : "");
@@ -73,6 +75,13 @@ void InteractionsCommandStage::print(const data::Dataset& ds, models::Classifier
     }
     std::cout << "\n";
   }
+  auto scalar = [&](Scalar k) {
+    return fmt::format("{} ± {}", num(s.scalar_mean[k].item<double>()),
+                       num(s.scalar_stderr[k].item<double>()));
+  };
+  std::cout << fmt::format("# v(N) = {}, v(empty) = {}{} (log p of the label, mean over images)\n",
+                           scalar(kVFullNor), scalar(kVEmpty),
+                           adv ? ", v_adv(N) = " + scalar(kVFullAdv) : "");
   if (adv) {
     std::cout << fmt::format(
         "# adversarial: mean utility {} (target {} ± {}), reached {}/{}, "

@@ -14,7 +14,7 @@ void InteractionsConfig::register_keys(ConfigSchema& s) {
             64);
   s.add("interactions.orders", &orders, "order ratios r in [0, 1]: m = floor(r (n_p - 2))");
   s.add("interactions.order_values", &order_values,
-        "explicit orders m in [0, n_p - 2] (overrides orders)");
+        "explicit orders m in [0, n_p - 2], or n_p - 1 with shapley (overrides orders)");
   s.add("interactions.preset", &preset, "P and K unless set: quick (16, 32) | reference (200, 100)",
         {"quick", "reference"});
   s.add("interactions.pairs", &pairs, "P: pairs per image (default: the preset's)");
@@ -35,7 +35,7 @@ void InteractionsConfig::register_keys(ConfigSchema& s) {
   s.add_float("interactions.adv_tolerance", &adv_tolerance, "accepted |utility - target|", 1e-9,
               1e6);
   s.add("interactions.shapley", &shapley, "also sample multi-order Shapley values phi^(m)");
-  s.add("interactions.exact", &exact, "enumerate all subsets (n_p <= 10) instead of sampling");
+  s.add("interactions.exact", &exact, "enumerate all subsets (n_p <= 16) instead of sampling");
   s.add("interactions.save_per_image", &save_per_image, "write /interactions/per_image/* [n, M]");
   s.add("interactions.dtype", &dtype, "precision of the model evaluation", {"float32", "float64"});
 }
@@ -47,10 +47,11 @@ ResolvedConfig resolve_config(const InteractionsConfig& cfg, const std::vector<i
   r.cfg = cfg;
   auto& c = r.cfg;
   if (c.grid == 0) c.grid = std::max(h, w) <= 64 ? 8 : 16;
-  if (c.grid < 1 || h % c.grid != 0 || w % c.grid != 0) {
+  if (c.grid < 1 || c.grid > std::min(h, w)) {
     throw ConfigError(fmt::format(
-        "interactions.grid = {}: a {}×{} grid of patches does not divide the {}×{} image", c.grid,
-        c.grid, c.grid, h, w));
+        "interactions.grid = {}: a {}×{} grid of patches does not fit the {}×{} image (1 <= G <= "
+        "{})",
+        c.grid, c.grid, c.grid, h, w, std::min(h, w)));
   }
   r.num_players = c.grid * c.grid;
   const int64_t n = r.num_players;
@@ -69,10 +70,17 @@ ResolvedConfig resolve_config(const InteractionsConfig& cfg, const std::vector<i
   std::vector<int64_t> m;
   if (!c.order_values.empty()) {
     for (const int64_t v : c.order_values) {
-      if (v < 0 || v > n - 2) {
+      if (v == n - 1 && !c.shapley) {
         throw ConfigError(fmt::format(
-            "interactions.order_values: order {} is outside [0, n_p - 2] = [0, {}] ({} players)", v,
-            n - 2, n));
+            "interactions.order_values: order {} = n_p - 1 has no pair interactions, only the "
+            "Shapley value phi^(n_p - 1); order n_p - 1 needs interactions.shapley = true",
+            v));
+      }
+      if (v < 0 || v > n - 1) {
+        throw ConfigError(fmt::format(
+            "interactions.order_values: order {} is outside [0, n_p - 2] = [0, {}] ([0, n_p - 1] "
+            "with interactions.shapley; {} players)",
+            v, n - 2, n));
       }
       m.push_back(v);
     }
@@ -91,10 +99,10 @@ ResolvedConfig resolve_config(const InteractionsConfig& cfg, const std::vector<i
   std::sort(m.begin(), m.end());
   m.erase(std::unique(m.begin(), m.end()), m.end());
   r.orders = m;
-  if (c.exact && n > 10) {
+  if (c.exact && n > kMaxExactPlayers) {
     throw ConfigError(fmt::format(
-        "interactions.exact = true needs n_p <= 10 players (2^n_p subsets); grid {} has {}", c.grid,
-        n));
+        "interactions.exact = true needs n_p <= {} players (2^n_p subsets); grid {} has {}",
+        kMaxExactPlayers, c.grid, n));
   }
   if (c.pair_sampling != "neighbour" && c.pair_sampling != "uniform") {
     throw ConfigError("interactions.pair_sampling = '" + c.pair_sampling +

@@ -61,10 +61,16 @@ ExactSummary summarize(const ExactGame& g, const std::vector<int64_t>& orders,
   SFB_ASSERT(static_cast<int64_t>(w.size()) == n * n, "pair weights must be [n·n]");
   ExactSummary s;
   for (const int64_t m : orders) {
-    SFB_ASSERT(m >= 0 && m <= n - 2, "order outside [0, n − 2]");
+    SFB_ASSERT(m >= 0 && m <= n - 1, "order outside [0, n − 1]");
     double sum_i = 0, sum_d = 0, wd = 0, phi = 0;
+    for (int64_t i = 0; i < n; ++i) phi += g.phi(i, m) / static_cast<double>(n);
+    if (m == n - 1) {
+      s.I.push_back(std::numeric_limits<double>::quiet_NaN());
+      s.D.push_back(std::numeric_limits<double>::quiet_NaN());
+      s.phi.push_back(phi);
+      continue;
+    }
     for (int64_t i = 0; i < n; ++i) {
-      phi += g.phi(i, m) / static_cast<double>(n);
       for (int64_t j = 0; j < n; ++j) {
         const double wij = w[i * n + j];
         if (i == j || wij == 0) continue;

@@ -31,10 +31,10 @@ struct ExactGame {
 /// Cost O(n² 2^n). Not collective.
 ExactGame exact_game(const std::vector<double>& v, int64_t n);
 
-/// Dataset-level summaries of one game for the orders `orders`, averaged over ordered pairs with
-/// `pair_weight` ([n·n], summing to 1): I^(m) = Σ w_ij I^(m)_ij and D^(m) = Σ w_ij |I^(m)_ij| /
-/// E|Δv| over the pairs with E|Δv| > 0 (weights renormalized; NaN when there is none); and
-/// φ^(m) = (1/n) Σ_i φ^(m)(i).
+/// Dataset-level summaries of one game for the orders `orders` (each in [0, n − 1]), averaged over
+/// ordered pairs with `pair_weight` ([n·n], summing to 1): I^(m) = Σ w_ij I^(m)_ij and D^(m) =
+/// Σ w_ij |I^(m)_ij| / E|Δv| over the pairs with E|Δv| > 0 (weights renormalized; NaN when there
+/// is none); φ^(m) = (1/n) Σ_i φ^(m)(i). Order n − 1 has no pairs: I and D are NaN there.
 struct ExactSummary {
   std::vector<double> I, D, phi;  ///< one per order
 };

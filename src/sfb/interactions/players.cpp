@@ -9,12 +9,12 @@ namespace sfb::interactions {
 
 PlayerGrid::PlayerGrid(int64_t grid, int64_t height, int64_t width)
     : grid_(grid), height_(height), width_(width) {
-  SFB_ASSERT(grid >= 1 && height % grid == 0 && width % grid == 0, "grid must divide the image");
-  const int64_t ph = height / grid, pw = width / grid;
+  SFB_ASSERT(grid >= 1 && grid <= height && grid <= width, "the grid must fit the image");
   pixel_player_ = torch::empty({height * width}, torch::kInt64);
   auto* p = pixel_player_.data_ptr<int64_t>();
   for (int64_t r = 0; r < height; ++r) {
-    for (int64_t c = 0; c < width; ++c) p[r * width + c] = (r / ph) * grid + c / pw;
+    const int64_t g = band_of(r, grid, height);
+    for (int64_t c = 0; c < width; ++c) p[r * width + c] = g * grid + band_of(c, grid, width);
   }
   neighbours_.resize(static_cast<size_t>(grid * grid));
   for (int64_t g = 0; g < grid; ++g) {

@@ -8,12 +8,20 @@
 
 namespace sfb::interactions {
 
-/// The players of SPEC §4: a G×G grid of equal patches of an H×W image, numbered row-major
-/// (player g·G + h covers rows [g·H/G, (g+1)·H/G) and columns [h·W/G, (h+1)·W/G)).
+/// The players of SPEC §4: a G×G grid of patches of an H×W image, numbered row-major. Player
+/// g·G + h covers rows [⌊g·H/G⌋, ⌊(g+1)·H/G⌋) and columns [⌊h·W/G⌋, ⌊(h+1)·W/G⌋): equal patches
+/// when G divides the side, otherwise patches of ⌊L/G⌋ and ⌈L/G⌉ pixels spread evenly.
 class PlayerGrid {
  public:
-  /// G must divide H and W (resolve_config checks it).
+  /// 1 <= G <= min(H, W) (resolve_config checks it), so no patch is empty.
   PlayerGrid(int64_t grid, int64_t height, int64_t width);
+  /// The first pixel of band g along a side of `length` pixels: ⌊g·length/G⌋ (g in [0, G]).
+  static int64_t band_start(int64_t g, int64_t grid, int64_t length) { return g * length / grid; }
+  /// The band (patch row or column) of pixel r along a side of `length` pixels: the largest g with
+  /// ⌊g·length/G⌋ <= r, i.e. ⌊((r + 1)·G − 1) / length⌋.
+  static int64_t band_of(int64_t r, int64_t grid, int64_t length) {
+    return ((r + 1) * grid - 1) / length;
+  }
   int64_t grid() const { return grid_; }
   /// n_p = G².
   int64_t num_players() const { return grid_ * grid_; }

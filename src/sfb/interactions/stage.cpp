@@ -18,6 +18,24 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 }  // namespace
 
+torch::Tensor disentanglement(const torch::Tensor& dv) {
+  SFB_ASSERT(dv.dim() == 3, "dv must be [G, K, Q]");
+  const int64_t k = dv.size(1);
+  const torch::Tensor sum = dv.sum(1), abs_sum = dv.abs().sum(1);  // [G, Q]
+  const torch::Tensor nan = torch::full_like(sum, kNaN);
+  const torch::Tensor plain = torch::where(abs_sum > 0, sum.abs() / abs_sum, nan);
+  if (k < 2) return plain;
+  // Leave-one-out sums (the 1/(K − 1) of both means cancels in the ratio).
+  const torch::Tensor loo_num = (sum.unsqueeze(1) - dv).abs();
+  const torch::Tensor loo_den = abs_sum.unsqueeze(1) - dv.abs();
+  const torch::Tensor loo_ok = (loo_den > 0).all(1);  // [G, Q]
+  const torch::Tensor loo_mean =
+      (loo_num / torch::where(loo_den > 0, loo_den, torch::ones_like(loo_den))).mean(1);
+  const auto kd = static_cast<double>(k);
+  const torch::Tensor jack = kd * plain - (kd - 1) * loo_mean;
+  return torch::where(loo_ok, jack, plain);
+}
+
 InteractionsStage::InteractionsStage(models::Classifier& model, const ResolvedConfig& rc,
                                      const std::vector<int64_t>& shape, uint64_t seed,
                                      const torch::Device& device, int64_t batch_size)
@@ -83,22 +101,31 @@ GameEstimates InteractionsStage::sampled(const torch::Tensor& x, int64_t index,
                                          const torch::Tensor& classes) {
   const int64_t n = grid_.num_players(), q = classes.size(0);
   const int64_t num_p = rc_.cfg.pairs, k_ctx = rc_.cfg.contexts;
-  const auto m_count = static_cast<int64_t>(rc_.orders.size());
+  const auto m_all = static_cast<int64_t>(rc_.orders.size());
+  // Orders with pair interactions: all but m = n_p − 1 (φ only), which sorts last.
+  const int64_t m_count = rc_.orders.back() == n - 1 ? m_all - 1 : m_all;
   const auto pairs = sample_pairs(seed_, index, num_p, grid_, sampling_);
   const int64_t total = num_p * m_count * k_ctx;  // contexts, flattened (pair, order, context)
   GameEstimates out;
+  {
+    // v(N) and v(∅): 2 masked images.
+    torch::Tensor members = torch::zeros({2, n}, torch::kUInt8);
+    members[0].fill_(1);
+    const torch::Tensor v = evaluate(x, members, classes);
+    out.v_full = v[0];
+    out.v_empty = v[1];
+  }
 
   // Interactions: 4 masked images per context (S, S∪{i}, S∪{j}, S∪{i,j}), in blocks.
   const int64_t per_block = std::max<int64_t>(1, batch_size_ / 4);
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(x.device());
-  torch::Tensor sum = torch::zeros({num_p * m_count, q}, f64);
-  torch::Tensor abs_sum = torch::zeros_like(sum);
+  // Δv of every context ([P·M·K, Q]; P·M·K·Q doubles, 4.5 MB at the reference defaults): the
+  // jackknife of D needs each context's value, not only the sums.
+  torch::Tensor dv_all = torch::empty({total, q}, f64);
   for (int64_t t0 = 0; t0 < total; t0 += per_block) {
     const int64_t c = std::min(per_block, total - t0);
     torch::Tensor members = torch::zeros({4 * c, n}, torch::kUInt8);
-    torch::Tensor group = torch::empty({c}, torch::kInt64);
     auto* mp = members.data_ptr<uint8_t>();
-    auto* gp = group.data_ptr<int64_t>();
     for (int64_t r = 0; r < c; ++r) {
       const int64_t t = t0 + r, p = t / (m_count * k_ctx), mi = (t / k_ctx) % m_count,
                     k = t % k_ctx;
@@ -109,32 +136,34 @@ GameEstimates InteractionsStage::sampled(const torch::Tensor& x, int64_t index,
       row[n + i] = 1;
       row[2 * n + j] = 1;
       row[3 * n + i] = row[3 * n + j] = 1;
-      gp[r] = p * m_count + mi;
     }
     const torch::Tensor v = evaluate(x, members, classes).view({c, 4, q});
-    const torch::Tensor dv = v.select(1, 3) - v.select(1, 1) - v.select(1, 2) + v.select(1, 0);
-    const torch::Tensor gd = to_device(group, x.device());
-    sum.index_add_(0, gd, dv);
-    abs_sum.index_add_(0, gd, dv.abs());
+    dv_all.narrow(0, t0, c).copy_(v.select(1, 3) - v.select(1, 1) - v.select(1, 2) +
+                                  v.select(1, 0));
   }
-  const torch::Tensor mean = (sum / static_cast<double>(k_ctx)).view({num_p, m_count, q});
-  const torch::Tensor abs_mean = (abs_sum / static_cast<double>(k_ctx)).view({num_p, m_count, q});
-  out.I = mean.mean(0);
-  const torch::Tensor ratio =
-      torch::where(abs_mean > 0, mean.abs() / abs_mean, torch::full_like(mean, kNaN));
-  out.D = torch::nanmean(ratio, 0);
+  const torch::Tensor dv = dv_all.view({num_p, m_count, k_ctx, q});
+  // I: the mean over pairs and contexts; D: the mean over pairs of each pair's jackknifed ratio.
+  out.I = dv.mean({0, 2});
+  out.D = torch::nanmean(
+      disentanglement(dv.view({num_p * m_count, k_ctx, q})).view({num_p, m_count, q}), 0);
+  if (m_count < m_all) {
+    const torch::Tensor none = torch::full({1, q}, kNaN, f64);
+    out.I = torch::cat({out.I, none});
+    out.D = torch::cat({out.D, none});
+  }
 
   if (rc_.cfg.shapley) {
     // φ^(m)(i) for the first player of each pair: 2 masked images per context (S, S∪{i}).
     const int64_t per_block2 = std::max<int64_t>(1, batch_size_ / 2);
-    torch::Tensor phi_sum = torch::zeros({m_count, q}, f64);
-    for (int64_t t0 = 0; t0 < total; t0 += per_block2) {
-      const int64_t c = std::min(per_block2, total - t0);
+    const int64_t total2 = num_p * m_all * k_ctx;
+    torch::Tensor phi_sum = torch::zeros({m_all, q}, f64);
+    for (int64_t t0 = 0; t0 < total2; t0 += per_block2) {
+      const int64_t c = std::min(per_block2, total2 - t0);
       torch::Tensor members = torch::zeros({2 * c, n}, torch::kUInt8);
       torch::Tensor group = torch::empty({c}, torch::kInt64);
       auto* mp = members.data_ptr<uint8_t>();
       for (int64_t r = 0; r < c; ++r) {
-        const int64_t t = t0 + r, p = t / (m_count * k_ctx), mi = (t / k_ctx) % m_count;
+        const int64_t t = t0 + r, p = t / (m_all * k_ctx), mi = (t / k_ctx) % m_all;
         const int64_t i = pairs[static_cast<size_t>(p)].first;
         uint8_t* row = mp + 2 * r * n;
         sample_context(seed_, kStreamShapley, index, p, rc_.orders[mi], t % k_ctx, n, i, -1, row);
@@ -167,6 +196,8 @@ GameEstimates InteractionsStage::exact(const torch::Tensor& x, const torch::Tens
   out.I = torch::empty({m_count, q}, torch::kFloat64);
   out.D = torch::empty_like(out.I);
   out.phi = torch::empty_like(out.I);
+  out.v_full = to_device(v[all - 1].clone(), x.device());
+  out.v_empty = to_device(v[0].clone(), x.device());
   for (int64_t c = 0; c < q; ++c) {
     const torch::Tensor col = v.select(1, c).contiguous();
     const std::vector<double> vals(col.data_ptr<double>(), col.data_ptr<double>() + all);
@@ -217,17 +248,21 @@ void InteractionsStage::add(const data::Batch& batch) {
         adv_logits.scatter(1, y.unsqueeze(1), -std::numeric_limits<double>::infinity()).argmax(1);
   }
   const int64_t before = forwards_;
-  std::vector<torch::Tensor> rows;
+  std::vector<torch::Tensor> rows, scalar_rows;
   for (int64_t s = 0; s < b; ++s) {
     const int64_t index = batch.index[s].item<int64_t>();  // a host tensor: no wait
     torch::Tensor values = torch::full({kNumRows, m_count}, kNaN, f64);
+    torch::Tensor scalars = torch::full({kNumScalars}, kNaN, f64);
     const GameEstimates nor = estimate(x[s], index, y.narrow(0, s, 1));
+    scalars[kVFullNor] = nor.v_full[0];
+    scalars[kVEmpty] = nor.v_empty[0];
     values[kINor] = nor.I.select(1, 0);
     values[kDNor] = nor.D.select(1, 0);
     if (nor.phi.defined()) values[kPhiNor] = nor.phi.select(1, 0);
     if (rc_.cfg.adversarial) {
       const torch::Tensor cls = torch::stack({y[s], adv_class[s]});
       const GameEstimates adv = estimate(x_adv[s], index, cls);
+      scalars[kVFullAdv] = adv.v_full[0];
       values[kIAdv] = adv.I.select(1, 0);
       values[kDAdv] = adv.D.select(1, 0);
       values[kIAdvClass] = adv.I.select(1, 1);
@@ -239,10 +274,13 @@ void InteractionsStage::add(const data::Batch& batch) {
       }
     }
     rows.push_back(values);
+    scalar_rows.push_back(scalars);
   }
   // Everything the host keeps of the batch, copied without waiting; then one wait.
   const torch::Tensor values_h =
       b > 0 ? to_host_async(torch::stack(rows), torch::kFloat64) : torch::Tensor();
+  const torch::Tensor scalars_h =
+      b > 0 ? to_host_async(torch::stack(scalar_rows), torch::kFloat64) : torch::Tensor();
   const torch::Tensor pred_h = to_host_async(pred, torch::kInt64);
   const torch::Tensor adv_pred_h = to_host_async(adv_pred, torch::kInt64);
   synchronize(device_);
@@ -250,8 +288,11 @@ void InteractionsStage::add(const data::Batch& batch) {
   const int64_t reached = reached_h.defined() ? reached_h.sum().item<int64_t>() : 0;
   const torch::Tensor y_cpu = batch.labels.to(torch::kCPU, torch::kInt64);
   for (int64_t s = 0; s < b; ++s) {
-    acc_.add(values_h[s]);
-    if (rc_.cfg.save_per_image) per_image_.push_back(values_h[s].unsqueeze(0));
+    acc_.add(values_h[s], scalars_h[s]);
+    if (rc_.cfg.save_per_image) {
+      per_image_.push_back(values_h[s].unsqueeze(0));
+      per_image_scalars_.push_back(scalars_h[s].unsqueeze(0));
+    }
   }
   const int64_t flipped = rc_.cfg.adversarial ? adv_pred_h.ne(y_cpu).sum().item<int64_t>() : 0;
   const double utility_sum = rc_.cfg.adversarial ? utility.sum().item<double>() : 0.0;
@@ -282,6 +323,10 @@ torch::Tensor InteractionsStage::per_image() const {
     return torch::empty({0, kNumRows, static_cast<int64_t>(rc_.orders.size())}, torch::kFloat64);
   }
   return torch::cat(per_image_);
+}
+torch::Tensor InteractionsStage::per_image_scalars() const {
+  if (!rc_.cfg.save_per_image) return {};
+  return cat_or_empty(per_image_scalars_, torch::kFloat64, {0, kNumScalars});
 }
 
 }  // namespace sfb::interactions

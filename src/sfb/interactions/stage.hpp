@@ -19,11 +19,26 @@ namespace sfb::interactions {
 
 /// Multi-order interactions of one value function on one image (SPEC §4): per order, estimates
 /// over pairs for each of Q target classes.
+/// Orders m = n_p − 1 (φ only) have NaN in I and D.
 struct GameEstimates {
   torch::Tensor I;  ///< [M, Q] float64: E_pairs E_S Δv
-  torch::Tensor D;  ///< [M, Q] float64: E_pairs |E_S Δv| / E_S |Δv| (NaN: no pair with Δv ≠ 0)
-  torch::Tensor phi;  ///< [M, Q] float64: E_i φ^(m)(i), or undefined without cfg.shapley
+  /// [M, Q] float64: E_pairs of |E_S Δv| / E_S |Δv| (Eq. 4); sampled: the jackknife over the K
+  /// contexts of each pair (disentanglement()); exact: the ratio over all subsets. NaN: no pair
+  /// with Δv ≠ 0.
+  torch::Tensor D;
+  torch::Tensor phi;      ///< [M, Q] float64: E_i φ^(m)(i), or undefined without cfg.shapley
+  torch::Tensor v_full;   ///< [Q] float64: v(N), the unmasked image
+  torch::Tensor v_empty;  ///< [Q] float64: v(∅), every patch masked
 };
+
+/// The per-pair disentanglement |E_S Δv| / E_S |Δv| from K sampled contexts, with the small-K
+/// bias of the plain ratio of means removed by the jackknife: K·R − (K − 1)·mean_k R₋ₖ, where R is
+/// the ratio over all K contexts and R₋ₖ the ratio without context k. dv: [G, K, Q] float64 (G
+/// groups, e.g. pair × order) -> [G, Q]. K = 1, or a group where some leave-one-out ratio is 0/0
+/// (all other Δv zero), gives the plain ratio R; a group whose Δv are all zero gives NaN. The
+/// jackknife value may leave [0, 1] by sampling noise (it is not clamped, so it stays unbiased to
+/// first order).
+torch::Tensor disentanglement(const torch::Tensor& dv);
 
 /// One rank's interactions stage (DESIGN.md data flow "interactions"). Per image: clean logits,
 /// optionally the utility-controlled PGD example, then for the clean and the adversarial image
@@ -69,6 +84,8 @@ class InteractionsStage {
   torch::Tensor utility() const;
   /// Per-image values [n_local, kNumRows, M] float64 (only with save_per_image; else undefined).
   torch::Tensor per_image() const;
+  /// Per-image scalars [n_local, kNumScalars] float64 (only with save_per_image; else undefined).
+  torch::Tensor per_image_scalars() const;
   /// Masked images this rank has put through the model.
   int64_t masked_forwards() const { return forwards_; }
   /// Seconds of device work in add() on this rank (DeviceClock). Waits for the device.
@@ -92,7 +109,8 @@ class InteractionsStage {
   UtilityPgdOptions pgd_;
   torch::Tensor baseline_;
   InteractionAccumulator acc_;
-  std::vector<torch::Tensor> index_, labels_, preds_, adv_preds_, utility_, per_image_;
+  std::vector<torch::Tensor> index_, labels_, preds_, adv_preds_, utility_, per_image_,
+      per_image_scalars_;
   int64_t forwards_ = 0;
   DeviceClock clock_;
 };

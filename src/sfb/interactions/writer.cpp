@@ -60,33 +60,44 @@ void write_interactions(io::ResultsFile& rf, const InteractionsStage& stage,
     put("J_adv_advclass", s.J(kIAdvClass), s.J_stderr(kIAdvClass));
     put("dJ", s.J(kDeltaI), s.J_stderr(kDeltaI));
   }
+  // v(N) and v(∅) (their means over images): efficiency and Eq. 5 can be checked on the file.
+  std::vector<Scalar> scalars = {kVFullNor, kVEmpty};
+  if (c.adversarial) scalars.push_back(kVFullAdv);
+  for (const Scalar k : scalars) put(scalar_names()[k], s.scalar_mean[k], s.scalar_stderr[k]);
   if (c.save_per_image) {
     const torch::Tensor per = stage.per_image();
     for (const Row r : rows) {
       rf.write_per_sample(g + "per_image/" + row_names()[r], offset, per.select(1, r).contiguous());
+    }
+    const torch::Tensor per_scalars = stage.per_image_scalars();
+    for (const Scalar k : scalars) {
+      rf.write_per_sample(g + "per_image/" + scalar_names()[k], offset,
+                          per_scalars.select(1, k).contiguous());
     }
     rf.write_per_sample(g + "per_image/utility", offset, stage.utility());
     rf.write_per_sample(g + "per_image/adv_pred", offset, stage.adv_preds());
   }
   const double accuracy = s.n > 0 ? static_cast<double>(s.correct) / static_cast<double>(s.n) : 0.0;
   const std::string a = "/interactions";
-  rf.record_metrics(a, where,
-                    {{"n", s.n},
-                     {"grid", c.grid},
-                     {"num_players", s.num_players},
-                     {"pairs", c.pairs},
-                     {"contexts", c.contexts},
-                     {"pair_sampling", c.pair_sampling},
-                     {"baseline", c.baseline},
-                     {"estimator", std::string(c.exact ? "exact" : "sampled")},
-                     {"accuracy", accuracy},
-                     {"adv_reached", s.adv_reached},
-                     {"adv_flipped", s.adv_flipped},
-                     {"adv_utility_mean", s.adv_utility_mean},
-                     {"masked_forwards", s.masked_forwards}});
+  // Exact mode uses neither P, K nor the preset: they are not recorded there.
+  std::vector<io::Metric> metrics = {{"n", s.n}, {"grid", c.grid}, {"num_players", s.num_players}};
+  if (!c.exact) metrics.insert(metrics.end(), {{"pairs", c.pairs}, {"contexts", c.contexts}});
+  metrics.insert(metrics.end(), {{"pair_sampling", c.pair_sampling},
+                                 {"baseline", c.baseline},
+                                 {"estimator", std::string(c.exact ? "exact" : "sampled")},
+                                 {"accuracy", accuracy},
+                                 {"adv_reached", s.adv_reached},
+                                 {"adv_flipped", s.adv_flipped},
+                                 {"adv_utility_mean", s.adv_utility_mean},
+                                 {"masked_forwards", s.masked_forwards}});
+  rf.record_metrics(a, where, metrics);
+  if (!c.exact) rf.set_attr(a, "preset", c.preset);
   // Recorded in the file only: the configuration echo and what the values mean.
   const std::vector<std::pair<std::string, io::AttrValue>> attrs = {
-      {"preset", c.preset},
+      {"D_estimator",
+       std::string(c.exact ? "exact: |E_S dv| / E_S |dv| over all subsets of each order"
+                           : "jackknife over the K contexts of each pair: K R - (K - 1) mean_k "
+                             "R_-k, R = |mean dv| / mean |dv|")},
       {"stderr", std::string("sample SD over images of the per-image values / sqrt(count)")},
       {"value", std::string("log softmax of class c (label; adv_advclass: adversarial class)")},
       {"dtype", c.dtype},

@@ -44,11 +44,13 @@ std::string join_dims(const std::vector<uint64_t>& d) {
   return s + "]";
 }
 
+/// Checks the attributes `spec` names (key -> kind) on `obj`: each must exist (unless
+/// `optional`) and have its kind.
 void check_attributes(hid_t obj, const std::string& where, const nlohmann::json& spec,
-                      ValidationReport& rep) {
+                      ValidationReport& rep, bool optional = false) {
   for (auto& [key, kind] : spec.items()) {
     if (!h5::has_attr(obj, key)) {
-      rep.problems.push_back(where + ": missing attribute '" + key + "'");
+      if (!optional) rep.problems.push_back(where + ": missing attribute '" + key + "'");
       continue;
     }
     try {
@@ -109,6 +111,9 @@ ValidationReport validate_results(const fs::path& file) {
     }
     auto g = h5::open_object(f.get(), gpath);
     check_attributes(g.get(), gpath, gspec["attributes"], rep);
+    if (gspec.contains("optional_attributes")) {
+      check_attributes(g.get(), gpath, gspec["optional_attributes"], rep, true);
+    }
   }
   std::map<std::string, uint64_t> symbols;
   std::map<std::string, std::string> symbol_origin;
