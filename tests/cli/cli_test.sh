@@ -391,7 +391,9 @@ PY
     expect_exit 0 $mpi -np 2 "$sfb" interactions "${common[@]}" --grid 4 --pairs 4 --contexts 3 \
       --set interactions.orders=[0.0,0.5,1.0] --set interactions.adv_max_steps=10 --save-per-image \
       --out "$dir/int.h5"
-    grep -q "^# sfbench interactions: zoo:cnn-small" "$dir/out" || fail "no interactions table"
+    grep -q "^# sfbench interactions: zoo:cnn-small.*sampled, P = 4, K = 3, D jackknifed over K" "$dir/out" ||
+      fail "no interactions table (or its header does not name P, K and the jackknife)"
+    grep -q "^# v(N) = .*, v(empty) = .*, v_adv(N) = " "$dir/out" || fail "no v(N)/v(empty) line"
     for p in I dJ D; do [ -s "$dir/int.interactions_$p.svg" ] || fail "no $p plot"; done
     expect_exit 0 "$sfb" validate "$dir/int.h5" "$dir/int.json"
     "${SFB_PYTHON:-python3}" - "$dir/int.h5" "$dir/int.json" <<'PY' || fail "interactions results incomplete"
@@ -403,7 +405,13 @@ g = f["/interactions"]
 assert f.attrs["complete"] == 1 and f.attrs["world_size"] == 2
 assert list(g["orders"][()]) == [0, 7, 14] and s["orders"] == [0, 7, 14]
 assert g.attrs["n"] == 6 and g.attrs["pairs"] == 4 and g.attrs["contexts"] == 3
-assert g.attrs["masked_forwards"] == 6 * 2 * 4 * 3 * 3 * 4, g.attrs["masked_forwards"]
+# 4 forwards per context (P·K·M of them) and v(N), v(∅), on both sides of 6 images
+assert g.attrs["masked_forwards"] == 6 * 2 * (4 * 3 * 3 * 4 + 2), g.attrs["masked_forwards"]
+assert g.attrs["estimator"] == "sampled" and g.attrs["D_estimator"].startswith("jackknife")
+for name in ["v_full_nor", "v_empty", "v_full_adv"]:
+    assert g[name].shape == () and np.isfinite(g[name][()]), name
+    assert np.isclose(g[name][()], g["per_image/" + name][()].mean(), rtol=1e-12), name
+assert g["v_full_nor"][()] > g["v_full_adv"][()]  # the attack lowers log p(label)
 for name in ["I_nor", "I_adv", "J_nor", "J_adv", "D_nor", "D_adv", "dI", "dJ"]:
     assert g[name].shape == (3,) and g[name + "_stderr"].shape == (3,), name
 per = g["per_image/I_nor"][()]
@@ -415,11 +423,42 @@ n = 16
 assert np.allclose(g["J_nor"][()], (n - 1 - np.array([0, 7, 14])) / (n * (n - 1)) * g["I_nor"][()])
 assert s["I_nor"] == list(g["I_nor"][()])
 PY
+    # Exact mode on a 3×3 grid, which does not divide 32×32 (bands of 10, 11, 11 pixels), every
+    # order 0..8 (φ^(8) needs --shapley): the efficiency identity and Eq. 5 on the written file.
+    expect_exit 0 $mpi -np 2 "$sfb" interactions --data synthetic-shapes:4 --model zoo:cnn-small \
+      --batch-size 128 --grid 3 --exact --shapley --no-adversarial --pair-sampling uniform \
+      --dtype float64 --set interactions.order_values=[0,1,2,3,4,5,6,7,8] --out "$dir/exact.h5"
+    grep -q "^# sfbench interactions: .*exact (all 2^9 subsets), uniform pairs" "$dir/out" ||
+      fail "the exact-mode header does not say exact"
+    ! grep -q "P = \|K = " "$dir/out" || fail "the exact-mode header names P or K, which it does not use"
+    expect_exit 0 "$sfb" validate "$dir/exact.h5" "$dir/exact.json"
+    "${SFB_PYTHON:-python3}" - "$dir/exact.h5" <<'PY' || fail "exact interactions break an identity"
+import sys
+import h5py, numpy as np
+g = h5py.File(sys.argv[1], "r")["/interactions"]
+n = 9
+assert g.attrs["estimator"] == "exact" and g.attrs["D_estimator"].startswith("exact")
+for k in ["pairs", "contexts", "preset"]:
+    assert k not in g.attrs, k + " is written in exact mode"
+assert g.attrs["masked_forwards"] == 4 * 2**9, g.attrs["masked_forwards"]
+assert list(g["orders"][()]) == list(range(9))
+gain = g["v_full_nor"][()] - g["v_empty"][()]
+assert abs(gain) > 1e-6, gain
+J, phi = g["J_nor"][()], g["phi_nor"][()]
+assert np.isnan(J[8]) and np.isnan(g["I_nor"][()][8]) and np.isfinite(phi[8])
+eff = n * (n - 1) * J[:8].sum()  # efficiency: ordered pairs, uniform weights
+assert abs(eff - (gain - n * phi[0])) < 1e-9 * max(1, abs(gain)), (eff, gain - n * phi[0])
+assert abs(phi.sum() - gain) < 1e-9 * max(1, abs(gain)), (phi.sum(), gain)  # Eq. 5
+PY
     # Bad input: exit 2, one message, no result file.
-    expect_exit 2 $mpi -np 2 "$sfb" interactions "${common[@]}" --grid 5 --out "$dir/bad.h5"
-    once "interactions.grid = 5: a 5×5 grid of patches does not divide the 32×32 image"
+    expect_exit 2 $mpi -np 2 "$sfb" interactions "${common[@]}" --grid 33 --out "$dir/bad.h5"
+    once "interactions.grid = 33: a 33×33 grid of patches does not fit the 32×32 image"
     expect_exit 2 $mpi -np 2 "$sfb" interactions "${common[@]}" --grid 4 --set interactions.order_values=[15] --out "$dir/bad.h5"
-    once "order 15 is outside \[0, n_p - 2\] = \[0, 14\]"
+    once "order n_p - 1 needs interactions.shapley = true"
+    expect_exit 2 "$sfb" interactions "${common[@]}" --grid 4 --shapley --set interactions.order_values=[16] --out "$dir/bad.h5"
+    once "order 16 is outside \[0, n_p - 2\] = \[0, 14\]"
+    expect_exit 2 "$sfb" interactions "${common[@]}" --grid 5 --exact --out "$dir/bad.h5"
+    once "interactions.exact = true needs n_p <= 16 players (2^n_p subsets); grid 5 has 25"
     expect_exit 2 "$sfb" interactions "${common[@]}" --set interactions.orders=[1.5] --out "$dir/bad.h5"
     once "interactions.orders: ratio 1.5 gives an order outside"
     expect_exit 2 $mpi -np 2 "$sfb" interactions "${common[@]}" --pairs 0 --out "$dir/bad.h5"

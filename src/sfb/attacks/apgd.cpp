@@ -53,9 +53,9 @@ namespace sfb::attacks {
 namespace detail {
 namespace {
 
-constexpr double kMomentum = 0.75;  // α of Algorithm 1
-constexpr double kStepInit = 2.0;   // η^(0) = 2ε
-constexpr double kNormGuard = 1e-12;     // the reference's guard in norms
+constexpr double kMomentum = 0.75;    // α of Algorithm 1
+constexpr double kStepInit = 2.0;     // η^(0) = 2ε
+constexpr double kNormGuard = 1e-12;  // the reference's guard in norms
 constexpr double kPi = 3.14159265358979323846;
 
 /// ‖d‖₂ per sample: [B, ...] -> [B].
@@ -316,9 +316,8 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
         res.fooled.logical_not().logical_and(res.loss_best > kept).logical_and(was);
     const torch::Tensor take = res.fooled.logical_and(was).logical_or(better);
     // res.x_fooled is already res.x_best where the run did not fool.
-    x_out.index_copy_(
-        0, idx,
-        torch::where(per_row(take, xs), res.x_fooled, x_out.index_select(0, idx)));
+    x_out.index_copy_(0, idx,
+                      torch::where(per_row(take, xs), res.x_fooled, x_out.index_select(0, idx)));
     loss_kept.index_copy_(0, idx, torch::where(better, res.loss_best, kept));
     robust.index_copy_(0, idx, res.fooled.logical_not().logical_and(was));
     nonfinite.index_copy_(

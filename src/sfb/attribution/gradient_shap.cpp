@@ -23,8 +23,8 @@ class GradientShap : public Method {
           const torch::Tensor row_keys = k.index_select(0, img) * o_.samples + smp;
           torch::Tensor xs = xd.index_select(0, img);  // baseline b = 0
           if (o_.shap_noise_std > 0.0) {
-            xs = xs + o_.shap_noise_std *
-                          keyed_normal(row_keys, o_.seed, kGradientShapNoise, xd.sizes().slice(1), xd);
+            xs = xs + o_.shap_noise_std * keyed_normal(row_keys, o_.seed, kGradientShapNoise,
+                                                       xd.sizes().slice(1), xd);
           }
           const torch::Tensor alpha = keyed_uniform(row_keys, o_.seed, kAlphaStream, {1, 1, 1}, xd);
           return std::make_pair(alpha * xs, xs);

@@ -121,7 +121,8 @@ const std::vector<Layout>& layouts() {
 
 /// The state_dict inside `v`: v itself, or the dict under one of the usual checkpoint keys.
 const SavedValue::Dict& find_state_dict(const SavedValue& v, const std::filesystem::path& file) {
-  if (!v.is_dict()) throw bad_state_dict(file, "the file holds " + v.describe() + ", not a state_dict");
+  if (!v.is_dict())
+    throw bad_state_dict(file, "the file holds " + v.describe() + ", not a state_dict");
   for (const char* key : {"state_dict", "model_state_dict", "model", "net"}) {
     for (const auto& [k, val] : v.dict()) {
       if (k.is_string() && std::get<std::string>(k.v) == key && val.is_dict()) {
@@ -188,9 +189,10 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
     if (!k.is_string()) throw bad_state_dict(file, "a state_dict key that is not a string");
     const std::string& key = std::get<std::string>(k.v);
     if (!val.is_tensor()) {
-      throw bad_state_dict(file, "entry '" + key + "' holds " + val.describe() +
-                          ", not a tensor (is this a state_dict? expected a dict of tensors, "
-                          "possibly under 'state_dict')");
+      throw bad_state_dict(file,
+                           "entry '" + key + "' holds " + val.describe() +
+                               ", not a tensor (is this a state_dict? expected a dict of tensors, "
+                               "possibly under 'state_dict')");
     }
     const std::string name = strip_prefixes(key);
     tensors[name] = std::get<torch::Tensor>(val.v);
@@ -219,18 +221,20 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
         for (const auto& [n, t2] : tensors) {
           if (first.size() < 4) first.push_back(origin[n]);
         }
-        throw bad_state_dict(file, "its keys (" + join(first) +
-                            ", ...) are in no layout sfbench maps onto zoo:" + model.arch() +
-                            " (RobustBench WideResNet and PreActResNet, torchvision "
-                            "ResNet, sfbench's own names: '" +
-                            name + "' is missing)");
+        throw bad_state_dict(file,
+                             "its keys (" + join(first) +
+                                 ", ...) are in no layout sfbench maps onto zoo:" + model.arch() +
+                                 " (RobustBench WideResNet and PreActResNet, torchvision "
+                                 "ResNet, sfbench's own names: '" +
+                                 name + "' is missing)");
       }
     }
   } else {
     if (std::find(layout->info.archs.begin(), layout->info.archs.end(), model.arch()) ==
         layout->info.archs.end()) {
-      throw bad_state_dict(file, "holds a " + layout->info.source + " state_dict; load it into zoo:" +
-                          join(layout->info.archs) + ", not zoo:" + model.arch());
+      throw bad_state_dict(file, "holds a " + layout->info.source +
+                                     " state_dict; load it into zoo:" + join(layout->info.archs) +
+                                     ", not zoo:" + model.arch());
     }
     layout_name = layout->info.source;
     std::map<std::string, torch::Tensor> mapped;
@@ -255,8 +259,9 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
   // Every native tensor present with its shape, nothing left over, then copy.
   for (const auto& [name, t] : tensors) {
     if (native.count(name) == 0) {
-      throw bad_state_dict(file, "unexpected tensor '" + origin[name] + "' (read as " + layout_name +
-                          "): zoo:" + model.arch() + " has no '" + name + "'");
+      throw bad_state_dict(file, "unexpected tensor '" + origin[name] + "' (read as " +
+                                     layout_name + "): zoo:" + model.arch() + " has no '" + name +
+                                     "'");
     }
   }
   for (const auto& [name, dst] : native) {
@@ -265,14 +270,15 @@ void load_state_dict_file(NativeModel& model, const std::filesystem::path& file)
     const auto it = tensors.find(name);
     if (it == tensors.end()) {
       if (optional) continue;
-      throw bad_state_dict(file, "missing tensor '" + name + "' of zoo:" + model.arch() + " (read as " +
-                          layout_name + ")");
+      throw bad_state_dict(file, "missing tensor '" + name + "' of zoo:" + model.arch() +
+                                     " (read as " + layout_name + ")");
     }
     const torch::Tensor src =
         name == "mean" || name == "std" ? it->second.reshape({1, -1, 1, 1}) : it->second;
     if (!src.sizes().equals(dst.sizes())) {
-      throw bad_state_dict(file, "tensor '" + origin[name] + "' has shape " + shape(src) + ", zoo:" +
-                          model.arch() + " expects " + shape(dst) + " for '" + name + "'");
+      throw bad_state_dict(file, "tensor '" + origin[name] + "' has shape " + shape(src) +
+                                     ", zoo:" + model.arch() + " expects " + shape(dst) + " for '" +
+                                     name + "'");
     }
   }
   torch::NoGradGuard no_grad;

@@ -454,9 +454,10 @@ SavedValue read_torch_save(const std::filesystem::path& file) {
   if (!std::filesystem::is_regular_file(file, ec)) throw bad_torch_save(file, "no such file");
   bool legacy = false;
   if (!starts_with_zip(file, &legacy)) {
-    throw bad_torch_save(file, legacy ? "written in torch.save's legacy format (PyTorch < 1.6); re-save it "
-                             "in Python with torch.save(torch.load(f, weights_only=True), new_f)"
-                           : "not a zip archive (neither torch.save's format nor truncated?)");
+    throw bad_torch_save(
+        file, legacy ? "written in torch.save's legacy format (PyTorch < 1.6); re-save it "
+                       "in Python with torch.save(torch.load(f, weights_only=True), new_f)"
+                     : "not a zip archive (neither torch.save's format nor truncated?)");
   }
   try {
     caffe2::serialize::PyTorchStreamReader reader(file.string());
@@ -467,7 +468,8 @@ SavedValue read_torch_save(const std::filesystem::path& file) {
   } catch (const DataError&) {
     throw;
   } catch (const c10::Error& e) {
-    throw bad_torch_save(file, std::string("unreadable archive (truncated?): ") + e.what_without_backtrace());
+    throw bad_torch_save(
+        file, std::string("unreadable archive (truncated?): ") + e.what_without_backtrace());
   } catch (const std::exception& e) {
     throw bad_torch_save(file, e.what());
   }

@@ -16,7 +16,8 @@
 namespace sfb::attacks::detail {
 namespace {
 
-constexpr double kSumGuard = 1e-30;  // guards divisions by sums of |w| that vanish in exact arithmetic
+constexpr double kSumGuard =
+    1e-30;  // guards divisions by sums of |w| that vanish in exact arithmetic
 
 /// Rows of t·w summed minus b: [N].
 torch::Tensor gap(const torch::Tensor& t, const torch::Tensor& w, const torch::Tensor& b) {
