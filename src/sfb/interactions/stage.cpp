@@ -143,7 +143,7 @@ GameEstimates InteractionsStage::sampled(const torch::Tensor& x, int64_t index,
   }
   const torch::Tensor dv = dv_all.view({num_p, m_count, k_ctx, q});
   // I: the mean over pairs and contexts; D: the mean over pairs of each pair's jackknifed ratio.
-  out.I = dv.mean({0, 2});
+  out.I = dv.mean(at::IntArrayRef{0, 2});
   out.D = torch::nanmean(
       disentanglement(dv.view({num_p * m_count, k_ctx, q})).view({num_p, m_count, q}), 0);
   if (m_count < m_all) {
