@@ -1,7 +1,7 @@
 // APGD-CE, APGD-DLR, APGD-T (SPEC §3): the DLR losses against hand-computed values, the checkpoint
 // schedule against the paper's recurrence, the per-sample step-size halving, ε-ball and [0, 1]
-// containment, no weight gradients, strength against a 10-step PGD, zero-gradient counting and
-// per-sample keying.
+// containment, no weight gradients, strength against a 10-step PGD, zero-gradient counting,
+// per-sample keying, and that dropping fooled samples inside a run changes no result.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -277,6 +277,44 @@ TEST(Apgd, ResultsDoNotDependOnBatchSplitOrOrder) {
     }
     EXPECT_TRUE(torch::equal(rob, whole.robust));
     EXPECT_TRUE(torch::allclose(x_adv, whole.x_adv, 0, 1e-12));
+  }
+}
+
+// A sample leaves apgd_run's working batch once it is fooled: no flag and no first-fooled point
+// may change, and a robust sample's results only by the rounding of a smaller batch. Compared with
+// the run that keeps every sample to the end (the reference's way), on the MLP in float64
+// (row-independent arithmetic), linf and l2, with samples fooled at the start (the mislabelled
+// one), during the run, and never.
+TEST(Apgd, PruningFooledSamplesChangesNoResult) {
+  MlpCase m = mlp_case(24, torch::kFloat64);
+  for (const Norm norm : {Norm::kLinf, Norm::kL2}) {
+    SCOPED_TRACE(norm_name(norm));
+    const double eps = norm == Norm::kLinf ? 12.0 / 255 : 0.8;
+    const torch::Tensor start = detail::apgd_random_start(m.x, m.index, 3, 0, norm, eps);
+    const detail::ApgdRun all =
+        detail::apgd_run(*m.model, m.x, m.y, start, ce_loss, norm, eps, 40, 0.75, false);
+    const detail::ApgdRun pruned =
+        detail::apgd_run(*m.model, m.x, m.y, start, ce_loss, norm, eps, 40, 0.75, true);
+    const int64_t fooled = all.fooled.sum().item<int64_t>();
+    EXPECT_GT(fooled, 1);   // more than the mislabelled sample
+    EXPECT_LT(fooled, 24);  // and not every sample
+    EXPECT_TRUE(torch::equal(pruned.fooled, all.fooled));
+    EXPECT_TRUE(torch::equal(pruned.zero_grad, all.zero_grad));
+    const torch::Tensor f = all.fooled.nonzero().squeeze(1),
+                        k = all.fooled.logical_not().nonzero().squeeze(1);
+    EXPECT_TRUE(torch::equal(pruned.x_fooled.index_select(0, f), all.x_fooled.index_select(0, f)));
+    for (const auto& [a, b] :
+         {std::pair{pruned.x_best, all.x_best}, std::pair{pruned.loss_best, all.loss_best},
+          std::pair{pruned.step_size, all.step_size}, std::pair{pruned.x_fooled, all.x_fooled}}) {
+      // Equal up to the rounding of a matrix product over another batch size (1 ulp seen, l2).
+      EXPECT_TRUE(torch::allclose(a.index_select(0, k), b.index_select(0, k), 0, 1e-12))
+          << (a.index_select(0, k) - b.index_select(0, k)).abs().max().item<double>();
+    }
+    ASSERT_EQ(pruned.halved.size(), all.halved.size());
+    for (std::size_t j = 0; j < all.halved.size(); ++j) {
+      EXPECT_TRUE(
+          torch::equal(pruned.halved[j].index_select(0, k), all.halved[j].index_select(0, k)));
+    }
   }
 }
 

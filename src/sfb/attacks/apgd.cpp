@@ -29,6 +29,13 @@
 //     generator for the batch; restart key = r for APGD-CE/DLR, k·restarts + r for APGD-T.
 //   - x_adv of a fooled sample is its FIRST misclassified iterate (reference: the last one); x_adv
 //     of a robust sample is its highest-loss point over all runs (reference: the clean x).
+//   - a sample leaves the run's working batch as soon as it is misclassified (the reference keeps
+//     iterating on it to the end of the run): its later iterates cannot change the robust flag
+//     (fooled is sticky and x_adv is the first misclassified iterate), and every per-sample
+//     quantity (step, momentum, checkpoint counts) depends on that sample alone, so the other
+//     samples' iterates are the same; only the rounding of a batched forward of another batch
+//     size can differ. One host wait per iteration decides who leaves. The nonfinite flag then
+//     covers the iterates up to the one that fooled the sample.
 //   - number of target classes capped at C − 1; losses compared in the model's dtype (reference:
 //     float32).
 #include "attacks/detail/apgd.hpp"
@@ -126,35 +133,77 @@ torch::Tensor apgd_random_start(const torch::Tensor& x, const torch::Tensor& ind
 
 ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
                  const torch::Tensor& x_start, const LossFn& loss, Norm norm, double eps,
-                 int64_t n_iter, double rho) {
+                 int64_t n_iter, double rho, bool prune) {
+  const RowLossFn row_loss = [&loss](const torch::Tensor& logits, const torch::Tensor& yy,
+                                     const torch::Tensor&) { return loss(logits, yy); };
+  return apgd_run(model, x, y, x_start, row_loss, norm, eps, n_iter, rho, prune);
+}
+
+ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
+                 const torch::Tensor& x_start, const RowLossFn& loss, Norm norm, double eps,
+                 int64_t n_iter, double rho, bool prune) {
   SFB_ASSERT(n_iter >= 1 && eps > 0, "apgd_run: n_iter >= 1 and eps > 0 required");
   const int64_t b = x.size(0);
   const std::vector<int64_t> checkpoints = apgd_checkpoints(n_iter);
   std::size_t next_check = 0;
   int64_t last_check = 0;
 
+  // The rows still attacked (`rows`, into the batch) and their state, compacted: a row leaves
+  // once it is fooled (with `prune`); its results are written to r when it leaves or at the end.
+  torch::Tensor rows = torch::arange(b, torch::TensorOptions(torch::kInt64).device(x.device()));
+  const auto row_fn = [&loss, &rows](const torch::Tensor& logits, const torch::Tensor& yy) {
+    return loss(logits, yy, rows);
+  };
+
   ApgdRun r;
+  torch::Tensor xa = x, ya = y;
   torch::Tensor x_cur = x_start.detach().clone();
-  LossGrad lg = loss_and_grad(model, x_cur, y, loss);
+  LossGrad lg = loss_and_grad(model, x_cur, ya, row_fn);
   torch::Tensor grad = lg.grad;
   r.zero_grad = grad.reshape({b, -1}).abs().amax(1) == 0;
-  r.nonfinite = finite_rows(lg.logits).logical_not();
-  r.fooled = lg.logits.argmax(1) != y;
-  r.x_fooled = x_cur.clone();
-  r.x_best = x_cur.clone();
-  r.loss_best = lg.loss.clone();
+  torch::Tensor nonfinite = finite_rows(lg.logits).logical_not();
+  torch::Tensor fooled = lg.logits.argmax(1) != ya;
+  torch::Tensor x_fooled = x_cur.clone();
+  torch::Tensor x_best = x_cur.clone();
+  torch::Tensor loss_best = lg.loss.clone();
   torch::Tensor grad_best = grad.clone();
-
   torch::Tensor step = torch::full({b}, kStepInit * eps, x.options());
   torch::Tensor x_prev = x_cur.clone();
   // The reference's loss history starts at zero: the first window's first comparison is with 0.
-  torch::Tensor loss_prev = torch::zeros_like(r.loss_best);
+  torch::Tensor loss_prev = torch::zeros_like(loss_best);
   torch::Tensor increases =
       torch::zeros({b}, torch::TensorOptions(torch::kInt64).device(x.device()));
   torch::Tensor reduced_last = torch::ones({b}, increases.options().dtype(torch::kBool));
-  torch::Tensor best_last = r.loss_best.clone();
+  torch::Tensor best_last = loss_best.clone();
 
-  for (int64_t i = 0; i < n_iter; ++i) {
+  r.fooled = fooled.clone();
+  r.nonfinite = nonfinite.clone();
+  r.x_fooled = x_fooled.clone();
+  r.x_best = x_best.clone();
+  r.loss_best = loss_best.clone();
+  r.step_size = step.clone();
+  // Writes the state of the rows `leave` ([active] bool) to r and drops them from the state.
+  const auto retire = [&](const torch::Tensor& leave) {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor out = leave.nonzero().squeeze(1),
+                        stay = leave.logical_not().nonzero().squeeze(1);
+    const torch::Tensor dst = rows.index_select(0, out);
+    r.fooled.index_copy_(0, dst, fooled.index_select(0, out));
+    r.nonfinite.index_copy_(0, dst, nonfinite.index_select(0, out));
+    r.x_fooled.index_copy_(0, dst, x_fooled.index_select(0, out));
+    r.x_best.index_copy_(0, dst, x_best.index_select(0, out));
+    r.loss_best.index_copy_(0, dst, loss_best.index_select(0, out));
+    r.step_size.index_copy_(0, dst, step.index_select(0, out));
+    for (torch::Tensor* t :
+         {&rows, &xa, &ya, &x_cur, &x_prev, &grad, &grad_best, &step, &loss_prev, &increases,
+          &reduced_last, &best_last, &x_best, &loss_best, &nonfinite, &fooled, &x_fooled}) {
+      *t = t->index_select(0, stay);
+    }
+  };
+  // Rows misclassified at the start are done (one host wait).
+  if (prune && fooled.any().item<bool>()) retire(fooled);
+
+  for (int64_t i = 0; i < n_iter && rows.size(0) > 0; ++i) {
     torch::Tensor x_new;
     {
       torch::NoGradGuard no_grad;
@@ -162,44 +211,51 @@ ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch:
       const torch::Tensor momentum = x_cur - x_prev;
       x_prev = x_cur;
       const torch::Tensor z =
-          project_ref(x_cur + per_row(step, x_cur) * ascent_direction(grad, norm), x, norm, eps);
-      x_new = project_ref(x_cur + a * (z - x_cur) + (1.0 - a) * momentum, x, norm, eps);
+          project_ref(x_cur + per_row(step, x_cur) * ascent_direction(grad, norm), xa, norm, eps);
+      x_new = project_ref(x_cur + a * (z - x_cur) + (1.0 - a) * momentum, xa, norm, eps);
     }
-    lg = loss_and_grad(model, x_new, y, loss);
+    lg = loss_and_grad(model, x_new, ya, row_fn);
     grad = lg.grad;
     torch::NoGradGuard no_grad;
-    r.nonfinite = r.nonfinite.logical_or(finite_rows(lg.logits).logical_not());
+    nonfinite = nonfinite.logical_or(finite_rows(lg.logits).logical_not());
 
     const torch::Tensor newly_fooled =
-        (lg.logits.argmax(1) != y).logical_and(r.fooled.logical_not());
-    r.x_fooled = torch::where(per_row(newly_fooled, x_new), x_new, r.x_fooled);
-    r.fooled = r.fooled.logical_or(newly_fooled);
+        (lg.logits.argmax(1) != ya).logical_and(fooled.logical_not());
+    x_fooled = torch::where(per_row(newly_fooled, x_new), x_new, x_fooled);
+    fooled = fooled.logical_or(newly_fooled);
 
     increases += (lg.loss > loss_prev).to(torch::kInt64);
     loss_prev = lg.loss;
-    const torch::Tensor improved = lg.loss > r.loss_best;
-    r.x_best = torch::where(per_row(improved, x_new), x_new, r.x_best);
+    const torch::Tensor improved = lg.loss > loss_best;
+    x_best = torch::where(per_row(improved, x_new), x_new, x_best);
     grad_best = torch::where(per_row(improved, grad), grad, grad_best);
-    r.loss_best = torch::where(improved, lg.loss, r.loss_best);
+    loss_best = torch::where(improved, lg.loss, loss_best);
 
     x_cur = x_new;
     if (next_check < checkpoints.size() && i + 1 == checkpoints[next_check]) {
       const int64_t window = checkpoints[next_check] - last_check;
       const torch::Tensor halve =
-          apgd_halve(increases, window, rho, reduced_last, best_last, r.loss_best);
+          apgd_halve(increases, window, rho, reduced_last, best_last, loss_best);
       step = torch::where(halve, step / 2.0, step);
-      x_cur = torch::where(per_row(halve, x_cur), r.x_best, x_cur);
+      x_cur = torch::where(per_row(halve, x_cur), x_best, x_cur);
       grad = torch::where(per_row(halve, grad), grad_best, grad);
-      r.halved.push_back(halve);
+      r.halved.push_back(torch::zeros({b}, halve.options()).index_copy_(0, rows, halve));
       reduced_last = halve;
-      best_last = r.loss_best.clone();
+      best_last = loss_best.clone();
       increases.zero_();
       last_check = checkpoints[next_check];
       ++next_check;
     }
+    // A fooled row's later iterates change nothing the attack reports: it leaves (one host wait
+    // per iteration; the reference keeps iterating on it until the run ends).
+    if (prune && newly_fooled.any().item<bool>()) retire(fooled);
+  }
+  if (rows.size(0) > 0) retire(torch::ones_like(fooled));
+  // Checkpoints after every row left: no row is halved there.
+  while (r.halved.size() < checkpoints.size()) {
+    r.halved.push_back(torch::zeros({b}, r.fooled.options()));
   }
   r.x_fooled = torch::where(per_row(r.fooled, r.x_fooled), r.x_fooled, r.x_best);
-  r.step_size = step;
   return r;
 }
 
@@ -295,15 +351,20 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
     const int64_t key = run.target * o_.restarts + run.restart;
     const torch::Tensor start =
         detail::apgd_random_start(xs, key_index, o_.seed, key, o_.norm, o_.eps);
-    LossFn fn;
+    // The loss of the rows `r` (into this run's rows) that apgd_run still attacks.
+    detail::RowLossFn fn;
     if (loss_ == ApgdLoss::kCe) {
-      fn = ce_loss;
+      fn = [](const torch::Tensor& logits, const torch::Tensor& yy, const torch::Tensor&) {
+        return ce_loss(logits, yy);
+      };
     } else if (loss_ == ApgdLoss::kDlr) {
-      fn = dlr_loss;
+      fn = [](const torch::Tensor& logits, const torch::Tensor& yy, const torch::Tensor&) {
+        return dlr_loss(logits, yy);
+      };
     } else {
       const torch::Tensor t = ranked.index_select(0, idx).select(1, run.target);
-      fn = [t](const torch::Tensor& logits, const torch::Tensor& yy) {
-        return dlr_targeted_loss(logits, yy, t);
+      fn = [t](const torch::Tensor& logits, const torch::Tensor& yy, const torch::Tensor& r) {
+        return dlr_targeted_loss(logits, yy, t.index_select(0, r));
       };
     }
     const detail::ApgdRun res =

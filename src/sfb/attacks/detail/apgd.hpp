@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "attacks/attack.hpp"
@@ -41,13 +42,28 @@ struct ApgdRun {
   torch::Tensor nonfinite;            ///< [B] bool: some iterate's logits were NaN or infinite
 };
 
+/// A per-sample loss of the rows `rows` ([R] int64 on the device, into the run's batch of B) of
+/// a run: logits [R, C], y [R] -> [R]. apgd_run passes the rows it still attacks, so a loss with
+/// per-row parameters (APGD-T's target classes) selects them.
+using RowLossFn = std::function<torch::Tensor(const torch::Tensor& logits, const torch::Tensor& y,
+                                              const torch::Tensor& rows)>;
+
 /// One APGD run (the reference's attack_single_run for linf/l2): n_iter iterations from x_start
 /// (inside the ε-ball of x and [0, 1]), maximizing `loss` for labels y.
 /// x, x_start: [B, C, H, W] in the model's dtype and device; y: [B] int64; eps > 0; n_iter ≥ 1;
-/// rho in (0, 1]. Input gradients only.
+/// rho in (0, 1]. Input gradients only. With `prune`, a sample leaves the working batch once it
+/// is misclassified (start included): its x_fooled is that iterate, its x_best, loss_best,
+/// step_size and nonfinite are those at that point, and it is not halved at later checkpoints;
+/// every other sample's results are those of the run without pruning, up to the rounding of
+/// batched forwards of another size. Without `prune`, every sample runs all n_iter iterations (as
+/// the reference does).
+ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
+                 const torch::Tensor& x_start, const RowLossFn& loss, Norm norm, double eps,
+                 int64_t n_iter, double rho, bool prune = true);
+/// The same for a loss without per-row parameters.
 ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
                  const torch::Tensor& x_start, const LossFn& loss, Norm norm, double eps,
-                 int64_t n_iter, double rho);
+                 int64_t n_iter, double rho, bool prune = true);
 
 /// The reference's random start, per sample keyed by (seed, kStreamApgd, index, key):
 /// linf: x + ε·t/‖t‖_∞ with t = 2u − 1, u uniform; l2: x + ε·g/‖g‖₂ with g standard normal
