@@ -46,16 +46,11 @@ except ImportError as e:  # the test needs the project's virtual environment (SF
     sys.exit(77)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
 sys.path.insert(0, HERE)
-import export_torchscript  # noqa: E402
 import sf_reference_model  # noqa: E402
+from reference_data import (RECORDS_PER_FILE, CounterStream, derive_seed, export,  # noqa: E402
+                            images_as_read, normalize, structured_images, write_cifar_file)
 
-CIFAR10_MEAN = [0.4914, 0.4822, 0.4465]
-CIFAR10_STD = [0.2470, 0.2435, 0.2616]
-RECORDS_PER_FILE = 10000      # what sfbench's CIFAR-10 reader requires of every file
-PIXELS = 3 * 32 * 32
 TRAIN_PER_FILE = 37           # structured samples taken from each of the 5 train files
 TEST_SAMPLES = 41
 TRAIN_CLASSES = 9             # train labels 0..8: class 9 has no samples (NaN rows expected)
@@ -65,42 +60,10 @@ TOL32 = 1e-6                  # float32 sfbench vs float64 reference (the issue'
 TOL64 = 1e-10                 # float64 sfbench vs float64 reference
 
 # --------------------------------------------------------------------------------------------
-# The documented random stream (SPEC §2; src/sfb/core/rng.cpp, core/counter_rng.hpp,
-# shapley/bootstrap.{hpp,cpp}), in pure Python integer arithmetic.
-MASK64 = (1 << 64) - 1
-GOLDEN = 0x9E3779B97F4A7C15
+# The documented random stream (SPEC §2; shapley/bootstrap.{hpp,cpp}) on top of SplitMix64,
+# derive_seed and CounterStream (reference_data.py), in pure Python integer arithmetic.
 BOOTSTRAP_STREAM = 0x5346424F4F54  # "SFBOOT" (shapley/bootstrap.hpp kBootstrapStream)
 EXP_MINUS_1 = math.exp(-1.0)
-
-
-def splitmix64_output(z):
-    """The SplitMix64 output function of a 64-bit state."""
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-    return z ^ (z >> 31)
-
-
-def mix64(z):
-    return splitmix64_output((z + GOLDEN) & MASK64)
-
-
-def derive_seed(seed, keys):
-    """h = mix64(seed); h = mix64(h ^ key) for each key."""
-    h = mix64(seed & MASK64)
-    for k in keys:
-        h = mix64(h ^ (k & MASK64))
-    return h
-
-
-class CounterStream:
-    """SplitMix64 stream: state += golden, output = mix(state); uniform = (bits >> 11) * 2^-53."""
-
-    def __init__(self, state):
-        self.state = state
-
-    def uniform(self):
-        self.state = (self.state + GOLDEN) & MASK64
-        return (splitmix64_output(self.state) >> 11) * 2.0 ** -53
 
 
 def poisson1(seed, index, replicate):
@@ -133,35 +96,6 @@ def percentile_linear(values, q):
 
 # --------------------------------------------------------------------------------------------
 # Data: a CIFAR-10 binary directory and subset files.
-
-def structured_images(rng, labels):
-    """[n, 3072] uint8 CHW images: class-dependent oriented stripes and colour, a random bright
-    blob and pixel noise, so features, logits and Shapley values vary across samples."""
-    n = len(labels)
-    yy, xx = np.meshgrid(np.arange(32.0), np.arange(32.0), indexing="ij")
-    palette = 0.3 + 0.7 * np.random.default_rng(5).random((10, 3))
-    out = np.empty((n, 3, 32, 32))
-    for i, y in enumerate(labels):
-        theta = y * math.pi / 10 + rng.uniform(-0.3, 0.3)
-        freq = 1 + y % 4
-        u = xx * math.cos(theta) + yy * math.sin(theta)
-        img = 0.5 + 0.35 * np.sin(2 * math.pi * freq * u / 32 + rng.uniform(0, 2 * math.pi))
-        cy, cx = rng.uniform(4, 28, 2)
-        img = img + 0.4 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * rng.uniform(2, 5) ** 2))
-        out[i] = palette[y][:, None, None] * img[None] * rng.uniform(0.7, 1.2)
-        out[i] += rng.normal(0, 0.06, (3, 32, 32))
-    return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8).reshape(n, PIXELS)
-
-
-def write_cifar_file(path, rng, chosen, images, labels):
-    """RECORDS_PER_FILE records (1 label byte + 3072 pixel bytes): noise with random labels,
-    except record chosen[j], which holds images[j] with labels[j]."""
-    rec = rng.integers(0, 256, size=(RECORDS_PER_FILE, 1 + PIXELS), dtype=np.uint8)
-    rec[:, 0] = rng.integers(0, 10, size=RECORDS_PER_FILE, dtype=np.uint8)
-    rec[chosen, 0] = labels
-    rec[chosen, 1:] = images
-    rec.tofile(path)
-
 
 def write_dataset(root):
     """Writes root/cifar (5 train files, test_batch.bin) and the subset files. Returns
@@ -215,20 +149,6 @@ def closed_form_gradient(logits, labels, weight, target):
     p = torch.softmax(logits, 1)
     g = wy - p @ weight
     return g if target == "logprob" else p.gather(1, labels.view(-1, 1)) * g
-
-
-def images_as_read(images_u8, dtype):
-    """[n, 3, 32, 32] images exactly as sfbench's CIFAR reader makes them (byte / 255 in float32,
-    correctly rounded), then converted to `dtype`."""
-    x32 = images_u8.reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(255)
-    return torch.from_numpy(x32).to(dtype)
-
-
-def normalize(x):
-    """(x - mean) / std with the float32 CIFAR-10 statistics the export wrapper stores."""
-    mean = torch.tensor(CIFAR10_MEAN, dtype=torch.float32).view(1, 3, 1, 1).to(x.dtype)
-    std = torch.tensor(CIFAR10_STD, dtype=torch.float32).view(1, 3, 1, 1).to(x.dtype)
-    return (x - mean) / std
 
 
 def per_sample_reference(model64, images_u8, labels, target):
@@ -381,14 +301,8 @@ def main():
     with torch.no_grad():
         a = model.embed(normalize(images_as_read(splits["train"][1], torch.float32)))
         model.fc.bias.copy_(-model.fc.weight @ a.mean(0))
-    weights = os.path.join(work, "weights.pt")
-    torch.save(model.state_dict(), weights)
-    model_file = os.path.join(work, "model.pt")
-    rc = export_torchscript.main([
-        "--model", os.path.join(HERE, "sf_reference_model.py") + ":build", "--fc", "fc",
-        "--weights", weights, "--input-shape", "3", "32", "32",
-        "--mean", *map(str, CIFAR10_MEAN), "--std", *map(str, CIFAR10_STD), "--out", model_file])
-    assert rc == 0
+    model_file = export(model.state_dict(), os.path.join(HERE, "sf_reference_model.py") + ":build",
+                        os.path.join(work, "model.pt"), work)
     model64 = model.double()
     classes = sf_reference_model.CLASSES
 
