@@ -318,6 +318,35 @@ TEST(Apgd, PruningFooledSamplesChangesNoResult) {
   }
 }
 
+// APGD-T and FAB-T run several targets in one batch when few samples survive (up to max_rows
+// rows). One sample at a time, every pass holds one target: the reference's sequential loop.
+// The whole batch with max_rows = 1000 runs all targets of the survivors at once. Flags must be
+// identical and x_adv equal up to the rounding of batched products.
+TEST(Apgd, TargetsInOneBatchGiveTheSequentialResults) {
+  MlpCase m = mlp_case(12, torch::kFloat64);
+  for (const std::string name : {"apgd-t", "fab-t"}) {
+    for (const Norm norm : {Norm::kLinf, Norm::kL2}) {
+      SCOPED_TRACE(name + " " + norm_name(norm));
+      AttackOptions o = opts(norm, 15);
+      o.eps = norm == Norm::kLinf ? 10.0 / 255 : 0.6;
+      o.targets = 5;
+      o.max_rows = 1000;
+      const AttackOutput batched = make_attack(name, o)->run(*m.model, m.x, m.y, m.index);
+      const int64_t robust = batched.robust.sum().item<int64_t>();
+      EXPECT_GT(robust, 0);
+      EXPECT_LT(robust, 11);  // some clean-correct samples are fooled
+      o.max_rows = 0;
+      auto one = make_attack(name, o);
+      for (int64_t i = 0; i < 12; ++i) {
+        const AttackOutput s =
+            one->run(*m.model, m.x.narrow(0, i, 1), m.y.narrow(0, i, 1), m.index.narrow(0, i, 1));
+        EXPECT_EQ(s.robust[0].item<bool>(), batched.robust[i].item<bool>()) << "sample " << i;
+        EXPECT_TRUE(torch::allclose(s.x_adv[0], batched.x_adv[i], 0, 1e-12)) << "sample " << i;
+      }
+    }
+  }
+}
+
 TEST(Apgd, CeIsAtLeastAsStrongAsTenStepPgd) {
   // Random-init cnn-small on 3×12×12 images labelled with its own clean predictions, so every
   // sample is attacked; ε = 3/255 leaves a non-trivial robust set for a 10-step PGD (start at x,

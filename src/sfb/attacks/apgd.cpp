@@ -20,9 +20,11 @@
 //     reduced_last = 1). Halved samples restart from their best point x_best with the gradient
 //     there; x_prev is kept.
 //   - best point: strict improvement f > f_best updates x_best; the start counts as iterate 0.
-//   - restarts: run only on samples still robust; APGD-T loops targets (outer) × restarts (inner),
+//   - restarts: run only on samples still robust; APGD-T's runs (restart r, target k) cover the
+//     same (target, restart) pairs as the reference's targets (outer) × restarts (inner) loop,
 //     target k = the k-th highest non-true clean logit (reference: the (k+1)-th highest logit; the
-//     same for the correctly classified samples it attacks).
+//     same for the correctly classified samples it attacks). Several targets run in one batch
+//     when few samples survive (see some_targets in Apgd::run); the flags do not change.
 //   - random start as the reference (detail::apgd_random_start); draws keyed per sample.
 // Deviations (none changes which samples count as robust, except through the random draws):
 //   - randomness keyed by (seed, kStreamApgd, global index, restart key) instead of one torch
@@ -133,15 +135,15 @@ torch::Tensor apgd_random_start(const torch::Tensor& x, const torch::Tensor& ind
 
 ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
                  const torch::Tensor& x_start, const LossFn& loss, Norm norm, double eps,
-                 int64_t n_iter, double rho, bool prune) {
+                 int64_t n_iter, double rho, bool prune, const torch::Tensor& group) {
   const RowLossFn row_loss = [&loss](const torch::Tensor& logits, const torch::Tensor& yy,
                                      const torch::Tensor&) { return loss(logits, yy); };
-  return apgd_run(model, x, y, x_start, row_loss, norm, eps, n_iter, rho, prune);
+  return apgd_run(model, x, y, x_start, row_loss, norm, eps, n_iter, rho, prune, group);
 }
 
 ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
                  const torch::Tensor& x_start, const RowLossFn& loss, Norm norm, double eps,
-                 int64_t n_iter, double rho, bool prune) {
+                 int64_t n_iter, double rho, bool prune, const torch::Tensor& group) {
   SFB_ASSERT(n_iter >= 1 && eps > 0, "apgd_run: n_iter >= 1 and eps > 0 required");
   const int64_t b = x.size(0);
   const std::vector<int64_t> checkpoints = apgd_checkpoints(n_iter);
@@ -151,6 +153,9 @@ ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch:
   // The rows still attacked (`rows`, into the batch) and their state, compacted: a row leaves
   // once it is fooled (with `prune`); its results are written to r when it leaves or at the end.
   torch::Tensor rows = torch::arange(b, torch::TensorOptions(torch::kInt64).device(x.device()));
+  // The group of every row (rows of one group leave together); by default each row its own.
+  torch::Tensor grp = group.defined() ? group.to(x.device(), torch::kInt64) : rows.clone();
+  SFB_ASSERT(grp.dim() == 1 && grp.size(0) == b, "apgd_run: group must be [B]");
   const auto row_fn = [&loss, &rows](const torch::Tensor& logits, const torch::Tensor& yy) {
     return loss(logits, yy, rows);
   };
@@ -195,13 +200,17 @@ ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch:
     r.loss_best.index_copy_(0, dst, loss_best.index_select(0, out));
     r.step_size.index_copy_(0, dst, step.index_select(0, out));
     for (torch::Tensor* t :
-         {&rows, &xa, &ya, &x_cur, &x_prev, &grad, &grad_best, &step, &loss_prev, &increases,
+         {&rows, &grp, &xa, &ya, &x_cur, &x_prev, &grad, &grad_best, &step, &loss_prev, &increases,
           &reduced_last, &best_last, &x_best, &loss_best, &nonfinite, &fooled, &x_fooled}) {
       *t = t->index_select(0, stay);
     }
   };
+  // The rows to retire once `fooled` rows exist: those rows and every row of their groups.
+  const auto leaving = [&] {
+    return group.defined() ? torch::isin(grp, grp.masked_select(fooled)) : fooled;
+  };
   // Rows misclassified at the start are done (one host wait).
-  if (prune && fooled.any().item<bool>()) retire(fooled);
+  if (prune && fooled.any().item<bool>()) retire(leaving());
 
   for (int64_t i = 0; i < n_iter && rows.size(0) > 0; ++i) {
     torch::Tensor x_new;
@@ -248,7 +257,7 @@ ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch:
     }
     // A fooled row's later iterates change nothing the attack reports: it leaves (one host wait
     // per iteration; the reference keeps iterating on it until the run ends).
-    if (prune && newly_fooled.any().item<bool>()) retire(fooled);
+    if (prune && newly_fooled.any().item<bool>()) retire(leaving());
   }
   if (rows.size(0) > 0) retire(torch::ones_like(fooled));
   // Checkpoints after every row left: no row is halved there.
@@ -384,8 +393,74 @@ AttackOutput Apgd::run(models::Classifier& model, const torch::Tensor& x, const 
     nonfinite.index_copy_(
         0, idx, nonfinite.index_select(0, idx).logical_or(res.nonfinite.logical_and(was)));
   };
-  const auto still_robust = [&] { return robust; };
-  for_each_run(x.size(0), x.device(), n_targets, o_.restarts, still_robust, one_run);
+  // APGD-T: the runs of several targets at once, one batch of (target, sample) rows (the
+  // reference runs target after target on the samples still robust): targets k0 .. k0 + kc − 1
+  // for the m samples still robust, kc = max(1, B / m) with B = max(max_rows, rows given), so the
+  // working batch never exceeds the caller's batch size (its memory bound) and few survivors get
+  // many targets per pass. A sample is fooled if some target's run fools it, so the flags are those
+  // of the sequential loop; the rows of a sample leave the batch together as soon as one of them is
+  // fooled (group pruning). A fooled sample keeps the first misclassified point of the lowest
+  // target fooled at the earliest iteration; a robust one the highest-loss point over its
+  // targets (ties: the lowest target).
+  const auto some_targets = [&](int64_t restart, int64_t k0, bool first) {
+    const torch::Tensor idx =
+        first ? torch::arange(x.size(0), torch::TensorOptions(torch::kInt64).device(x.device()))
+              : robust.nonzero().squeeze(1);  // a wait
+    const int64_t m = idx.size(0);
+    if (m == 0) return k0 + n_targets;
+    const int64_t cap = std::max(o_.max_rows, x.size(0));
+    const int64_t kc = std::min(std::max<int64_t>(1, cap / m), n_targets - k0);
+    const torch::Tensor xs = xd.index_select(0, idx), ys = y.index_select(0, idx);
+    const torch::Tensor key_index = index_cpu.index_select(0, idx.to(torch::kCPU));
+    const torch::Tensor was = robust.index_select(0, idx);
+    std::vector<torch::Tensor> starts, targets;
+    for (int64_t k = k0; k < k0 + kc; ++k) {
+      starts.push_back(detail::apgd_random_start(xs, key_index, o_.seed, k * o_.restarts + restart,
+                                                 o_.norm, o_.eps));
+      targets.push_back(ranked.index_select(0, idx).select(1, k));
+    }
+    std::vector<int64_t> rep(static_cast<std::size_t>(xs.dim()), 1);
+    rep[0] = kc;
+    const torch::Tensor t_all = torch::cat(targets);
+    const detail::RowLossFn fn = [t_all](const torch::Tensor& logits, const torch::Tensor& yy,
+                                         const torch::Tensor& r) {
+      return dlr_targeted_loss(logits, yy, t_all.index_select(0, r));
+    };
+    const torch::Tensor group = torch::arange(m, idx.options()).repeat({kc});
+    const detail::ApgdRun res =
+        detail::apgd_run(model, xs.repeat(rep), ys.repeat({kc}), torch::cat(starts), fn, o_.norm,
+                         o_.eps, o_.steps, o_.rho, true, group);
+    if (first) zero_grad = res.zero_grad.narrow(0, 0, m).logical_and(correct);
+    // Per sample over its targets ([kc, m] -> [m]); argmax takes the first maximum.
+    const torch::Tensor fooled_k = res.fooled.view({kc, m});
+    const torch::Tensor fooled = fooled_k.any(0);
+    const torch::Tensor loss_k = res.loss_best.view({kc, m});
+    const torch::Tensor pick =
+        torch::where(fooled, fooled_k.to(torch::kInt64).argmax(0), loss_k.argmax(0));
+    const torch::Tensor flat = pick * m + torch::arange(m, idx.options());  // chosen row
+    const torch::Tensor x_pick = res.x_fooled.index_select(0, flat);  // x_best where not fooled
+    const torch::Tensor loss_pick = res.loss_best.index_select(0, flat);
+    const torch::Tensor kept = loss_kept.index_select(0, idx);
+    const torch::Tensor better =
+        fooled.logical_not().logical_and(loss_pick > kept).logical_and(was);
+    const torch::Tensor take = fooled.logical_and(was).logical_or(better);
+    x_out.index_copy_(0, idx, torch::where(per_row(take, xs), x_pick, x_out.index_select(0, idx)));
+    loss_kept.index_copy_(0, idx, torch::where(better, loss_pick, kept));
+    robust.index_copy_(0, idx, fooled.logical_not().logical_and(was));
+    nonfinite.index_copy_(0, idx,
+                          nonfinite.index_select(0, idx).logical_or(
+                              res.nonfinite.view({kc, m}).any(0).logical_and(was)));
+    return k0 + kc;
+  };
+  if (loss_ == ApgdLoss::kTargetedDlr) {
+    bool first = true;
+    for (int64_t r = 0; r < o_.restarts; ++r) {
+      for (int64_t k0 = 0; k0 < n_targets; first = false) k0 = some_targets(r, k0, first);
+    }
+  } else {
+    const auto still_robust = [&] { return robust; };
+    for_each_run(x.size(0), x.device(), n_targets, o_.restarts, still_robust, one_run);
+  }
 
   AttackOutput out;
   out.x_adv = x_out;

@@ -36,6 +36,10 @@ struct AttackOptions {
   double learning_rate = 1e-2;   ///< CW-L2: Adam step size
   double confidence = 0.0;       ///< CW-L2: margin κ
   uint64_t seed = 0;             ///< keyed with (stream, global sample index, restart)
+  /// APGD-T, FAB-T: the most (target, sample) rows one pass may put through the model, where
+  /// several targets run in one batch (the caller's batch size, its memory bound); 0 or less
+  /// than the rows given: the rows given.
+  int64_t max_rows = 0;
 };
 
 /// One attack's result on a batch (tensors on the input's device).

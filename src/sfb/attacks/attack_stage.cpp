@@ -110,7 +110,9 @@ void AttackRunner::run_stage(int64_t s, const data::Dataset& ds, int64_t batch_s
   GroupLocal& l = local_[static_cast<std::size_t>(g)];
   const bool last = st + 1 == static_cast<int64_t>(group.stages.size());
   const bool white_box_before = st > 0 && is_black_box(plan.attack);
-  auto attack = make_attack(plan.attack, plan.opts);
+  AttackOptions opts = plan.opts;
+  opts.max_rows = batch_size;  // APGD-T and FAB-T batch several targets up to this many rows
+  auto attack = make_attack(plan.attack, opts);
   // Stage 0 attacks every correctly classified sample; later stages of a chain only survivors.
   const torch::Tensor cand = (st == 0 ? clean_correct_ : l.robust).nonzero().flatten();
   const int64_t total = cand.numel();

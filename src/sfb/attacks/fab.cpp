@@ -3,7 +3,8 @@
 // fab_pt.py, read for behaviour only; this code is our own):
 //  - targets: for k = 1 .. min(opts.targets, C − 1), the k-th highest non-true logit at the clean
 //    point (reference: output.sort()[1][:, −(k + 1)] on correctly classified points);
-//  - for each target and restart, only samples still robust are attacked;
+//  - for each target and restart, only samples still robust are attacked (several targets run in
+//    one batch when few samples survive; every run is complete, so nothing changes);
 //  - restart 0 starts at x; restart r ≥ 1 at clip(x + ε/2 · u/‖u‖) (linf: u uniform in [−1, 1]^d,
 //    l2: u standard normal), as the reference's use_rand_start;
 //  - each of opts.steps iterations linearizes z_t − z_y at x1, projects both x1 and x (x0) onto
@@ -113,35 +114,73 @@ class FabTargeted final : public Attack {
         logits.masked_fill(mask, -std::numeric_limits<double>::infinity()).argsort(1, true);
     const torch::Tensor index_cpu = index.cpu();
 
-    // The runs, targets k = 1 .. n_targets (outer) × restarts (inner) (for_each_run): the first
-    // attacks the whole batch and keeps the results of the rows classified correctly (the attack
-    // stage hands over only such rows); it never waits. Each later run attacks the rows still
-    // robust, chosen with one wait.
-    const auto one_run = [&](const RunRows& run) {
-      const int64_t k = run.target + 1, r = run.restart;
-      const torch::Tensor& pos = run.rows.device;
+    // The runs (target k = 1 .. n_targets, restart r), several targets in one batch of
+    // (target, sample) rows: targets k0 + 1 .. k0 + kc for the m samples still robust, kc =
+    // max(1, B / m) with B = max(max_rows, rows given), so the working batch never exceeds the
+    // caller's batch size (its memory bound) and few survivors get many targets per pass (the
+    // reference runs target after target on the samples still robust). Every run is complete and
+    // independent per row, so the flags and x_adv (the point of the lowest target that broke the
+    // sample) are those of the sequential loop. The first pass attacks the whole batch and keeps
+    // the results of the rows classified correctly (the attack stage hands over only such rows); it
+    // never waits. Each later pass attacks the rows still robust, chosen with one wait.
+    const auto some_targets = [&](int64_t r, int64_t k0, bool first) -> int64_t {
+      const torch::Tensor pos =
+          first ? torch::arange(xd.size(0), torch::TensorOptions(torch::kInt64).device(xd.device()))
+                : robust.nonzero().squeeze(1);  // a wait
+      const int64_t m = pos.size(0);
+      if (m == 0) return n_targets;
+      const int64_t cap = std::max(o_.max_rows, xd.size(0));
+      const int64_t kc = std::min(std::max<int64_t>(1, cap / m), n_targets - k0);
       const torch::Tensor xs = xd.index_select(0, pos);
       const torch::Tensor ys = y.index_select(0, pos);
-      const torch::Tensor ts = ranked.index_select(0, pos).select(1, k - 1).contiguous();
-      const torch::Tensor keys = index_cpu.index_select(0, run.rows.host);
-      const torch::Tensor adv = single_run(model, xs, ys, ts, keys, k, r, pos, flags);
+      const torch::Tensor keys = index_cpu.index_select(0, pos.to(torch::kCPU));
+      const torch::Tensor x0 = xs.reshape({m, -1});
+      std::vector<torch::Tensor> targets, starts;
+      for (int64_t k = k0 + 1; k <= k0 + kc; ++k) {
+        targets.push_back(ranked.index_select(0, pos).select(1, k - 1));
+        if (r == 0) {
+          starts.push_back(x0);
+        } else {
+          const torch::Tensor u =
+              start_noise(o_.seed, keys, r, k, x0.size(1), o_.norm).to(x0.options());
+          starts.push_back(
+              (x0 + 0.5 * o_.eps * u / row_norm(u, o_.norm).unsqueeze(1)).clamp(0.0, 1.0));
+        }
+      }
+      std::vector<int64_t> rep(static_cast<std::size_t>(xs.dim()), 1);
+      rep[0] = kc;
+      const torch::Tensor xr = xs.repeat(rep), yr = ys.repeat({kc});
+      const RunResult res =
+          single_run(model, xr, yr, torch::cat(targets).contiguous(), torch::cat(starts));
       // The reference's final check: misclassified and within ε (and attacked at all).
       torch::Tensor pred_adv;
       {
         torch::NoGradGuard no_grad;
-        pred_adv = model.forward(adv).argmax(1);
+        pred_adv = model.forward(res.adv).argmax(1);
       }
+      const torch::Tensor dist = row_norm((res.adv - xr).reshape({kc * m, -1}), o_.norm);
+      const torch::Tensor broken_k = (pred_adv != yr).logical_and(dist <= o_.eps).view({kc, m});
       const torch::Tensor was = robust.index_select(0, pos);
-      const torch::Tensor dist = row_norm((adv - xs).reshape({xs.size(0), -1}), o_.norm);
-      const torch::Tensor broken = (pred_adv != ys).logical_and(dist <= o_.eps).logical_and(was);
+      const torch::Tensor broken = broken_k.any(0).logical_and(was);
+      // The lowest target that broke the sample (argmax takes the first maximum).
+      const torch::Tensor pick =
+          broken_k.to(torch::kInt64).argmax(0) * m + torch::arange(m, pos.options());
       robust.index_copy_(0, pos, was.logical_and(broken.logical_not()));
       std::vector<int64_t> row_shape(static_cast<std::size_t>(xs.dim()), 1);
-      row_shape[0] = xs.size(0);
+      row_shape[0] = m;
       x_adv.index_copy_(0, pos,
-                        torch::where(broken.view(row_shape), adv, x_adv.index_select(0, pos)));
+                        torch::where(broken.view(row_shape), res.adv.index_select(0, pick),
+                                     x_adv.index_select(0, pos)));
+      flags.nonfinite.index_copy_(
+          0, pos,
+          flags.nonfinite.index_select(0, pos).logical_or(res.nonfinite.view({kc, m}).any(0)));
+      if (first) flags.zero_grad.index_copy_(0, pos, res.zero_grad.narrow(0, 0, m));
+      return k0 + kc;
     };
-    const auto still_robust = [&] { return robust; };
-    for_each_run(xd.size(0), xd.device(), n_targets, o_.restarts, still_robust, one_run);
+    bool first = true;
+    for (int64_t r = 0; r < o_.restarts; ++r) {
+      for (int64_t k0 = 0; k0 < n_targets; first = false) k0 = some_targets(r, k0, first);
+    }
     AttackOutput out;
     out.x_adv = x_adv;
     out.robust = robust;
@@ -152,23 +191,24 @@ class FabTargeted final : public Attack {
   }
 
  private:
-  /// One FAB run towards targets ts on xs [b, ...]: the closest misclassified point found, or xs
-  /// where none was found. pos: [b] positions of the rows in the caller's batch (for flags).
-  torch::Tensor single_run(models::Classifier& model, const torch::Tensor& xs,
-                           const torch::Tensor& ys, const torch::Tensor& ts,
-                           const torch::Tensor& index, int64_t k, int64_t r,
-                           const torch::Tensor& pos, Flags& flags) const {
+  /// What one FAB run returns per row.
+  struct RunResult {
+    torch::Tensor adv;        ///< [b, ...] the closest misclassified point found, or xs
+    torch::Tensor nonfinite;  ///< [b] bool: some logits of the run were NaN or infinite
+    torch::Tensor zero_grad;  ///< [b] bool: the first iteration's gradient was exactly zero
+  };
+
+  /// One FAB run towards targets ts ([b]) on xs [b, ...] from x_start ([b, d], flat).
+  RunResult single_run(models::Classifier& model, const torch::Tensor& xs, const torch::Tensor& ys,
+                       const torch::Tensor& ts, const torch::Tensor& x_start) const {
     const int64_t b = xs.size(0);
     const auto shape = xs.sizes();
     const torch::Tensor x0 = xs.reshape({b, -1});
-    torch::Tensor x1 = x0.clone();
-    if (r > 0) {
-      const torch::Tensor u =
-          start_noise(o_.seed, index, r, k, x0.size(1), o_.norm).to(x0.options());
-      x1 = (x0 + 0.5 * o_.eps * u / row_norm(u, o_.norm).unsqueeze(1)).clamp(0.0, 1.0);
-    }
+    torch::Tensor x1 = x_start.clone();
     torch::Tensor adv = x0.clone();
     torch::Tensor best = torch::full({b}, kNotFound, x0.options());
+    RunResult out;
+    out.nonfinite = torch::zeros({b}, ys.options().dtype(torch::kBool));
     // df = z_t − z_y (the reference's get_diff_logits_grads_batch_targeted).
     const LossFn diff = [ts](const torch::Tensor& z, const torch::Tensor& yy) {
       return (z.gather(1, ts.unsqueeze(1)) - z.gather(1, yy.unsqueeze(1))).squeeze(1);
@@ -178,10 +218,8 @@ class FabTargeted final : public Attack {
     for (int64_t it = 0; it < o_.steps; ++it) {
       const LossGrad lg = loss_and_grad(model, x1.view(shape), ys, diff);
       const torch::Tensor w = lg.grad.reshape({b, -1});
-      flags.nonfinite.index_copy_(0, pos,
-                                  flags.nonfinite.index_select(0, pos).logical_or(
-                                      lg.logits.isfinite().all(1).logical_not()));
-      if (k == 1 && r == 0 && it == 0) flags.zero_grad.index_copy_(0, pos, (w == 0).all(1));
+      out.nonfinite = out.nonfinite.logical_or(lg.logits.isfinite().all(1).logical_not());
+      if (it == 0) out.zero_grad = (w == 0).all(1);
       // Hyperplane <w, z> = <w, x1> − df of the linearization at x1, for x1 and for x0.
       const torch::Tensor off = (w * x1).sum(1) - lg.loss;
       const torch::Tensor d3 =
@@ -199,9 +237,7 @@ class FabTargeted final : public Attack {
         torch::NoGradGuard no_grad;
         z = model.forward(x1.view(shape));
       }
-      flags.nonfinite.index_copy_(
-          0, pos,
-          flags.nonfinite.index_select(0, pos).logical_or(z.isfinite().all(1).logical_not()));
+      out.nonfinite = out.nonfinite.logical_or(z.isfinite().all(1).logical_not());
       const torch::Tensor is_adv = z.argmax(1) != ys;
       const torch::Tensor dist = row_norm(x1 - x0, o_.norm);
       const torch::Tensor closer = is_adv.logical_and(dist < best);
@@ -209,7 +245,8 @@ class FabTargeted final : public Attack {
       best = torch::where(closer, dist, best);
       x1 = torch::where(is_adv.unsqueeze(1), x0 + (x1 - x0) * kBeta, x1);
     }
-    return adv.view(shape);
+    out.adv = adv.view(shape);
+    return out;
   }
 
   AttackOptions o_;

@@ -56,14 +56,18 @@ using RowLossFn = std::function<torch::Tensor(const torch::Tensor& logits, const
 /// step_size and nonfinite are those at that point, and it is not halved at later checkpoints;
 /// every other sample's results are those of the run without pruning, up to the rounding of
 /// batched forwards of another size. Without `prune`, every sample runs all n_iter iterations (as
-/// the reference does).
+/// the reference does). `group` ([B] int64, optional): with `prune`, when a row is fooled every
+/// row of its group leaves too (not fooled, its state at that point): the rows of one sample
+/// against several targets, of which one success is enough.
 ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
                  const torch::Tensor& x_start, const RowLossFn& loss, Norm norm, double eps,
-                 int64_t n_iter, double rho, bool prune = true);
+                 int64_t n_iter, double rho, bool prune = true,
+                 const torch::Tensor& group = torch::Tensor());
 /// The same for a loss without per-row parameters.
 ApgdRun apgd_run(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& y,
                  const torch::Tensor& x_start, const LossFn& loss, Norm norm, double eps,
-                 int64_t n_iter, double rho, bool prune = true);
+                 int64_t n_iter, double rho, bool prune = true,
+                 const torch::Tensor& group = torch::Tensor());
 
 /// The reference's random start, per sample keyed by (seed, kStreamApgd, index, key):
 /// linf: x + ε·t/‖t‖_∞ with t = 2u − 1, u uniform; l2: x + ε·g/‖g‖₂ with g standard normal
