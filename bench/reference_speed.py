@@ -235,7 +235,9 @@ def main():
                 "commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
                 "host": platform.node(), "cpus": os.cpu_count(), "threads": args.threads,
                 "torch": torch.__version__, "rounds": args.rounds, "images": args.n,
-                "model": "tests/reference/reference_data.py SmallCNN (trained on clean images, float32)", "images_kind": "blended_images (0-30%)"},
+                "model": "tests/reference/reference_data.py SmallCNN (trained on clean "
+                         "images, float32)",
+                "images_kind": "blended_images (0-30%)"},
             "benchmarks": rows}
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as fh:
