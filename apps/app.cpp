@@ -1,8 +1,12 @@
 #include "app.hpp"
 
+#include "attacks/checkpoint.hpp"
+#include "attribution/command.hpp"
+#include "attribution/montage.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
 #include "core/rng.hpp"
+#include "interactions/writer.hpp"
 
 namespace sfb::app {
 
@@ -61,6 +65,25 @@ io::RunInfo run_info(const Invocation& inv, const std::string& subcommand) {
   return info;
 }
 
+std::vector<io::Companion> companions(const Invocation& inv, const std::string& subcommand) {
+  std::vector<io::Companion> c;
+  if (inv.common.out.empty()) return c;
+  const std::filesystem::path out = inv.common.out;
+  if (subcommand == "attack" || subcommand == "eval") {
+    const auto cp = attacks::checkpoint_path(out);
+    c.push_back({cp, "attack checkpoint", io::is_results_file});
+    c.push_back({io::summary_path(cp), "attack checkpoint summary", io::is_summary_file});
+  } else if (subcommand == "attribution" && inv.attribution.montage != 0) {
+    c.push_back({attribution::montage_path(out.string()), "attribution montage (PNG)",
+                 attribution::is_sfbench_montage});
+  } else if (subcommand == "interactions") {
+    for (const auto& p : interactions::plot_paths(out)) {
+      c.push_back({p, "interactions figure (SVG)", interactions::is_sfbench_plot});
+    }
+  }
+  return c;
+}
+
 pipeline::CommandSpec command_spec(const Invocation& inv, const std::string& subcommand) {
   pipeline::CommandSpec spec;
   spec.command = subcommand;
@@ -68,6 +91,7 @@ pipeline::CommandSpec command_spec(const Invocation& inv, const std::string& sub
   spec.seed = static_cast<uint64_t>(inv.common.seed);
   spec.out = inv.common.out;
   spec.run_info = [&inv, subcommand] { return run_info(inv, subcommand); };
+  spec.companions = [&inv, subcommand] { return companions(inv, subcommand); };
   return spec;
 }
 

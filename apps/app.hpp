@@ -79,8 +79,13 @@ void resolve(Context& ctx, Invocation& inv, const std::string& command, unsigned
 /// RunInfo for a results file of `subcommand` from the resolved invocation.
 io::RunInfo run_info(const Invocation& inv, const std::string& subcommand);
 
+/// The files `subcommand` writes next to --out besides the results file and its summary, with how
+/// to recognize sfbench's own: the attack checkpoint and its summary (attack, eval), the montage
+/// (attribution), the figures (interactions). Empty without --out.
+std::vector<io::Companion> companions(const Invocation& inv, const std::string& subcommand);
+
 /// The pipeline's description of a single-stage command `subcommand` of the resolved invocation:
-/// its inputs, seed, results path and run record (read when the results file opens).
+/// its inputs, seed, results path, companions() and run record (read when the results file opens).
 pipeline::CommandSpec command_spec(const Invocation& inv, const std::string& subcommand);
 
 /// The flags of `attack` and `eval`: --attacks, --norm, --eps, --no-resume.

@@ -76,6 +76,11 @@ int main(int argc, char** argv) {
     // Every rank holds the same error: print it once and leave together.
     if (ctx->rank() == 0) std::fprintf(stderr, "[rank %d] error: %s\n", e.origin_rank(), e.what());
     code = static_cast<int>(e.exit_code());
+    if (ctx->abort_at_exit()) {
+      // A parallel file that failed to write cannot be closed: MPI_Finalize would hang or crash.
+      std::fflush(stderr);
+      ctx->abort(code);
+    }
   } catch (const std::exception& e) {
     const auto* se = dynamic_cast<const sfb::Error*>(&e);
     code = static_cast<int>(se ? se->exit_code() : sfb::ExitCode::kRuntime);

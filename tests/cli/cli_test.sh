@@ -152,7 +152,45 @@ PY
     expect_exit 2 "$sfb" validate "$dir/m.json"
     grep -q "hdf5" "$dir/out" && grep -q "seed" "$dir/out" || fail "schema violations not named: $(cat "$dir/out")"
     expect_exit 2 "$sfb" validate "$dir/nonexistent.h5"
-    grep -q "no such file" "$dir/out" || fail "missing file not named" ;;
+    grep -q "no such file" "$dir/out" || fail "missing file not named"
+    # A command's own outputs are required: an sf file without /sf/value (or /samples/pred), and
+    # an sf summary without metrics.sf.value, are invalid; so is a commbench file without its table.
+    expect_exit 0 "$sfb" sf --data synthetic-shapes:16 --model zoo:cnn-small --bootstrap 0 --out "$dir/s.h5"
+    expect_exit 0 "$sfb" validate "$dir/s.h5" "$dir/s.json"
+    "${SFB_PYTHON:-python3}" - "$dir" <<'PY' || fail "cannot delete datasets with h5py"
+import json, shutil, sys
+import h5py
+d = sys.argv[1]
+for src, dst, paths in [("s.h5", "nov.h5", ["/sf/value", "/samples/pred"]), ("r.h5", "nocb.h5", ["/commbench/wrong"])]:
+    shutil.copy(f"{d}/{src}", f"{d}/{dst}")
+    with h5py.File(f"{d}/{dst}", "a") as f:
+        for p in paths:
+            del f[p]
+s = json.load(open(f"{d}/s.json")); del s["metrics"]["sf"]["value"]
+json.dump(s, open(f"{d}/nov.json", "w"))
+PY
+    expect_exit 2 "$sfb" validate "$dir/nov.h5"
+    grep -q "missing dataset /sf/value, which \`sfbench sf\` always writes" "$dir/out" &&
+      grep -q "missing dataset /samples/pred, which" "$dir/out" || fail "missing sf outputs not named: $(cat "$dir/out")"
+    expect_exit 2 "$sfb" validate "$dir/nocb.h5"
+    grep -q "missing dataset /commbench/wrong, which \`sfbench commbench\` always writes" "$dir/out" ||
+      fail "missing commbench output not named: $(cat "$dir/out")"
+    expect_exit 2 "$sfb" validate "$dir/nov.json"
+    grep -q "\[metrics\]\[sf\]: Missing required property 'value'" "$dir/out" || fail "summary without the SF value: $(cat "$dir/out")"
+    # The input is read once, so a summary through a pipe or a FIFO validates; an HDF5 file
+    # through a pipe is refused saying why.
+    expect_exit 0 "$sfb" validate <(cat "$dir/r.json") <(cat "$dir/s.json")
+    [ "$(grep -c "^OK      summary /dev/fd/" "$dir/out")" -eq 2 ] || fail "piped summaries: $(cat "$dir/out")"
+    mkfifo "$dir/fifo"
+    cat "$dir/r.json" >"$dir/fifo" &
+    writer=$!
+    expect_exit 0 timeout 60 "$sfb" validate "$dir/fifo"  # a second open of the FIFO would block
+    kill "$writer" 2>/dev/null
+    wait "$writer"
+    expect_exit 2 "$sfb" validate <(cat "$dir/nov.json")
+    grep -q "Missing required property 'value'" "$dir/out" || fail "a piped invalid summary passed"
+    expect_exit 2 "$sfb" validate <(cat "$dir/r.h5")
+    grep -q "is an HDF5 file read through a pipe or FIFO; .*give its path" "$dir/out" || fail "piped HDF5: $(cat "$dir/out")" ;;
   inputs)
     expect_exit 0 $mpi -np 2 "$sfb" info --json --data synthetic-shapes:50 --model zoo:cnn-small
     python3 - "$dir/out" <<'PY' || fail "info --json lacks the dataset/model description"
@@ -263,7 +301,7 @@ PY
       once "sample [0-9]*: the activation at layer 'features' is NaN or infinite"
       # The results file is created only after the pass: the failed pass leaves none, not even a
       # partial one.
-      [ ! -e "$dir/bad.h5.partial" ] || fail "the run that failed in its pass left bad.h5.partial"
+      [ -z "$(ls "$dir" | grep '^bad\.h5.*\.partial')" ] || fail "the run that failed in its pass left a bad.h5 .partial file"
     fi
     [ ! -e "$dir/bad.h5" ] || fail "a failed run left a complete-looking bad.h5"
     expect_exit 0 "$sfb" validate "$dir/sf.h5" ;;
@@ -288,7 +326,7 @@ PY
     [ ! -e "$dir/full.checkpoint.h5" ] || fail "checkpoint left behind after a complete run"
     # Interrupted after 3 of 6 stages (fgsm, pgd, apgd-ce), then resumed on 3 ranks: same flags.
     SFB_FAULT_STOP_AFTER_STAGES=3 expect_exit 3 $mpi -np 2 "$sfb" attack "${common[@]}" --attacks "$atk" --out "$dir/r.h5"
-    [ -e "$dir/r.checkpoint.h5" ] && [ ! -e "$dir/r.h5" ] && [ ! -e "$dir/r.h5.partial" ] || fail "no checkpoint (or a result, or a partial one) after the interruption"
+    [ -e "$dir/r.checkpoint.h5" ] && [ ! -e "$dir/r.h5" ] && [ -z "$(ls "$dir" | grep '^r\.h5\..*partial')" ] || fail "no checkpoint (or a result, or a partial one) after the interruption"
     expect_exit 0 $mpi -np 3 "$sfb" attack "${common[@]}" --attacks "$atk" --out "$dir/r.h5"
     grep -q "resumed after 3 stages" "$dir/out" || fail "the rerun did not resume"
     "${SFB_PYTHON:-python3}" - "$dir/full.h5" "$dir/r.h5" <<'PY' || fail "resumed run differs from the uninterrupted one"
@@ -357,13 +395,13 @@ PY
     # A diverging loss stops the run naming the step and terms; the last checkpoint is untouched.
     sum=$(sha256sum <"$dir/t.ckpt")
     expect_exit 3 "$sfb" "${tr[@]}" --model zoo:cnn-small --out "$dir/t.h5" --resume --set train.epochs=5 \
-      --set train.lr=1e6 --set train.weight_decay=1000
+      --set train.lr=1e6 --set train.weight_decay=1000 --resume-allow train.lr,train.weight_decay
     grep -q "training diverged at epoch [2-5], step [1-4] (global step [0-9]*): non-finite loss: ce = .*sf = .*total = " "$dir/err" \
       || fail "no divergence message naming the step and terms"
     [ "$(sha256sum <"$dir/t.ckpt")" = "$sum" ] || fail "the last good checkpoint was modified" ;;
   train-resume)
     tr=(train --data synthetic-shapes:96 --model zoo:cnn-small --threads 1 --set train.epochs=3
-        --batch-size 16 --set train.loss=pgd-at --set train.attack_steps=2 --set train.lr=0.02
+        --set train.batch_size=16 --set train.loss=pgd-at --set train.attack_steps=2 --set train.lr=0.02
         --set train.optimizer=sgd --set train.schedule=cosine)
     expect_exit 0 $mpi -np 2 "$sfb" "${tr[@]}" --out "$dir/full.h5"
     full=$(grep weights_sha256 "$dir/out")
@@ -371,10 +409,41 @@ PY
     SFB_TRAIN_STOP_AT_STEP=8 expect_exit 75 $mpi -np 2 -x SFB_TRAIN_STOP_AT_STEP "$sfb" "${tr[@]}" --out "$dir/part.h5"
     [ -f "$dir/part.ckpt" ] || fail "no checkpoint after SIGUSR1"
     [ -e "$dir/part.h5" ] || [ -e "$dir/part.h5.partial" ] && fail "an interrupted run left a results file (or a partial one)"
+    # Another lr, seed and batch size: refused with one message naming each key with both values
+    # (and the keys --resume-allow lets through are not named); epochs of a cosine schedule too.
+    sum=$(sha256sum <"$dir/part.ckpt")
+    expect_exit 2 $mpi -np 2 "$sfb" "${tr[@]}" --out "$dir/part.h5" --resume --set train.lr=0.5 --seed 3 \
+      --set train.batch_size=32
+    once "checkpoint .*part.ckpt was written under another training configuration: seed = 0 (checkpoint) vs 3 (now); train.batch_size = 16 (checkpoint) vs 32 (now); train.lr = 0.02 (checkpoint) vs 0.5 (now)\. .*--resume-allow seed,train.batch_size,train.lr"
+    expect_exit 2 "$sfb" "${tr[@]}" --out "$dir/part.h5" --resume --set train.lr=0.5 --seed 3 \
+      --set train.batch_size=32 --resume-allow seed,train.lr
+    once "configuration: train.batch_size = 16 (checkpoint) vs 32 (now)\. "
+    expect_exit 2 "$sfb" "${tr[@]}" --out "$dir/part.h5" --resume --set train.epochs=4
+    once "configuration: train.epochs = 3 (checkpoint) vs 4 (now)\. "
+    expect_exit 2 "$sfb" "${tr[@]}" --out "$dir/part.h5" --resume --resume-allow train.lrr
+    once "train.resume_allow: 'train.lrr' is not a config key"
+    [ "$(sha256sum <"$dir/part.ckpt")" = "$sum" ] || fail "a refused resume modified the checkpoint"
+    # The same configuration (another thread count and output path may differ) resumes.
     expect_exit 0 $mpi -np 2 "$sfb" "${tr[@]}" --out "$dir/part.h5" --resume
     grep -q "resumed from .*part.ckpt: 1 epochs done, step 2 of the next" "$dir/err" || fail "did not resume mid-epoch"
     [ "$(grep weights_sha256 "$dir/out")" = "$full" ] || fail "resumed weights differ: $full"
     expect_exit 0 "$sfb" validate "$dir/part.h5" "$dir/part.json"
+    # The result records what it resumed from: the checkpoint's configuration and its SHA-256.
+    "${SFB_PYTHON:-python3}" - "$dir/part.h5" "$dir/part.json" <<'PY' || fail "the result does not record the resume"
+import hashlib, json, sys
+import h5py
+f, t = h5py.File(sys.argv[1], "r"), json.load(open(sys.argv[2]))["train"]
+r = t["resumed_from"]
+assert r["checkpoint"].endswith("part.ckpt") and (r["epochs_done"], r["step_in_epoch"], r["global_step"]) == (1, 2, 8), r
+(rec,) = t["resumes"]
+stored = rec["checkpoint_config_toml"]
+assert hashlib.sha256(stored.encode()).hexdigest() == r["config_sha256"] == rec["checkpoint_config_sha256"]
+assert "resume = false" in stored and [c["key"] for c in rec["changed"]] == ["train.resume"], rec["changed"]
+text = lambda v: v.decode() if isinstance(v, bytes) else v
+assert rec["config_sha256"] == text(f.attrs["config_sha256"])
+assert text(f["/train"].attrs["resumed_from_config_sha256"]) == r["config_sha256"]
+assert json.loads(text(f["/train"].attrs["resumes"])) == t["resumes"]
+PY
     for k in ce_adv sf total accuracy adv_accuracy lr epoch; do
       h5dump -d /train/epoch/$k -m %.6g "$dir/full.h5" | grep -A4 DATA >"$dir/a" || fail "no /train/epoch/$k"
       h5dump -d /train/epoch/$k -m %.6g "$dir/part.h5" | grep -A4 DATA >"$dir/b"
@@ -465,7 +534,7 @@ PY
     once "interactions.pairs = 0: P must be >= 1"
     expect_exit 2 "$sfb" interactions "${common[@]}" --contexts -2 --out "$dir/bad.h5"
     once "interactions.contexts = -2: K must be >= 1"
-    [ ! -e "$dir/bad.h5" ] && [ ! -e "$dir/bad.h5.partial" ] || fail "a failed run left a result file" ;;
+    [ ! -e "$dir/bad.h5" ] && [ -z "$(ls "$dir" | grep '^bad\.h5.*\.partial')" ] || fail "a failed run left a result file" ;;
   attribution)
     # A quick run on 2 ranks: three methods, 4 IG steps, masks of synthetic-shapes give the SNR.
     common=(--data synthetic-shapes:6 --model zoo:cnn-small --batch-size 2)
@@ -603,7 +672,7 @@ PY
     once "no foreground pixel"
     expect_exit 2 "$sfb" attribution "${common[@]}" --masks "$dir/mgood.h5" --out "$dir/bad.h5"
     once "is not png:DIR or h5:FILE"
-    [ ! -e "$dir/bad.h5" ] && [ ! -e "$dir/bad.h5.partial" ] || fail "a failed run left a result file" ;;
+    [ ! -e "$dir/bad.h5" ] && [ -z "$(ls "$dir" | grep '^bad\.h5.*\.partial')" ] || fail "a failed run left a result file" ;;
   own-model)
     # README "Evaluate your own model", run as written: the commands of its bash block in a
     # scratch folder, with cifar10:DIR -> synthetic-shapes:12 and the attacks' and training's

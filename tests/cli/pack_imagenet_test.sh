@@ -11,7 +11,8 @@ for np in 2 3; do
   out="$dir/packed_$np.h5"
   $mpi -np $np "$sfb" pack-imagenet --data "imagenet-folder:$dir/images" --labels "$dir/labels.txt" \
     --num-classes 4 --chunk-rows 2 --out "$out" >"$dir/out" 2>"$dir/err" || fail "pack-imagenet -np $np failed"
-  [[ -f "$out" && ! -e "$out.partial" ]] || fail "no packed file for -np $np"
+  [[ -f "$out" && -z "$(find "$dir" -maxdepth 1 -name '*.partial*')" ]] ||
+    fail "no packed file (or a temporary file left) for -np $np"
   "$tool" check "$dir" "$out" || fail "packed file of -np $np differs from the folder"
 done
 printf 'n00000000/img_0.JPEG 0\nn00000001/img_1.JPEG 9\n' >"$dir/bad_labels.txt"

@@ -10,6 +10,7 @@
 
 #include "core/hash.hpp"
 #include "core/partition.hpp"
+#include "io/hdf5/objects.hpp"
 #include "io/results_file.hpp"
 #include "io/validate.hpp"
 #include "mpi/mpi_env.hpp"
@@ -110,7 +111,9 @@ TEST_P(ResultsFileTest, UnevenShardsReadBackElementByElement) {
     rf.finish();
   }
   ctx().host_comm().barrier();
-  EXPECT_FALSE(fs::exists(out.string() + ".partial"));
+  for (const auto& e : fs::directory_iterator(out.parent_path())) {
+    EXPECT_EQ(e.path().string().find(".partial"), std::string::npos) << "left: " << e.path();
+  }
   if (ctx().rank() == 0) {
     hid_t f = H5Fopen(out.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     ASSERT_GE(f, 0);
@@ -239,6 +242,74 @@ TEST(ResultsFile, RecordsAMetricOnceInTheFileAndTheSummary) {
     EXPECT_EQ(j["orders"], nlohmann::json({1, 3}));
     EXPECT_EQ(j["curve"].get<std::vector<double>>(), (std::vector<double>{0.5, 1.5, 2.25}));
     EXPECT_EQ(j.size(), 6U) << j.dump();
+    fs::remove_all(dir);
+  }
+}
+
+// The temporary file is created with H5F_ACC_EXCL (MPI_MODE_EXCL): a symbolic link or a file
+// already at that name is refused on every rank and left as it was.
+TEST(ResultsFile, CreatesItsFileExclusivelyNeverThroughASymlink) {
+  const auto dir = shared_dir("excl");
+  if (ctx().rank() == 0) {
+    std::ofstream(dir / "precious.txt") << "precious";
+    fs::create_symlink(dir / "precious.txt", dir / "link.h5");
+    std::ofstream(dir / "there.h5") << "there";
+  }
+  ctx().host_comm().barrier();
+  for (const char* name : {"link.h5", "there.h5"}) {
+    try {
+      io::h5::create_parallel(dir / name, ctx().mpi_comm());
+      FAIL() << "created " << name << " over an existing path";
+    } catch (const IoError& e) {
+      EXPECT_EQ(e.exit_code(), ExitCode::kBadInput);
+      EXPECT_NE(std::string(e.what()).find("in the way"), std::string::npos) << e.what();
+    }
+  }
+  ctx().host_comm().barrier();
+  if (ctx().rank() == 0) {
+    for (const auto& [file, text] :
+         {std::pair<const char*, const char*>{"precious.txt", "precious"}, {"there.h5", "there"}}) {
+      std::ifstream in(dir / file);
+      std::string s;
+      std::getline(in, s);
+      EXPECT_EQ(s, text) << file;
+    }
+    fs::remove_all(dir);
+  }
+}
+
+// The summary next to the results file names the same run as the file (run_id), and someone
+// else's .json at that name is refused like a foreign .h5.
+TEST(ResultsFile, TheSummaryCarriesTheFilesRunIdAndForeignSummariesAreRefused) {
+  const auto dir = shared_dir("pair");
+  std::string id;
+  {
+    io::ResultsFile rf(ctx(), dir / "p.h5", info(""));
+    id = rf.run_id();
+    rf.finish();
+  }
+  ctx().host_comm().barrier();
+  if (ctx().rank() == 0) {
+    EXPECT_EQ(id.size(), 12U);
+    hid_t f = H5Fopen((dir / "p.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    EXPECT_EQ(read_string_attr(f, "run_id"), id);
+    H5Fclose(f);
+    std::ifstream in(dir / "p.json");
+    EXPECT_EQ(nlohmann::json::parse(in)["run_id"], id);
+    std::ofstream(dir / "q.json") << "{\"mine\": 1}\n";
+  }
+  ctx().host_comm().barrier();
+  try {
+    io::ResultsFile rf(ctx(), dir / "q.h5", info(""));
+    FAIL() << "replaced someone's q.json";
+  } catch (const AgreedError& e) {
+    EXPECT_EQ(e.exit_code(), ExitCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("q.json"), std::string::npos) << e.what();
+  }
+  ctx().host_comm().barrier();
+  if (ctx().rank() == 0) {
+    EXPECT_FALSE(fs::exists(dir / "q.h5"));
     fs::remove_all(dir);
   }
 }

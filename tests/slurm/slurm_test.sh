@@ -11,6 +11,8 @@
 #     a zoo whose model fails: the compare job must be cancelled, not left pending,
 #   - train-requeue.sbatch, sent SIGUSR1 (as --signal=B:USR1 would) once its first checkpoint
 #     exists: it must checkpoint, requeue itself, resume from the checkpoint and complete,
+#   - the same with the mpirun launcher, sent SIGTERM in every process of the job (as at the time
+#     limit; mpirun then exits 1): it must checkpoint, requeue, resume and complete too,
 # and checks job states (scontrol), logs and the HDF5/JSON outputs (sfbench validate + contents).
 # The daemons are stopped on exit, whatever happens (and by a watchdog if this shell is killed).
 #
@@ -253,6 +255,9 @@ have_train=0
 if ((have_train)); then
   background train sbatch --wait "${cpu_opts[@]}" --ntasks-per-node=2 --output="$run/train-%j.out" \
     "$jobs_dir/train-requeue.sbatch" recipe.toml --model zoo:cnn-small --data synthetic-shapes:320
+  background trainterm env SFB_LAUNCHER=mpirun sbatch --wait "${cpu_opts[@]}" --ntasks-per-node=2 \
+    --output="$run/train-term-%j.out" "$jobs_dir/train-requeue.sbatch" recipe.toml \
+    --model zoo:cnn-small --data synthetic-shapes:320
 fi
 background eval env SFB_CMD=eval sbatch --wait "${cpu_opts[@]}" --ntasks-per-node=2 \
   --output="$run/eval-%j.out" "$jobs_dir/eval-single-node.sbatch" eval.toml --attacks fgsm
@@ -266,20 +271,36 @@ background zoobad "$jobs_dir/submit-zoo.sh" --wait --sbatch=--gpus-per-node=0 \
   --sbatch=--cpus-per-task=1 --sbatch=--output="$run/sfb-zoobad-%A_%a.out" \
   --compare-sbatch=--output="$run/sfb-comparebad-%j.out" models-bad.txt eval.toml
 
-# The training job: once its first checkpoint exists (epoch 1 of $train_epochs done), signal the
-# batch shell as Slurm's --signal=B:USR1@300 does.
+# The training jobs, whichever runs first: once the first checkpoint of the one with the default
+# launcher exists (epoch 1 of $train_epochs done), signal its batch shell as Slurm's
+# --signal=B:USR1@300 does; once the mpirun one's exists, send SIGTERM to every process of that job
+# (batch shell, mpirun, ranks) as Slurm does at the time limit: mpirun then exits 1, and the job
+# must still checkpoint and requeue.
 if ((have_train)); then
-  train_job=""
-  for ((i = 0; i < 600; i++)); do
+  train_job="" term_job="" usr1_sent=0 term_sent=0
+  while ((SECONDS < deadline)) && ((!usr1_sent || !term_sent)); do
     [[ -z "$train_job" ]] && train_job=$(job_of train)
-    [[ -n "$train_job" && -e "$run/out/train-$train_job.ckpt" ]] && break
-    [[ -s "$run/train.rc" ]] && fail "the training job ended before its first checkpoint: $(cat "$run/train.submit")"
+    [[ -z "$term_job" ]] && term_job=$(job_of trainterm)
+    if ((!usr1_sent)) && [[ -n "$train_job" && -e "$run/out/train-$train_job.ckpt" ]]; then
+      [[ $(job_field "$train_job" JobState) == RUNNING ]] || fail "training job $train_job is not running"
+      log "training job $train_job wrote its first checkpoint; sending SIGUSR1 to its batch shell"
+      scancel --signal=USR1 --batch "$train_job" || fail "scancel --signal=USR1 --batch $train_job"
+      usr1_sent=1
+    fi
+    if ((!term_sent)) && [[ -n "$term_job" && -e "$run/out/train-$term_job.ckpt" ]]; then
+      [[ $(job_field "$term_job" JobState) == RUNNING ]] || fail "training job $term_job is not running"
+      log "training job $term_job (mpirun) wrote its first checkpoint; sending SIGTERM to all its processes"
+      scancel --signal=TERM --full "$term_job" || fail "scancel --signal=TERM --full $term_job"
+      term_sent=1
+    fi
+    ((!usr1_sent)) && [[ -s "$run/train.rc" ]] &&
+      fail "the training job ended before its first checkpoint: $(cat "$run/train.submit")"
+    ((!term_sent)) && [[ -s "$run/trainterm.rc" ]] &&
+      fail "the mpirun training job ended before its first checkpoint: $(cat "$run/trainterm.submit")"
     sleep 0.2
   done
-  [[ -n "$train_job" && -e "$run/out/train-$train_job.ckpt" ]] || fail "no checkpoint from training job ${train_job:-?}"
-  [[ $(job_field "$train_job" JobState) == RUNNING ]] || fail "training job $train_job is not running"
-  log "training job $train_job wrote its first checkpoint; sending SIGUSR1 to its batch shell"
-  scancel --signal=USR1 --batch "$train_job" || fail "scancel --signal=USR1 --batch $train_job"
+  ((usr1_sent)) || fail "no checkpoint from training job ${train_job:-?}"
+  ((term_sent)) || fail "no checkpoint from the mpirun training job ${term_job:-?}"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -384,5 +405,21 @@ validate "$run/out/train-$job.h5"
 n_epochs=$(h5dump -H -d /train/epoch/epoch "$run/out/train-$job.h5" | sed -n 's/.*DATASPACE *SIMPLE { ( \([0-9]*\) ).*/\1/p')
 [[ "$n_epochs" == "$train_epochs" ]] || fail "train-$job.h5 logs ${n_epochs:-no} epochs, not $train_epochs"
 log "train-requeue.sbatch: job $job got SIGUSR1, checkpointed, requeued, resumed and COMPLETED ($train_epochs epochs)"
+
+rc=$(await trainterm)
+job=$term_job
+tlog=$run/train-term-$job.out
+[[ "$rc" == 0 ]] || fail "train-requeue.sbatch (mpirun, SIGTERM): sbatch --wait exit $rc"
+expect_completed "$job" "train-requeue (mpirun, SIGTERM)"
+[[ $(job_field "$job" Restarts) == 1 ]] || fail "training job $job: Restarts=$(job_field "$job" Restarts), expected 1"
+grep -q "launcher mpirun" "$tlog" || fail "$tlog: SFB_LAUNCHER=mpirun not used"
+grep -q "SIGTERM" "$tlog" || fail "$tlog: the batch shell did not report SIGTERM"
+grep -q "requeueing job $job" "$tlog" || fail "$tlog: no requeue after SIGTERM"
+grep -q "train start 2 .*resuming from" "$tlog" || fail "$tlog: the second start did not resume"
+grep -q "training finished after 2 start(s)" "$tlog" || fail "$tlog: training did not finish"
+validate "$run/out/train-$job.h5"
+n_epochs=$(h5dump -H -d /train/epoch/epoch "$run/out/train-$job.h5" | sed -n 's/.*DATASPACE *SIMPLE { ( \([0-9]*\) ).*/\1/p')
+[[ "$n_epochs" == "$train_epochs" ]] || fail "train-$job.h5 logs ${n_epochs:-no} epochs, not $train_epochs"
+log "train-requeue.sbatch (mpirun): job $job got SIGTERM in every process, checkpointed, requeued, resumed and COMPLETED"
 
 log "PASS"

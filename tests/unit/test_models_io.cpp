@@ -58,7 +58,9 @@ TEST_F(ModelsIo, CheckpointRoundTripGivesIdenticalOutputs) {
   const fs::path file = dir_ / "run.ckpt";
   save_checkpoint(file, *model, "seed = 3\n", 7);
   EXPECT_TRUE(fs::exists(file));
-  EXPECT_FALSE(fs::exists(dir_ / "run.ckpt.partial"));
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().extension(), ".ckpt") << "left behind: " << e.path();
+  }
 
   CheckpointInfo info;
   auto loaded = load_checkpoint(file, &info);
@@ -222,6 +224,46 @@ def forward(self, x):
   EXPECT_LE(max_abs_diff(taps[0], x.mean({2, 3})), 1e-6);
   EXPECT_LE(max_abs_diff(z, m->forward(x)), 1e-6);
   EXPECT_THROW(m->forward_tapped(x, {"block1"}, taps), ConfigError);
+}
+
+// A training run replaces only sfbench's own checkpoints: native ones and TorchScript files with
+// sfbench's extra files. Written through an exclusive temporary file, never through a symlink.
+TEST_F(ModelsIo, OnlySfbenchCheckpointsAreRecognizedAsReplaceable) {
+  auto model = trained_looking_cnn();
+  const fs::path native = dir_ / "native.ckpt";
+  save_checkpoint(native, *model);
+  EXPECT_TRUE(is_sfbench_checkpoint(native));
+  const fs::path text = dir_ / "notes.ckpt";
+  std::ofstream(text) << "my notes\n";
+  EXPECT_FALSE(is_sfbench_checkpoint(text));
+  EXPECT_FALSE(is_sfbench_checkpoint(dir_ / "missing.ckpt"));
+  const fs::path bare = dir_ / "bare.pt";
+  torch::save(std::static_pointer_cast<torch::nn::Module>(model), bare.string());
+  EXPECT_FALSE(is_sfbench_checkpoint(bare)) << "a module archive is someone else's file";
+
+  const fs::path script = write_script_module(dir_ / "s.pt", std::string(kFeatures) + R"(
+def head(self, a):
+    return torch.matmul(a, self.w.t())
+def forward(self, x):
+    return self.head(self.features(x))
+)");
+  EXPECT_FALSE(is_sfbench_checkpoint(script)) << "a user's TorchScript file";
+  TorchScriptModel m(script, {3, 8, 8}, "torchscript:" + script.string());
+  // A symlink at the final name is replaced, its target untouched.
+  const fs::path precious = dir_ / "precious.txt";
+  std::ofstream(precious) << "precious";
+  const fs::path saved = dir_ / "train.ckpt";
+  fs::create_symlink(precious, saved);
+  m.save(saved, {{"sfbench/epoch", "1"}});
+  EXPECT_FALSE(fs::is_symlink(saved));
+  EXPECT_TRUE(is_sfbench_checkpoint(saved));
+  std::ifstream in(precious);
+  std::string s;
+  std::getline(in, s);
+  EXPECT_EQ(s, "precious");
+  TorchScriptModel back(saved, {3, 8, 8}, "torchscript:" + saved.string());
+  const torch::Tensor x = torch::rand({2, 3, 8, 8});
+  EXPECT_LE(max_abs_diff(back.forward(x), m.forward(x)), 0.0);
 }
 
 TEST_F(ModelsIo, PythonExportRoundTripMatchesThePythonLogits) {

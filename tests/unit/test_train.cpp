@@ -1,11 +1,13 @@
 // Unit tests of train/: losses against hand computation, the FGSM adversary against its formula,
 // LR schedules, config errors, the SF regularizer's value and gradient against the direct formula
-// and finite differences, and the NaN guard (stops before any update; checkpoint untouched).
+// and finite differences, the NaN guard (stops before any update; checkpoint untouched), and
+// --resume against a changed configuration (refused naming each key; every resume recorded).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "attacks/common.hpp"
 #include "core/config.hpp"
@@ -13,8 +15,10 @@
 #include "core/hash.hpp"
 #include "data/synthetic_shapes.hpp"
 #include "data/train_fixtures.hpp"
+#include "pipeline/inputs.hpp"
 #include "train/losses.hpp"
 #include "train/optim.hpp"
+#include "train/resume_config.hpp"
 #include "train/sf_regularizer.hpp"
 #include "train/trainer.hpp"
 
@@ -224,6 +228,174 @@ TEST(TrainNanGuard, StopsNamingTheTermsAndLeavesTheCheckpoint) {
     EXPECT_EQ(e.exit_code(), ExitCode::kRuntime);
   }
   EXPECT_EQ(sha256_file(ckpt), before);
+  std::filesystem::remove_all(dir);
+}
+
+/// The resolved configuration of a train run (top-level keys and [train]) as `sfbench train`
+/// stores it, after applying `overrides` (key=value).
+std::string train_toml(const std::vector<std::string>& overrides) {
+  CommonConfig common;
+  pipeline::InputConfig inputs;
+  train::TrainConfig tc;
+  ConfigSchema s;
+  common.register_keys(s);
+  inputs.register_keys(s);
+  tc.register_keys(s);
+  for (const auto& kv : overrides) s.apply_override(kv);
+  return s.to_toml();
+}
+
+std::string refusal(const std::string& ckpt_toml, const std::string& now_toml,
+                    const train::TrainConfig& c) {
+  try {
+    train::check_resume_config("r.ckpt", ckpt_toml, now_toml, c);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TrainResumeConfig, RefusesEveryChangedTrainingKeyNamingBothValues) {
+  train::TrainConfig c;
+  const std::string base = train_toml({"train.lr=0.02", "seed=0", "train.batch_size=16"});
+  EXPECT_TRUE(train::config_differences(base, base).empty());
+  EXPECT_EQ(refusal(base, base, c), "");
+  // One message naming each refused key with both values, and how to allow them.
+  const std::string m =
+      refusal(base, train_toml({"train.lr=0.5", "seed=3", "train.batch_size=32"}), c);
+  EXPECT_NE(m.find("checkpoint r.ckpt was written under another training configuration: seed = 0 "
+                   "(checkpoint) vs 3 (now); train.batch_size = 16 (checkpoint) vs 32 (now); "
+                   "train.lr = 0.02 (checkpoint) vs 0.5 (now). "),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("--resume-allow seed,train.batch_size,train.lr"), std::string::npos) << m;
+  for (const char* kv : {"train.loss=mart", "train.eps=0.1", "train.sf_lambda=0", "model=zoo:x",
+                         "data=synthetic-shapes:9", "precision=bf16", "train.dtype=float64",
+                         "train.momentum=0.5", "split=test"}) {
+    const std::string key = std::string(kv).substr(0, std::string(kv).find('='));
+    EXPECT_NE(refusal(base, train_toml({"train.lr=0.02", "seed=0", "train.batch_size=16", kv}), c)
+                  .find(key + " = "),
+              std::string::npos)
+        << kv;
+  }
+  // Run control may differ (and is returned as an allowed difference).
+  const auto ok = train::check_resume_config(
+      "r.ckpt", base,
+      train_toml({"train.lr=0.02", "seed=0", "train.batch_size=16", "out=b.h5", "threads=3",
+                  "train.checkpoint=x.ckpt", "train.resume=true", "train.checkpoint_every=5",
+                  "device=cpu", "train.epochs=40"}),
+      c);
+  EXPECT_EQ(ok.size(), 7u);
+  // train.epochs sets the length of a cosine schedule: refused there.
+  train::TrainConfig cosine;
+  cosine.schedule = "cosine";
+  const std::string cos = train_toml({"train.schedule=cosine"});
+  EXPECT_NE(refusal(cos, train_toml({"train.schedule=cosine", "train.epochs=30"}), cosine)
+                .find("train.epochs = 20 (checkpoint) vs 30 (now)"),
+            std::string::npos);
+  // train.resume_allow lets named keys through; "*" every key.
+  c.resume_allow = {"train.lr"};
+  EXPECT_EQ(refusal(base, train_toml({"train.lr=0.5", "seed=0", "train.batch_size=16"}), c), "");
+  EXPECT_NE(refusal(base, train_toml({"train.lr=0.5", "seed=1", "train.batch_size=16"}), c)
+                .find("seed = 0 (checkpoint) vs 1 (now). "),
+            std::string::npos);
+  c.resume_allow = {"*"};
+  EXPECT_EQ(refusal(base, train_toml({"train.lr=0.5", "seed=1"}), c), "");
+  // A key one configuration lacks (a checkpoint of an earlier version) is a difference.
+  const auto d = train::config_differences("seed = 0\n", "seed = 0\n[train]\nsync_bn = true\n");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].key, "train.sync_bn");
+  EXPECT_EQ(d[0].checkpoint, "(absent)");
+  EXPECT_EQ(d[0].now, "true");
+  // An unknown key in train.resume_allow is refused.
+  c.resume_allow = {"train.lrr"};
+  EXPECT_THROW(train::check_resume_allow(c, base), ConfigError);
+}
+
+TEST(TrainResumeConfig, TrainerRefusesAChangedOrMissingConfigAndRecordsEveryResume) {
+  const auto dir = std::filesystem::temp_directory_path() / "sfb_test_train_resume_config";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto ds = tiny_data(16);
+  SelfComm comm;
+  train::TrainConfig c;
+  c.epochs = 1;
+  c.batch_size = 8;
+  c.lr = 0.01;
+  const std::string first = train_toml({"train.epochs=1", "train.lr=0.01"});
+  {
+    auto model = tiny_mlp();
+    train::Trainer t(*model, ds, c, comm, 7, torch::kCPU, first);
+    ASSERT_FALSE(t.resume(dir / "run.ckpt"));
+    ASSERT_EQ(t.run(dir / "run.ckpt", false), train::RunStatus::kFinished);
+  }
+  c.epochs = 2;
+  const std::string second = train_toml({"train.epochs=2", "train.lr=0.01", "threads=2"});
+  {
+    // Another lr: refused before anything is trained or written.
+    train::TrainConfig other = c;
+    other.lr = 0.1;
+    auto model = tiny_mlp();
+    train::Trainer t(*model, ds, other, comm, 7, torch::kCPU,
+                     train_toml({"train.epochs=2", "train.lr=0.1"}));
+    try {
+      t.resume(dir / "run.ckpt");
+      FAIL() << "a changed lr was resumed";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("train.lr = 0.01 (checkpoint) vs 0.1 (now)"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  {
+    auto model = tiny_mlp();
+    train::Trainer t(*model, ds, c, comm, 7, torch::kCPU, second);
+    ASSERT_TRUE(t.resume(dir / "run.ckpt"));
+    ASSERT_EQ(t.state().resumes.size(), 1u);
+    const auto& r = t.state().resumes[0];
+    EXPECT_EQ(r.checkpoint_config_toml, first);
+    EXPECT_EQ(r.checkpoint_config_sha256, sha256_hex(first));
+    EXPECT_EQ(r.config_sha256, sha256_hex(second));
+    EXPECT_EQ(r.epochs_done, 1);
+    ASSERT_EQ(r.changed.size(), 2u);  // threads and train.epochs (constant schedule)
+    EXPECT_EQ(r.changed[0].key, "threads");
+    EXPECT_EQ(r.changed[1].key, "train.epochs");
+    ASSERT_EQ(t.run(dir / "run.ckpt", false), train::RunStatus::kFinished);
+  }
+  {
+    // The record travels with the checkpoint: a second resume sees both.
+    auto model = tiny_mlp();
+    train::Trainer t(*model, ds, c, comm, 7, torch::kCPU, second);
+    ASSERT_TRUE(t.resume(dir / "run.ckpt"));
+    ASSERT_EQ(t.state().resumes.size(), 2u);
+    EXPECT_EQ(t.state().resumes[1].checkpoint_config_toml, second);
+    EXPECT_TRUE(t.state().resumes[1].changed.empty());
+    const auto j = nlohmann::json::parse(train::resumes_json(t.state().resumes));
+    EXPECT_EQ(j[0]["changed"][1]["now"], "2");
+  }
+  {
+    // A checkpoint without a stored configuration (earlier versions) is refused, saying so,
+    // unless every difference is allowed.
+    auto model = tiny_mlp();
+    train::TrainConfig old = c;
+    old.epochs = 1;
+    train::Trainer w(*model, ds, old, comm, 7, torch::kCPU, "");
+    ASSERT_EQ(w.run(dir / "old.ckpt", false), train::RunStatus::kFinished);
+    train::Trainer t(*model, ds, c, comm, 7, torch::kCPU, second);
+    try {
+      t.resume(dir / "old.ckpt");
+      FAIL() << "a checkpoint without a configuration was resumed";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("stores no training configuration"), std::string::npos)
+          << e.what();
+    }
+    train::TrainConfig any = c;
+    any.resume_allow = {"*"};
+    train::Trainer a(*model, ds, any, comm, 7, torch::kCPU,
+                     train_toml({"train.epochs=2", "train.resume_allow=[\"*\"]"}));
+    EXPECT_TRUE(a.resume(dir / "old.ckpt"));
+    EXPECT_EQ(a.state().resumes.back().checkpoint_config_sha256, "");
+  }
   std::filesystem::remove_all(dir);
 }
 

@@ -1,6 +1,7 @@
 #include "attribution/montage.hpp"
 
 #include <png.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <system_error>
 
 #include "core/error.hpp"
+#include "core/output_file.hpp"
 
 namespace sfb::attribution {
 namespace {
@@ -24,7 +26,7 @@ constexpr uint8_t kWhite = 255;
 // that C++ must unwind; the caller turns a false return into IoError.
 
 struct PngWrite {
-  const char* path;    // file to create (the ".tmp" name)
+  int fd;              // the temporary file (NewFile), written through a duplicate descriptor
   png_uint_32 width;   // pixels
   png_uint_32 height;  // pixels
   png_bytepp rows;     // height pointers to width·3 bytes of RGB
@@ -47,10 +49,12 @@ void on_png_warning(png_structp, png_const_charp) {}
 
 /// Writes job->rows as an 8-bit RGB PNG with job->text; false (job->error set) on any failure.
 bool write_png_file(PngWrite* job) {
-  job->file = std::fopen(job->path, "wb");
+  const int fd = dup(job->fd);
+  job->file = fd >= 0 ? fdopen(fd, "wb") : nullptr;
   if (job->file == nullptr) {
     std::snprintf(job->error, sizeof(job->error), "cannot open for writing: %s",
                   std::strerror(errno));
+    if (fd >= 0) close(fd);
     return false;
   }
   job->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, job, on_png_error, on_png_warning);
@@ -80,6 +84,40 @@ bool write_png_file(PngWrite* job) {
     std::snprintf(job->error, sizeof(job->error), "write failed: %s", std::strerror(errno));
     return false;
   }
+  return true;
+}
+
+struct PngRead {
+  std::FILE* file;  // the PNG to read
+  png_structp png;
+  png_infop info;
+  bool ours;  // a tEXt key starts with "sfbench:"
+};
+
+void on_png_read_error(png_structp png, png_const_charp) { png_longjmp(png, 1); }
+
+/// Reads the PNG's header chunks (tEXt among them, written before the image data); false for a
+/// file libpng cannot read.
+bool read_png_text(PngRead* job) {
+  job->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, job, on_png_read_error, on_png_warning);
+  job->info = job->png != nullptr ? png_create_info_struct(job->png) : nullptr;
+  if (job->png == nullptr || job->info == nullptr) {
+    png_destroy_read_struct(&job->png, &job->info, nullptr);
+    return false;
+  }
+  if (setjmp(png_jmpbuf(job->png))) {
+    png_destroy_read_struct(&job->png, &job->info, nullptr);
+    return false;
+  }
+  png_init_io(job->png, job->file);
+  png_read_info(job->png, job->info);
+  png_textp text = nullptr;
+  int n = 0;
+  png_get_text(job->png, job->info, &text, &n);
+  for (int i = 0; i < n; ++i) {
+    if (std::strncmp(text[i].key, "sfbench:", 8) == 0) job->ours = true;
+  }
+  png_destroy_read_struct(&job->png, &job->info, nullptr);
   return true;
 }
 
@@ -275,26 +313,28 @@ void write_montage(const std::string& path, const torch::Tensor& images,
   std::vector<png_bytep> rows(static_cast<size_t>(height));
   for (int64_t y = 0; y < height; ++y) rows[y] = pixels.data() + y * width * 3;
 
-  const std::string tmp = path + ".tmp";
+  NewFile file(path);  // exclusive temporary file, removed unless committed
   PngWrite job{};
-  job.path = tmp.c_str();
+  job.fd = file.fd();
   job.width = static_cast<png_uint_32>(width);
   job.height = static_cast<png_uint_32>(height);
   job.rows = rows.data();
   job.text = text.data();
   job.num_text = static_cast<int>(text.size());
-  std::error_code ec;
   if (!write_png_file(&job)) {
-    std::filesystem::remove(tmp, ec);
-    throw IoError("cannot write montage PNG '" + path + "' (via '" + tmp + "'): " + job.error);
+    throw IoError("cannot write montage PNG '" + path + "' (via '" + file.path().string() +
+                  "'): " + job.error);
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw IoError("cannot write montage PNG '" + path + "': renaming '" + tmp +
-                  "' into place failed: " + ec.message());
-  }
+  file.commit();
+}
+
+bool is_sfbench_montage(const std::filesystem::path& file) {
+  PngRead job{};
+  job.file = std::fopen(file.c_str(), "rb");
+  if (job.file == nullptr) return false;
+  const bool read = read_png_text(&job);
+  std::fclose(job.file);
+  return read && job.ours;
 }
 
 }  // namespace sfb::attribution

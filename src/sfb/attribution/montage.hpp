@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -40,11 +41,16 @@ std::array<uint8_t, 3> heat_colour(double t);
 /// [0, 1] are clamped). maps: one [K, H, W] channel-reduced attribution per method (any dtype and
 /// device); names: one column name per map; row_labels: K strings
 /// (e.g. "index 17, label 3, pred 3").
-/// The PNG is written to `path + ".tmp"` and renamed into place, so a failed write leaves neither
-/// file. Throws ConfigError on bad shapes, counts or options, IoError naming `path` when the file
-/// cannot be written. Not collective: call it on one rank.
+/// The PNG is written to an exclusive temporary file (NewFile: "<path>.<tag>.partial") and renamed
+/// into place, so a failed write leaves neither file. Throws ConfigError on bad shapes, counts or
+/// options, IoError naming `path` when the file cannot be written. Not collective: call it on one
+/// rank.
 void write_montage(const std::string& path, const torch::Tensor& images,
                    const std::vector<torch::Tensor>& maps, const std::vector<std::string>& names,
                    const std::vector<std::string>& row_labels, const MontageOptions& o = {});
+
+/// True when `file` is a PNG with sfbench's tEXt chunks ("sfbench:..." keys): a montage of
+/// write_montage(), which a run may replace. Not collective.
+bool is_sfbench_montage(const std::filesystem::path& file);
 
 }  // namespace sfb::attribution

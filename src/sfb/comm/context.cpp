@@ -77,6 +77,15 @@ Context::Context(int* argc, char*** argv) {
   int initialized = 0;
   SFB_MPI_CHECK(MPI_Initialized(&initialized));
   if (!initialized) {
+#ifdef OPEN_MPI
+    // Open MPI's MPI-IO (ompio) picks a shared-file-pointer component whenever a file is opened,
+    // and its 'lockedfile' component copies the path plus ".locktest.<rank>" into a 256-byte
+    // buffer: a path longer than ~240 bytes aborts the process (buffer overflow). sfbench never
+    // uses shared file pointers (HDF5 writes at explicit offsets), so 'individual', which needs
+    // no file name, is chosen unless the user set the parameter. The variable is read by MPI_Init
+    // in this process, so it takes effect under mpirun and srun alike.
+    setenv("OMPI_MCA_sharedfp", "individual", /*overwrite=*/0);
+#endif
     int provided = 0;
     SFB_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
     owns_mpi_ = true;
@@ -103,6 +112,11 @@ Context::~Context() {
   host_comm_.reset();
   int finalized = 0;
   MPI_Finalized(&finalized);
+  if (!finalized && abort_at_exit_) {
+    // MPI_Finalize would hang or crash (a parallel file that could not be closed): end the job.
+    MPI_Abort(mpi_comm_ != MPI_COMM_NULL ? mpi_comm_ : MPI_COMM_WORLD,
+              static_cast<int>(ExitCode::kRuntime));
+  }
   if (!finalized) {
     if (mpi_comm_ != MPI_COMM_NULL) MPI_Comm_free(&mpi_comm_);
     if (owns_mpi_) MPI_Finalize();

@@ -42,6 +42,8 @@ class Context {
  public:
   /// Initializes MPI (MPI_THREAD_FUNNELED) unless already initialized, and finds this rank's
   /// local rank: OMPI_COMM_WORLD_LOCAL_RANK, else SLURM_LOCALID, else an MPI shared-memory split.
+  /// With Open MPI it sets OMPI_MCA_sharedfp=individual first unless the environment sets it
+  /// (the default 'lockedfile' component overflows a buffer on paths over ~240 bytes).
   Context(int* argc, char*** argv);
   ~Context();
   Context(const Context&) = delete;
@@ -87,6 +89,14 @@ class Context {
   /// Aborts every rank of the job with `code` (MPI_Abort). Never returns.
   [[noreturn]] void abort(int code) const;
 
+  /// Records that MPI cannot be finalized cleanly any more: a parallel HDF5 file failed to write
+  /// and cannot be closed (closing, or HDF5's clean-up in MPI_Finalize, would wait forever in a
+  /// collective or crash). Mains then end the job with abort() after printing the error; the
+  /// destructor does so as a last resort. Not collective (every rank calls it).
+  void set_abort_at_exit() { abort_at_exit_ = true; }
+  /// Whether set_abort_at_exit() was called.
+  bool abort_at_exit() const { return abort_at_exit_; }
+
  private:
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
@@ -94,6 +104,7 @@ class Context {
   std::string hostname_;
   MPI_Comm mpi_comm_ = MPI_COMM_NULL;
   bool owns_mpi_ = false;
+  bool abort_at_exit_ = false;
   torch::Device device_{torch::kCPU};
   std::unique_ptr<comm::Communicator> host_comm_;
   std::unique_ptr<comm::Communicator> nccl_comm_;

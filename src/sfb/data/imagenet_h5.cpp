@@ -6,9 +6,11 @@
 #include <sstream>
 #include <variant>
 
+#include "comm/communicator.hpp"
 #include "core/error.hpp"
 #include "core/hash.hpp"
 #include "core/log.hpp"
+#include "core/output_file.hpp"
 #include "core/partition.hpp"
 #include "core/progress.hpp"
 #include "io/hyperslab.hpp"
@@ -140,7 +142,6 @@ void PackConfig::register_keys(ConfigSchema& s) {
 void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& out,
                    const PackOptions& options) {
   if (options.chunk_rows < 1) throw ConfigError("pack chunk_rows must be >= 1");
-  const fs::path partial = out.string() + ".partial";
   const int64_t n = folder.size();
   const int64_t side = folder.options().transform.crop;
   const std::vector<int64_t> trailing{3, side, side};
@@ -150,6 +151,9 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
     if (!fs::is_directory(dir)) {
       throw IoError("output directory '" + dir.string() + "' does not exist", ExitCode::kBadInput);
     }
+    check_name_length(out);
+    // A second pack into `out` is refused at once; what packs that died left of it goes.
+    if (ctx.rank() == 0 && lock_output(out)) remove_stale_partials(out);
     std::error_code ec;
     if (fs::exists(out, ec)) {
       bool ours = false;
@@ -168,6 +172,9 @@ void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const fs::path& o
       }
     }
   });
+  // A temporary name unique to this run, created exclusively (no existing file, no symlink).
+  const fs::path partial = partial_path(
+      out, comm::broadcast_string(ctx.host_comm(), ctx.rank() == 0 ? random_tag() : "", 0));
   ctx.agree([&] { file = H5Node::create_parallel(partial, ctx.mpi_comm()); });
   const std::string source = folder.spec();
   const std::string fp = folder.fingerprint();

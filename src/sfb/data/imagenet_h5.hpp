@@ -75,9 +75,11 @@ struct PackConfig {
 
 /// Packs `folder` into `out` (layout: ImageNetH5). Every rank decodes its balanced share of the
 /// samples (core/partition.hpp) with the folder's decoder threads, in chunks of chunk_rows rows,
-/// and writes each chunk collectively with MPI-IO, so memory stays at one chunk per rank. The file
-/// is written as `out.partial` and renamed to `out` once complete. An existing `out` is replaced
-/// only when it is a packed ImageNet file (else IoError, exit code 2). Collective; a decode error
+/// and writes each chunk collectively with MPI-IO, so memory stays at one chunk per rank. Rank 0
+/// holds the lock of `out` (lock_output(): a second pack into `out` is refused, exit code 2). The
+/// file is written under a temporary name unique to the run, `out.<tag>.partial`, created
+/// exclusively, and renamed to `out` once complete. An existing `out` is replaced only when it is
+/// a packed ImageNet file (else IoError, exit code 2). Collective; a decode error
 /// on any rank becomes an AgreedError on every rank (naming the image), and `out` is untouched.
 void pack_imagenet(Context& ctx, const ImageNetFolder& folder, const std::filesystem::path& out,
                    const PackOptions& options);

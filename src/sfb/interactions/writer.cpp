@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/output_file.hpp"
 #include "interactions/detail/svg_plot.hpp"
 
 namespace sfb::interactions {
@@ -140,12 +141,34 @@ std::vector<std::filesystem::path> write_plots(const InteractionStatistics& s,
   for (const auto& [suffix, plot] : plots) {
     std::filesystem::path p = out;
     p.replace_extension("." + suffix + ".svg");
-    std::ofstream f(p);
-    f << detail::render_svg(plot);
-    if (!f) throw IoError("cannot write the plot " + p.string());
+    write_file_atomically(p, detail::render_svg(plot));
     written.push_back(p);
   }
   return written;
+}
+
+std::vector<std::filesystem::path> plot_paths(const std::filesystem::path& out) {
+  std::vector<std::filesystem::path> paths;
+  for (const char* suffix :
+       {".interactions_I.svg", ".interactions_dJ.svg", ".interactions_D.svg"}) {
+    std::filesystem::path p = out;
+    paths.push_back(p.replace_extension(suffix));
+  }
+  return paths;
+}
+
+bool is_sfbench_plot(const std::filesystem::path& file) {
+  constexpr std::size_t kHead = 4096;  // the title comes right after the <svg> element
+  std::ifstream in(file, std::ios::binary);
+  std::string head(kHead, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(kHead));
+  head.resize(static_cast<std::size_t>(in.gcount()));
+  if (head.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) != 0) return false;
+  for (const char* title : {">Multi-order interaction I(m): ", ">Attacking utility dJ(m) = ",
+                            ">Disentanglement D(m): "}) {
+    if (head.find(title) != std::string::npos) return true;
+  }
+  return false;
 }
 
 }  // namespace sfb::interactions

@@ -8,7 +8,9 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/output_file.hpp"
 #include "io/hdf5/objects.hpp"
+#include "io/results_file.hpp"
 #include "io/validate.hpp"
 
 namespace sfb::io {
@@ -275,6 +277,7 @@ void write_model_infos(const std::vector<ModelRecord>& records, const std::files
                   ExitCode::kBadInput);
   }
   std::set<std::string> names;
+  std::vector<std::pair<fs::path, nlohmann::json>> files;
   for (const auto& r : records) {
     const auto info = robustbench_json(r);
     const std::string name = info["name"].get<std::string>();
@@ -283,11 +286,16 @@ void write_model_infos(const std::vector<ModelRecord>& records, const std::files
                         "); model_info files are named after the file stem",
                     ExitCode::kBadInput);
     }
-    const fs::path out = dir / (name + ".json");
-    std::ofstream os(out);
-    os << info.dump(2) << "\n";
-    if (!os) throw IoError("cannot write '" + out.string() + "'");
+    // Only an earlier model_info of sfbench is replaced: never a summary or someone's file.
+    check_companion({dir / (name + ".json"), "RobustBench model_info", [](const fs::path& p) {
+                       std::ifstream in(p, std::ios::binary);
+                       const auto j = nlohmann::json::parse(in, nullptr, false);
+                       return j.is_object() && j.contains("sfbench") && j["sfbench"].is_object() &&
+                              j["sfbench"].contains("results_file");
+                     }});
+    files.emplace_back(dir / (name + ".json"), info);
   }
+  for (const auto& [out, info] : files) write_file_atomically(out, info.dump(2) + "\n");
 }
 
 }  // namespace sfb::io

@@ -65,8 +65,10 @@ nlohmann::json robustbench_json(const ModelRecord& r);
 std::vector<Table> zoo_tables(const std::vector<ModelRecord>& records,
                               const std::vector<AttackCorrelation>& corr);
 
-/// Writes DIR/<file stem>.json, the robustbench_json() of every record. IoError (exit 2) for a
-/// missing directory or two records with the same stem; IoError when a file cannot be written.
+/// Writes DIR/<file stem>.json, the robustbench_json() of every record, each through an exclusive
+/// temporary file renamed into place. IoError (exit 2) for a missing directory, two records with
+/// the same stem or an existing DIR/<stem>.json that is not an sfbench model_info (checked before
+/// any file is written); IoError when a file cannot be written.
 void write_model_infos(const std::vector<ModelRecord>& records, const std::filesystem::path& dir);
 
 }  // namespace sfb::io

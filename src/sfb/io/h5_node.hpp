@@ -37,7 +37,8 @@ class H5Node {
 
   /// Opens `file` read-only on this process alone (no MPI-IO).
   static H5Node open_readonly(const std::filesystem::path& file);
-  /// Creates (truncating) `file` for parallel access over `comm`. Collective over `comm`.
+  /// Creates `file`, which must not exist (h5::create_parallel), for parallel access over `comm`.
+  /// Collective over `comm`.
   static H5Node create_parallel(const std::filesystem::path& file, MPI_Comm comm);
   /// True when the file starts with the HDF5 signature.
   static bool is_hdf5(const std::filesystem::path& file);

@@ -2,6 +2,7 @@
 #include <torch/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -53,21 +54,56 @@ struct RunInfo {
 /// The JSON summary that goes next to a results file: results.h5 -> results.json.
 std::filesystem::path summary_path(const std::filesystem::path& out);
 
+/// True when `file` is an HDF5 file whose root has the attribute sfbench_version (a results file
+/// or an attack checkpoint of any sfbench version). Not collective.
+bool is_results_file(const std::filesystem::path& file);
+/// True when `file` is a JSON object with sfbench_version and schema_version (an sfbench summary).
+/// Not collective.
+bool is_summary_file(const std::filesystem::path& file);
+
+/// A file a command writes next to its results file, besides the results file and its summary:
+/// a checkpoint, a figure. Used to refuse, before any work, to replace someone else's file.
+struct Companion {
+  std::filesystem::path path;
+  std::string what;  ///< what sfbench writes there: "training checkpoint", "montage"
+  /// True when an existing file at `path` is sfbench's own (from an earlier run).
+  std::function<bool(const std::filesystem::path&)> is_ours;
+};
+
+/// Checks that `c.path` can be written: its name fits its file system, and an existing file of
+/// that name is sfbench's own (c.is_ours). Throws IoError with exit code 2 naming the path and
+/// what sfbench would write there. Not collective.
+void check_companion(const Companion& c);
+
 /// Checks that `out` can become a results file: its directory exists and is writable, and an
 /// existing file of that name is an sfbench results file (so a typo never overwrites someone's
-/// data). Throws IoError with exit code 2 naming the path. Not collective.
+/// data), and so is an existing JSON summary next to it (summary_path) an sfbench summary. Names
+/// must fit the file system. Throws IoError with exit code 2 naming the path. Not collective.
 void check_output_path(const std::filesystem::path& out);
+
+/// Claims `out` for this run before any work: rank 0 checks check_output_path(out), takes the
+/// lock of `out` (lock_output(): a second run with the same `out` is refused with exit code 2
+/// naming it) and checks check_companion() of each of `companions`. Without `out` (empty), each
+/// companion is locked instead. Errors are agreed (exit code 2). Claiming again what this process
+/// holds only repeats the checks. Collective.
+void claim_output(Context& ctx, const std::filesystem::path& out,
+                  const std::vector<Companion>& companions = {});
 
 /// One run's parallel HDF5 results file (layout: results_schema/HDF5_LAYOUT.md).
 ///
-/// Written as `<out>.partial` with root attribute complete = 0; finish() sets complete = 1,
-/// closes, renames it to `<out>` (atomically replacing an older result only then) and writes the
-/// JSON summary. A run that dies before finish() leaves only the .partial file behind.
+/// claim_output(out) first (the run's lock on `out`; foreign files refused). Written under a
+/// temporary name unique to the file, `<out>.<run_id>.partial` (partial_path()), created
+/// exclusively (no existing file, no symbolic link), with root attribute complete = 0; finish()
+/// sets complete = 1, closes, and renames it to `<out>` (atomically replacing an older result only
+/// then) next to its JSON summary, which carries the same run_id. A run that dies before finish()
+/// leaves only the .partial file behind. A write that fails (a full disk) is one agreed error
+/// naming `out` and the system's reason; the temporary file is removed.
 /// Every method except summary() is collective: all ranks call it in the same order with the same
 /// paths and attribute values (values are checked for agreement across ranks).
 class ResultsFile {
  public:
-  /// Creates `<out>.partial` and writes the root attributes, /provenance and the HDF5 version.
+  /// Claims `out`, creates its temporary file and writes the root attributes (run_id among
+  /// them), /provenance and the HDF5 version.
   ResultsFile(Context& ctx, const std::filesystem::path& out, const RunInfo& info);
   ~ResultsFile();
   ResultsFile(const ResultsFile&) = delete;
@@ -118,11 +154,22 @@ class ResultsFile {
   void finish();
   /// The final path (`out`).
   const std::filesystem::path& path() const { return out_; }
+  /// 12 hex digits naming this file's run: root attribute run_id, "run_id" in the summary and
+  /// part of the temporary names.
+  const std::string& run_id() const { return run_id_; }
 
  private:
   void agree_on(const std::string& what, const std::string& canonical);
+  /// Runs the HDF5 work `fn` on every rank and agrees on its failure: then the file is abandoned
+  /// (abandon()) and every rank throws the same AgreedError naming `out` and `what` was written.
+  void guarded(const std::string& what, const std::function<void()>& fn);
+  /// After a failed write: the temporary file is removed (rank 0) and the HDF5 handle is dropped
+  /// without a close (a file that failed to write cannot be closed reliably; the job then ends
+  /// through MPI_Abort, Context::set_abort_at_exit()).
+  void abandon();
   Context& ctx_;
   std::filesystem::path out_, partial_;
+  std::string run_id_;
   std::unique_ptr<h5::Handle> file_;  // the HDF5 file; <hdf5.h> stays in results_file.cpp
   nlohmann::json summary_;
   bool finished_ = false;

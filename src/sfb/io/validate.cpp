@@ -65,6 +65,61 @@ void check_attributes(hid_t obj, const std::string& where, const nlohmann::json&
   }
 }
 
+/// The string value of root attribute `key` ("" when absent or not a string).
+std::string root_string(hid_t file, const std::string& key) {
+  if (!h5::has_attr(file, key)) return "";
+  try {
+    auto v = h5::read_attr(file, key);
+    if (auto* s = std::get_if<std::string>(&v)) return *s;
+  } catch (const Error&) {
+    // check_attributes reports an unreadable root attribute
+  }
+  return "";
+}
+
+/// True when `path` names a dataset of the layout (exactly or through a '*' pattern).
+bool is_layout_dataset(const nlohmann::json& layout, const std::string& path) {
+  for (auto& [pattern, spec] : layout["datasets"].items()) {
+    if (path_matches(pattern, path)) return true;
+  }
+  return false;
+}
+
+/// Checks the outputs the file's command always writes (layout "required_by_command", keyed by
+/// the root attribute subcommand): a group must exist; a dataset path (one of the layout's
+/// datasets; '*' = any one path segment) must match at least one of `datasets`, the file's
+/// datasets. A subcommand the layout does not list is noted (files of other writers, tests).
+void check_command_outputs(hid_t file, const nlohmann::json& layout,
+                           const std::vector<std::string>& datasets, ValidationReport& rep) {
+  const std::string sub = root_string(file, "subcommand");
+  if (sub.empty()) return;  // a missing subcommand is already a problem
+  const auto& by_command = layout["required_by_command"];
+  if (!by_command.contains(sub)) {
+    rep.notes.push_back("subcommand '" + sub +
+                        "' has no list of required outputs in results_layout.json");
+    return;
+  }
+  for (const auto& item : by_command[sub]) {
+    const auto path = item.get<std::string>();
+    bool found = false;
+    if (is_layout_dataset(layout, path)) {
+      for (const auto& d : datasets) found = found || path_matches(path, d);
+    } else {
+      found = h5::exists(file, path);
+    }
+    if (!found) {
+      const bool dataset = is_layout_dataset(layout, path);
+      const bool pattern = path.find('*') != std::string::npos;
+      rep.problems.push_back((pattern   ? "no dataset matches "
+                              : dataset ? "missing dataset "
+                                        : "missing group ") +
+                             path + ", which `sfbench " + sub + "` always writes");
+    }
+  }
+}
+
+const char kHdf5Signature[] = "\x89HDF\r\n\x1a\n";
+
 }  // namespace
 
 ValidationReport validate_results(const fs::path& file) {
@@ -117,8 +172,10 @@ ValidationReport validate_results(const fs::path& file) {
   }
   std::map<std::string, uint64_t> symbols;
   std::map<std::string, std::string> symbol_origin;
+  std::vector<std::string> datasets;
   int64_t checked = 0;
   h5::visit_datasets(f.get(), [&](const std::string& path) {
+    datasets.push_back(path);
     const nlohmann::json* spec = nullptr;
     for (auto& [pattern, s] : layout["datasets"].items()) {
       if (path_matches(pattern, path)) spec = &s;
@@ -163,24 +220,33 @@ ValidationReport validate_results(const fs::path& file) {
       }
     }
   });
+  check_command_outputs(f.get(), layout, datasets, rep);
   rep.notes.push_back(std::to_string(checked) + " datasets read back in full");
   return rep;
 }
 
 ValidationReport validate_summary(const fs::path& file) {
-  ValidationReport rep;
-  rep.kind = "summary";
-  std::ifstream in(file);
+  std::ifstream in(file, std::ios::binary);
   if (!in) {
+    ValidationReport rep;
+    rep.kind = "summary";
     rep.problems.push_back("'" + file.string() + "': cannot open");
     return rep;
   }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return validate_summary_text(text.str(), file.string());
+}
+
+ValidationReport validate_summary_text(const std::string& text, const std::string& name) {
+  ValidationReport rep;
+  rep.kind = "summary";
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(in);
+    doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    rep.problems.push_back("'" + file.string() + "' is not valid JSON (byte " +
-                           std::to_string(e.byte) + "): " + e.what());
+    rep.problems.push_back("'" + name + "' is not valid JSON (byte " + std::to_string(e.byte) +
+                           "): " + e.what());
     return rep;
   }
   const auto schema_doc = nlohmann::json::parse(summary_schema_text());
@@ -209,22 +275,52 @@ ValidationReport validate_summary(const fs::path& file) {
 }
 
 ValidationReport validate_path(const fs::path& file) {
-  if (!fs::exists(file)) {
-    ValidationReport rep;
-    rep.kind = "file";
+  ValidationReport rep;
+  rep.kind = "file";
+  std::error_code ec;
+  const fs::file_status st = fs::status(file, ec);
+  if (!fs::exists(st)) {
     rep.problems.push_back("'" + file.string() + "': no such file");
     return rep;
   }
-  // JSON summaries start with '{'; everything else (.h5, .h5.partial, damaged files) is checked as
-  // a results file so HDF5's own reason for refusing it is reported.
-  const bool json =
-      file.extension() == ".json" || (file.extension() != ".h5" && !h5::is_hdf5(file) && [&] {
-        std::ifstream in(file);
-        char c = 0;
-        in >> c;
-        return c == '{';
-      }());
-  return json ? validate_summary(file) : validate_results(file);
+  // The input is read once, from its start, so a pipe or FIFO (`validate <(cat r.json)`) works:
+  // its first bytes decide what it is, and a summary is parsed from the same stream.
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    rep.problems.push_back("'" + file.string() + "': cannot open for reading");
+    return rep;
+  }
+  constexpr std::size_t kSignature = sizeof(kHdf5Signature) - 1;
+  std::string head(kSignature, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(in.gcount()));
+  const bool regular = fs::is_regular_file(st);
+  if (head == std::string(kHdf5Signature, kSignature)) {
+    if (regular) return validate_results(file);
+    rep.kind = "results";
+    rep.problems.push_back("'" + file.string() +
+                           "' is an HDF5 file read through a pipe or FIFO; HDF5 reads a results "
+                           "file by seeking, so give its path instead");
+    return rep;
+  }
+  const auto first = head.find_first_not_of(" \t\r\n");
+  const bool looks_json = first != std::string::npos && head[first] == '{';
+  if (looks_json || file.extension() == ".json" || (!regular && first == std::string::npos)) {
+    std::ostringstream text;
+    text << head << in.rdbuf();
+    if (text.str().empty()) {
+      rep.problems.push_back("'" + file.string() + "' is empty");
+      return rep;
+    }
+    return validate_summary_text(text.str(), file.string());
+  }
+  // Anything else in a regular file (.h5.partial, damaged files, a user block) is checked as a
+  // results file, so that HDF5's own reason for refusing it is reported.
+  if (regular) return validate_results(file);
+  rep.problems.push_back("'" + file.string() +
+                         "' is neither a JSON summary (it does not start with '{') nor an HDF5 "
+                         "results file");
+  return rep;
 }
 
 }  // namespace sfb::io

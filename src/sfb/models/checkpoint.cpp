@@ -1,10 +1,14 @@
 #include "models/checkpoint.hpp"
 
+#include <caffe2/serialize/inline_container.h>
+
+#include <cstring>
 #include <system_error>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "core/output_file.hpp"
 #include "models/state_dict.hpp"
 #include "models/torch_save.hpp"
 #include "models/zoo.hpp"
@@ -131,19 +135,34 @@ void save_checkpoint(const std::filesystem::path& file, NativeModel& model,
   archive.write(kModelKey, weights);
   if (extra != nullptr && !extra_key.empty()) archive.write(extra_key, *extra);
 
-  std::filesystem::path partial = file;
-  partial += ".partial";
+  NewFile out(file);  // exclusive temporary file, removed unless committed
   try {
-    archive.save_to(partial.string());
+    archive.save_to([&out](const void* data, size_t n) { return out.try_write(data, n) ? n : 0; });
   } catch (const c10::Error& e) {
-    throw IoError("checkpoint " + file.string() + ": cannot write " + partial.string() + ": " +
-                  e.what_without_backtrace());
+    throw IoError("checkpoint " + file.string() + ": cannot write " + out.path().string() + ": " +
+                  (out.error() != 0 ? std::string(std::strerror(out.error()))
+                                    : std::string(e.what_without_backtrace())));
   }
+  out.commit();
+}
+
+bool is_sfbench_checkpoint(const std::filesystem::path& file) {
   std::error_code ec;
-  std::filesystem::rename(partial, file, ec);
-  if (ec) {
-    throw IoError("checkpoint " + file.string() + ": cannot rename " + partial.string() + ": " +
-                  ec.message());
+  if (!std::filesystem::is_regular_file(file, ec)) return false;
+  try {
+    // A TorchScript checkpoint of `sfbench train` carries extra files under "sfbench/".
+    caffe2::serialize::PyTorchStreamReader reader(file.string());
+    for (const auto& r : reader.getAllRecords()) {
+      if (r.rfind("extra/sfbench/", 0) == 0) return true;
+    }
+  } catch (const c10::Error&) {
+    return false;  // not a LibTorch archive at all
+  }
+  try {
+    read_checkpoint_info(file);  // a native checkpoint: the format entry
+    return true;
+  } catch (const Error&) {
+    return false;
   }
 }
 

@@ -17,8 +17,9 @@ struct CheckpointInfo {
 };
 
 /// Writes `model` (architecture name, options, every parameter and buffer), `config_toml` and
-/// `epoch` to `file` in one LibTorch archive (torch::serialize::OutputArchive). Written to
-/// "<file>.partial" and renamed, so a reader never sees a half-written checkpoint. Parameters are
+/// `epoch` to `file` in one LibTorch archive (torch::serialize::OutputArchive). Written to an
+/// exclusive temporary file ("<file>.<tag>.partial", NewFile: never an existing file or a symbolic
+/// link) and renamed, so a reader never sees a half-written checkpoint. Parameters are
 /// stored on the CPU. Throws IoError naming the file when it cannot be written. Not collective:
 /// call on one rank.
 /// `extra` (optional) is stored as a nested archive under `extra_key` (train/ keeps its optimizer
@@ -27,6 +28,11 @@ void save_checkpoint(const std::filesystem::path& file, NativeModel& model,
                      const std::string& config_toml = "", int64_t epoch = 0,
                      const std::string& extra_key = "",
                      torch::serialize::OutputArchive* extra = nullptr);
+
+/// True when `file` is sfbench's: a native checkpoint (save_checkpoint) or a TorchScript file with
+/// sfbench's extra files ("sfbench/..."), as `sfbench train` writes them. A run may replace such a
+/// file; any other is refused. Not collective.
+bool is_sfbench_checkpoint(const std::filesystem::path& file);
 
 /// Reads the metadata of a checkpoint. Throws DataError (exit code 2) naming the file for a
 /// missing, truncated or corrupt file, or one that is not an sfbench checkpoint.

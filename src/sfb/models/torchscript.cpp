@@ -3,11 +3,15 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ostream>
 #include <stdexcept>
 #include <system_error>
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
+#include "core/output_file.hpp"
 
 namespace sfb::models {
 namespace {
@@ -360,20 +364,24 @@ std::vector<std::pair<std::string, torch::Tensor>> TorchScriptModel::named_buffe
 
 void TorchScriptModel::save(const std::filesystem::path& file,
                             const std::unordered_map<std::string, std::string>& extra) const {
-  const std::filesystem::path partial = file.string() + ".partial";
+  NewFile out(file);  // exclusive temporary file, removed unless committed
+  NewFileBuf buf(out);
+  std::ostream os(&buf);
   try {
     torch::jit::Module copy = module_.clone();
     copy.to(torch::Device(torch::kCPU));
     copy.eval();
-    copy.save(partial.string(), extra);
+    copy.save(os, extra);
   } catch (const c10::Error& e) {
-    throw IoError("cannot write " + partial.string() + ": " + e.what_without_backtrace());
+    throw IoError("cannot write " + file.string() + " (via " + out.path().string() + "): " +
+                  (out.error() != 0 ? std::string(std::strerror(out.error()))
+                                    : std::string(e.what_without_backtrace())));
   }
-  std::error_code ec;
-  std::filesystem::rename(partial, file, ec);
-  if (ec)
-    throw IoError("cannot rename " + partial.string() + " to " + file.string() + ": " +
-                  ec.message());
+  if (!os) {
+    throw IoError("cannot write " + file.string() + " (via " + out.path().string() +
+                  "): " + std::strerror(out.error() != 0 ? out.error() : EIO));
+  }
+  out.commit();
 }
 
 void TorchScriptModel::load_state(const std::filesystem::path& file,

@@ -88,8 +88,9 @@ class TorchScriptModel : public Classifier {
   /// Every buffer of the module with its dotted name, recursively, in module order.
   std::vector<std::pair<std::string, torch::Tensor>> named_buffers() const;
   /// Writes a CPU copy of the module in eval mode to `file` with `extra` as its extra files
-  /// (Python: torch.jit.load(file, _extra_files=...)): to "<file>.partial", then renamed. Throws
-  /// IoError naming the file. Not collective.
+  /// (Python: torch.jit.load(file, _extra_files=...)): to an exclusive temporary file
+  /// ("<file>.<tag>.partial", NewFile), then renamed. Throws IoError naming the file. Not
+  /// collective.
   void save(const std::filesystem::path& file,
             const std::unordered_map<std::string, std::string>& extra) const;
   /// Copies the parameters and buffers of the TorchScript file `file` into this module (the

@@ -29,7 +29,7 @@ std::vector<std::filesystem::path> Stage::write_figures(const std::string& /*out
 }
 
 void require_inputs(Context& ctx, const std::string& command, const InputConfig& in,
-                    const std::string& out) {
+                    const std::string& out, const std::vector<io::Companion>& companions) {
   ctx.agree([&] {
     if (in.data.empty()) {
       throw ConfigError("sfbench " + command + " needs a dataset: --data SPEC (key 'data')");
@@ -37,8 +37,8 @@ void require_inputs(Context& ctx, const std::string& command, const InputConfig&
     if (in.model.empty()) {
       throw ConfigError("sfbench " + command + " needs a model: --model SPEC (key 'model')");
     }
-    if (!out.empty()) io::check_output_path(out);
   });
+  if (!out.empty()) io::claim_output(ctx, out, companions);
 }
 
 void check_fit(Context& ctx, const data::Dataset& ds, const InputConfig& in,
@@ -58,8 +58,11 @@ void check_fit(Context& ctx, const data::Dataset& ds, const InputConfig& in,
 int run_command(Context& ctx, const CommandSpec& spec, const StagesFactory& build,
                 const DatasetWrapper& wrap) {
   const InputConfig& in = spec.inputs;
-  require_inputs(ctx, spec.command, in, spec.out);
+  require_inputs(ctx, spec.command, in, "");
   if (spec.check) ctx.agree(spec.check);
+  std::vector<io::Companion> companions;
+  if (spec.companions) ctx.agree([&] { companions = spec.companions(); });
+  if (!spec.out.empty() || !companions.empty()) io::claim_output(ctx, spec.out, companions);
   std::shared_ptr<const data::Dataset> ds = open_dataset(ctx, in, spec.seed);
   const Range shard = balanced_range(ds->size(), ctx.size(), ctx.rank());
   if (wrap) ctx.agree([&] { ds = wrap(ds, shard); });

@@ -88,6 +88,10 @@ struct CommandSpec {
   /// Checks of the command's own configuration (train: --out or a checkpoint), run after
   /// require_inputs() and before the inputs are opened; their errors are agreed. Optional.
   std::function<void()> check;
+  /// Files the command writes next to `out` besides the results file and its summary (an attack
+  /// checkpoint, a training checkpoint, figures): claimed with `out` before any work
+  /// (io::claim_output), so someone else's file there is refused. Resolved after `check`.
+  std::function<std::vector<io::Companion>()> companions;
 };
 
 /// Builds the stage for the opened dataset and model. Called inside an agreed section: a bad
@@ -116,10 +120,11 @@ int run_command(Context& ctx, const CommandSpec& spec, const StagesFactory& buil
 int run_command(Context& ctx, const CommandSpec& spec, const StageFactory& build,
                 const DatasetWrapper& wrap = {});
 
-/// --data and --model are given and the results path `out` (when not empty) is writable:
-/// ConfigError / IoError naming the key or path otherwise. Collective.
+/// --data and --model are given and the results path `out` (when not empty) is writable and
+/// claimed for this run (io::claim_output with `companions`: the run's lock, no foreign file
+/// replaced): ConfigError / IoError naming the key or path otherwise. Collective.
 void require_inputs(Context& ctx, const std::string& command, const InputConfig& in,
-                    const std::string& out);
+                    const std::string& out, const std::vector<io::Companion>& companions = {});
 
 /// The dataset has samples and no more classes than the model outputs: DataError naming both
 /// otherwise. Collective.

@@ -53,7 +53,7 @@ int TrainCommandStage::exit_code() const {
 }
 
 void TrainCommandStage::write(io::ResultsFile& rf) {
-  write_train(rf, *trainer_, cfg_, checkpoint_, sha_);
+  write_train(rf, *trainer_, cfg_, checkpoint_, sha_, resumed_);
 }
 
 std::vector<pipeline::NamedTiming> TrainCommandStage::timings(const pipeline::StageCost& /*cost*/) {

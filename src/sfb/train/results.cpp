@@ -2,10 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 namespace sfb::train {
 
 void write_train(io::ResultsFile& rf, const Trainer& t, const TrainConfig& c,
-                 const std::filesystem::path& ckpt, const std::string& sha) {
+                 const std::filesystem::path& ckpt, const std::string& sha, bool resumed) {
   const auto& h = t.history();
   const auto column = [&](const auto& get) {
     std::vector<double> v;
@@ -39,7 +41,21 @@ void write_train(io::ResultsFile& rf, const Trainer& t, const TrainConfig& c,
   rf.set_attr("/train", "schedule", c.schedule);
   rf.set_attr("/train", "batch_size", c.batch_size);
   rf.set_attr("/train", "steps_per_epoch", t.steps_per_epoch());
+  // Every configuration the run was resumed under, and what this process resumed from.
+  const auto& resumes = t.state().resumes;
+  rf.set_attr("/train", "resumes", resumes_json(resumes));
   auto& s = rf.summary();
+  s["train"]["resumes"] = nlohmann::json::parse(resumes_json(resumes));
+  if (resumed && !resumes.empty()) {
+    const ResumeRecord& r = resumes.back();
+    rf.set_attr("/train", "resumed_from", r.checkpoint);
+    rf.set_attr("/train", "resumed_from_config_sha256", r.checkpoint_config_sha256);
+    s["train"]["resumed_from"] = {{"checkpoint", r.checkpoint},
+                                  {"config_sha256", r.checkpoint_config_sha256},
+                                  {"epochs_done", r.epochs_done},
+                                  {"step_in_epoch", r.step_in_epoch},
+                                  {"global_step", r.global_step}};
+  }
   s["train"]["final_terms"] = last;
   if (!h.empty()) s["train"]["final_accuracy"] = h.back().accuracy;
 }

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <mutex>
+#include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
 #include "core/hash.hpp"
@@ -39,7 +40,48 @@ std::vector<double> to_vector(const torch::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
+nlohmann::json resume_to_json(const ResumeRecord& r) {
+  nlohmann::json changed = nlohmann::json::array();
+  for (const auto& d : r.changed) {
+    changed.push_back({{"key", d.key}, {"checkpoint", d.checkpoint}, {"now", d.now}});
+  }
+  return {{"checkpoint", r.checkpoint},
+          {"checkpoint_config_sha256", r.checkpoint_config_sha256},
+          {"checkpoint_config_toml", r.checkpoint_config_toml},
+          {"config_sha256", r.config_sha256},
+          {"epochs_done", r.epochs_done},
+          {"step_in_epoch", r.step_in_epoch},
+          {"global_step", r.global_step},
+          {"changed", changed}};
+}
+
+std::vector<ResumeRecord> resumes_from_json(const std::string& text) {
+  std::vector<ResumeRecord> out;
+  for (const auto& j : nlohmann::json::parse(text)) {
+    ResumeRecord r;
+    r.checkpoint = j.at("checkpoint").get<std::string>();
+    r.checkpoint_config_sha256 = j.at("checkpoint_config_sha256").get<std::string>();
+    r.checkpoint_config_toml = j.at("checkpoint_config_toml").get<std::string>();
+    r.config_sha256 = j.at("config_sha256").get<std::string>();
+    r.epochs_done = j.at("epochs_done").get<int64_t>();
+    r.step_in_epoch = j.at("step_in_epoch").get<int64_t>();
+    r.global_step = j.at("global_step").get<int64_t>();
+    for (const auto& d : j.at("changed")) {
+      r.changed.push_back({d.at("key").get<std::string>(), d.at("checkpoint").get<std::string>(),
+                           d.at("now").get<std::string>()});
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string resumes_json(const std::vector<ResumeRecord>& records) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& r : records) a.push_back(resume_to_json(r));
+  return a.dump();
+}
 
 void save_train_checkpoint(const std::filesystem::path& file, models::Classifier& model,
                            torch::optim::Optimizer& opt, const TrainState& state,
@@ -51,6 +93,7 @@ void save_train_checkpoint(const std::filesystem::path& file, models::Classifier
   st.write("step_in_epoch", c10::IValue(state.step_in_epoch));
   st.write("global_step", c10::IValue(state.global_step));
   st.write("partial", to_tensor(state.partial));
+  st.write("resumes", c10::IValue(resumes_json(state.resumes)));
   // History as columns: epoch, accuracy, adv_accuracy, lr, seconds, images_per_s, terms...
   const int64_t e = static_cast<int64_t>(state.history.size());
   const int64_t t = e > 0 ? static_cast<int64_t>(state.history.front().terms.size()) : 0;
@@ -89,18 +132,25 @@ void save_train_checkpoint(const std::filesystem::path& file, models::Classifier
 
 TrainState load_train_checkpoint(const std::filesystem::path& file, models::Classifier& model,
                                  torch::optim::Optimizer& opt, const std::string& loss,
-                                 const torch::Device& device) {
+                                 const torch::Device& device,
+                                 const CheckpointConfigCheck& check_config) {
   // Weights first: checks the file and the architecture (DataError naming both).
   torch::serialize::InputArchive st;
   bool has_state = false;
+  std::string config_toml;
   if (auto* native = dynamic_cast<models::NativeModel*>(&model)) {
     models::load_weights(*native, file);
     torch::serialize::InputArchive archive;
     archive.load_from(file.string(), device);
     has_state = archive.try_read(kStateKey, st);
+    c10::IValue config;
+    if (archive.try_read("config_toml", config) && config.isString()) {
+      config_toml = config.toStringRef();
+    }
   } else if (auto* ts = dynamic_cast<models::TorchScriptModel*>(&model)) {
-    std::unordered_map<std::string, std::string> extra = {{kTsState, ""}};
+    std::unordered_map<std::string, std::string> extra = {{kTsState, ""}, {kTsConfig, ""}};
     ts->load_state(file, extra);
+    if (extra.count(kTsConfig) != 0) config_toml = extra.at(kTsConfig);
     if (extra.count(kTsState) != 0) {
       const std::string& bytes = extra.at(kTsState);
       try {
@@ -118,6 +168,7 @@ TrainState load_train_checkpoint(const std::filesystem::path& file, models::Clas
                    "has no training state (a model file, not a checkpoint written by "
                    "`sfbench train`); pass it as --model to fine-tune it");
   }
+  if (check_config) check_config(config_toml);
   TrainState s;
   try {
     auto value = [&](const char* key) {
@@ -143,6 +194,14 @@ TrainState load_train_checkpoint(const std::filesystem::path& file, models::Clas
       throw bad_file(file, "train_state lacks partial/history/cpu_rng");
     }
     s.partial = to_vector(partial);
+    c10::IValue resumes;
+    if (st.try_read("resumes", resumes)) {  // absent in checkpoints of earlier versions
+      try {
+        s.resumes = resumes_from_json(resumes.toStringRef());
+      } catch (const nlohmann::json::exception& e) {
+        throw bad_file(file, std::string("malformed train_state 'resumes': ") + e.what());
+      }
+    }
     for (int64_t i = 0; i < hist.size(0); ++i) {
       const std::vector<double> row = to_vector(hist[i]);
       EpochLog l;

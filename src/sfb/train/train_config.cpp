@@ -45,6 +45,8 @@ void TrainConfig::register_keys(ConfigSchema& s) {
   s.add("train.dtype", &dtype, "training precision", {"float32", "float64"});
   s.add("train.checkpoint", &checkpoint, "checkpoint file (\"\" = <out without .h5>.ckpt)");
   s.add("train.resume", &resume, "resume from train.checkpoint when it exists");
+  s.add("train.resume_allow", &resume_allow,
+        "config keys that may differ from the checkpoint's on resume (\"*\" = any)");
   s.add_int("train.checkpoint_every", &checkpoint_every, "epochs between checkpoints", 1, 1000000);
 }
 

@@ -50,7 +50,10 @@ struct TrainConfig {
   std::string dtype = "float32";  ///< float32 | float64 training precision
   std::string checkpoint;         ///< checkpoint file ("" = next to --out as <out stem>.ckpt)
   bool resume = false;            ///< continue from `checkpoint` when it exists
-  int64_t checkpoint_every = 1;   ///< epochs between checkpoints (the last epoch always writes)
+  /// Config keys that may differ from the checkpoint's when resuming, beyond those that never
+  /// change the training (train/resume_config.hpp); "*" allows every difference.
+  std::vector<std::string> resume_allow;
+  int64_t checkpoint_every = 1;  ///< epochs between checkpoints (the last epoch always writes)
 
   /// Registers the keys train.* in `schema` (strings with choices, numbers with ranges, so a bad
   /// loss/optimizer/schedule name or λ < 0 is a ConfigError naming the key).

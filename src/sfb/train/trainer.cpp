@@ -11,10 +11,12 @@
 #include "comm/context.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
+#include "core/hash.hpp"
 #include "core/timer.hpp"
 #include "data/batches.hpp"
 #include "data/sampler.hpp"
 #include "train/optim.hpp"
+#include "train/resume_config.hpp"
 
 namespace sfb::train {
 namespace {
@@ -107,9 +109,30 @@ Trainer::Trainer(models::Classifier& model, const data::Dataset& ds, const Train
 }
 
 bool Trainer::resume(const std::filesystem::path& file) {
+  // Without a configuration of its own (library callers) there is nothing to compare.
+  const bool check = !config_toml_.empty();
+  if (check) check_resume_allow(cfg_, config_toml_);
   std::error_code ec;
   if (file.empty() || !std::filesystem::exists(file, ec)) return false;
-  state_ = load_train_checkpoint(file, model_, *opt_, cfg_.loss, device_);
+  ResumeRecord record;
+  record.checkpoint = file.string();
+  record.config_sha256 = config_toml_.empty() ? "" : sha256_hex(config_toml_);
+  auto check_config = [&](const std::string& stored) {
+    record.checkpoint_config_toml = stored;
+    record.checkpoint_config_sha256 = stored.empty() ? "" : sha256_hex(stored);
+    if (check) record.changed = check_resume_config(file.string(), stored, config_toml_, cfg_);
+  };
+  state_ = load_train_checkpoint(file, model_, *opt_, cfg_.loss, device_, check_config);
+  if (state_.epochs_done > cfg_.epochs) {
+    throw ConfigError(fmt::format(
+        "train.epochs = {} but checkpoint {} has {} epochs done: --resume continues a run to "
+        "train.epochs (raise it to extend the run)",
+        cfg_.epochs, file.string(), state_.epochs_done));
+  }
+  record.epochs_done = state_.epochs_done;
+  record.step_in_epoch = state_.step_in_epoch;
+  record.global_step = state_.global_step;
+  state_.resumes.push_back(std::move(record));
   state_.partial.resize(term_names_.size() + 4, 0.0);
   for (const EpochLog& l : state_.history) {
     if (l.terms.size() != term_names_.size()) {

@@ -69,8 +69,12 @@ class Trainer {
           std::string config_toml, comm::Communicator* control = nullptr);
 
   /// Restores weights, optimizer and progress from `file` when it exists (every rank reads it);
-  /// returns false when there is no such file. DataError as load_train_checkpoint(). Not
-  /// collective by itself, but every rank must make the same call.
+  /// returns false when there is no such file. With a config_toml (as `sfbench train` gives),
+  /// first checks cfg.resume_allow and then the checkpoint's stored configuration against it
+  /// (check_resume_config(): ConfigError naming every refused key with both values, or saying
+  /// that the checkpoint stores none), and appends a ResumeRecord to state().resumes.
+  /// ConfigError when the checkpoint has more epochs done than cfg.epochs; DataError as
+  /// load_train_checkpoint(). Not collective by itself, but every rank must make the same call.
   bool resume(const std::filesystem::path& file);
 
   /// Trains until cfg.epochs epochs are done, writing a checkpoint to `checkpoint` (when not

@@ -2,10 +2,15 @@
 
 #include <mpi.h>
 
+#include <cerrno>
+
 #include "comm/where.hpp"
 #include "core/error.hpp"
 
 namespace sfb::io::h5 {
+namespace {
+thread_local int t_last_errno = 0;
+}  // namespace
 
 void silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
@@ -14,14 +19,19 @@ std::string error_stack() {
   auto walk = [](unsigned n, const H5E_error2_t* e, void* data) -> herr_t {
     auto* s = static_cast<std::string*>(data);
     if (n > 0) *s += "; ";
-    *s += std::string(e->func_name ? e->func_name : "?") + ": " + (e->desc ? e->desc : "");
+    std::string desc = e->desc ? e->desc : "";
+    for (char& c : desc) c = c == '\n' ? ' ' : c;  // one line: HDF5 puts newlines in some texts
+    *s += std::string(e->func_name ? e->func_name : "?") + ": " + desc;
     return 0;
   };
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk, &out);
   return out.empty() ? "no HDF5 error message" : out;
 }
 
+int last_errno() { return t_last_errno; }
+
 void fail(const char* call, const char* file, int line) {
+  t_last_errno = errno;
   throw IoError(std::string(call) + " failed: " + error_stack() + " at " + file + ":" +
                 std::to_string(line) + comm::rank_host_suffix());
 }

@@ -49,8 +49,12 @@ class Handle {
 void silence_errors();
 /// The current HDF5 error stack as "function: description; ..." (innermost last).
 std::string error_stack();
-/// Throws IoError("<call> failed: <HDF5 error stack> at file:line (rank r)") when rc < 0.
+/// Throws IoError("<call> failed: <HDF5 error stack> at file:line (rank r)") when rc < 0, after
+/// recording errno (last_errno()).
 [[noreturn]] void fail(const char* call, const char* file, int line);
+/// errno as this thread's last failed HDF5 call left it (MPI-IO and HDF5 report a full disk as a
+/// short write; the C library's errno still says ENOSPC). 0 before any failure.
+int last_errno();
 template <class T>
 T check(T rc, const char* call, const char* file, int line) {
   if (rc < 0) fail(call, file, line);

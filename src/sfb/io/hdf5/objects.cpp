@@ -36,8 +36,16 @@ Handle create_parallel(const std::filesystem::path& file, MPI_Comm comm) {
   // Metadata operations are collective (every rank makes them with identical arguments).
   SFB_H5_CHECK(H5Pset_all_coll_metadata_ops(fapl.get(), true));
   SFB_H5_CHECK(H5Pset_coll_metadata_write(fapl.get(), true));
-  hid_t f = H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
+  // H5F_ACC_EXCL: MPI_MODE_EXCL, i.e. O_CREAT | O_EXCL, which never opens an existing file nor
+  // follows a symbolic link.
+  hid_t f = H5Fcreate(file.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get());
   if (f < 0) {
+    std::error_code ec;
+    if (std::filesystem::symlink_status(file, ec).type() != std::filesystem::file_type::not_found) {
+      throw IoError("cannot create '" + file.string() +
+                        "': a file or symbolic link of that name is in the way",
+                    ExitCode::kBadInput);
+    }
     throw IoError("cannot create '" + file.string() + "': " + error_stack());
   }
   return Handle(f, H5Fclose);
@@ -298,5 +306,10 @@ void visit_datasets(hid_t file, const std::function<void(const std::string&)>& f
 }
 
 void flush(hid_t file) { SFB_H5_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL)); }
+
+void close_file(Handle& file) {
+  const hid_t id = file.release();
+  if (id >= 0) SFB_H5_CHECK(H5Fclose(id));
+}
 
 }  // namespace sfb::io::h5

@@ -18,7 +18,9 @@ namespace sfb::io::h5 {
 /// A value an attribute can hold.
 using AttrValue = H5Value;
 
-/// Creates (truncating) `file` for parallel access over `comm` with the MPI-IO driver. Collective.
+/// Creates `file` for parallel access over `comm` with the MPI-IO driver. The file must not exist
+/// (H5F_ACC_EXCL: an existing file or a symbolic link is never opened; IoError with exit code 2
+/// naming it). Collective.
 Handle create_parallel(const std::filesystem::path& file, MPI_Comm comm);
 /// Opens `file` read-only on this process alone (no MPI-IO). Throws IoError naming the file and
 /// HDF5's reason (e.g. "truncated file: eof = …").
@@ -65,5 +67,8 @@ void read_slab(hid_t dset, const Hyperslab& slab, torch::Tensor& out);
 void visit_datasets(hid_t file, const std::function<void(const std::string&)>& fn);
 /// Flushes all buffers of `file` to storage. Collective in parallel files.
 void flush(hid_t file);
+/// Closes the file `file` now (it is empty afterwards) and throws IoError when HDF5 fails to, e.g.
+/// when its last metadata cannot be written. Collective in parallel files.
+void close_file(Handle& file);
 
 }  // namespace sfb::io::h5
