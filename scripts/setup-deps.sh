@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything sfbench needs on Debian 12: the Debian packages listed below through apt-get, and the Python packages of scripts/deps/python.txt (LibTorch from the pip `torch`
+# Installs everything sfbench needs on Debian 12: the Debian packages listed below through
+# apt-get, and the Python packages of scripts/deps/python.txt (LibTorch from the pip `torch`
 # wheel, and what tests and benchmarks import) in a project virtual environment (.venv).
 # Idempotent and quiet; loud on failure. tests/setup/check_deps.py (ctest -L setup) checks that these
 # lists cover every header, library and Python module the build and the tests really use.
@@ -9,6 +10,7 @@
 #   SFB_TORCH_VERSION  torch wheel to pin instead of the one in scripts/deps/python.txt
 #   SFB_SKIP_APT=1     skip apt-get (e.g. on a cluster where modules provide MPI/HDF5)
 #   SFB_WITH_SLURM=0   do not install debian_slurm_packages (only the Slurm tests need them)
+# usage: scripts/setup-deps.sh [--list-debian]   (--list-debian: print the Debian packages, install nothing)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,12 +22,31 @@ note() { echo "setup-deps: $*"; }
 # The entries of a list file: one a line, '#' comments and blank lines dropped.
 entries() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$1"; }
 
-# The Debian 12 packages, one a line in scripts/deps/debian.txt (named explicitly, also those the
-# build uses through another package's dependencies) and scripts/deps/debian-slurm.txt (only the
-# Slurm tests need these; skipped with SFB_WITH_SLURM=0). tests/setup/check_deps.py reads both
-# files and fails when the build uses a package that neither lists.
-mapfile -t debian_packages < <(entries "$deps/debian.txt")
-mapfile -t debian_slurm_packages < <(entries "$deps/debian-slurm.txt")
+# The Debian 12 packages, named explicitly here (also those the build reaches through another
+# package's dependencies). tests/setup/check_deps.py reads them through --list-debian and fails
+# when the build or the tests use a package these lists do not cover.
+debian_packages=(
+  # the build
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libc6-dev linux-libc-dev libgcc-12-dev libstdc++-12-dev
+  # MPI and parallel HDF5
+  openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libaec-dev zlib1g-dev
+  libcurl4-openssl-dev
+  # libraries sfbench links or includes
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libvalijson-dev
+  libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libssl-dev libjpeg62-turbo-dev libpng-dev
+  # tests and benchmarks; clang-format 14 is the format check's (ctest -L lint)
+  libgtest-dev libgmock-dev googletest libbenchmark-dev libbenchmark1debian clang-format
+  # Python for the project's virtual environment (.venv)
+  python3 python3-venv python3-pip
+)
+# Only the Slurm tests need these (skipped with SFB_WITH_SLURM=0): slurm-wlm and munge run the
+# private cluster of tests/slurm; shellcheck lints jobs/slurm.
+debian_slurm_packages=(slurm-wlm munge shellcheck)
+if [[ "${1:-}" == --list-debian ]]; then
+  printf '%s\n' "${debian_packages[@]}" "${debian_slurm_packages[@]}"
+  exit 0
+fi
 apt_packages=("${debian_packages[@]}")
 [[ "${SFB_WITH_SLURM:-1}" == 0 ]] || apt_packages+=("${debian_slurm_packages[@]}")
 

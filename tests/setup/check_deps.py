@@ -4,8 +4,8 @@
 Debian: every header and library the build really used (ninja's dependency records, the link lines,
 the shared libraries the built programs load), every program ctest starts and every program the
 test, quickstart and job scripts call is mapped to the Debian package that owns it (dpkg's file
-lists). Each such package must be installed by scripts/setup-deps.sh (the lists
-scripts/deps/debian.txt and debian-slurm.txt), directly or as a dependency
+lists). Each such package must be installed by scripts/setup-deps.sh (its lists debian_packages
+and debian_slurm_packages, printed by --list-debian), directly or as a dependency
 (apt-cache depends --recurse), or be part of every Debian system (Essential or Priority required).
 
 Python: every module imported by the .py files and the Python here-documents under tests/, bench/
@@ -239,10 +239,10 @@ def base_packages():
 
 
 def check_debian(repo, build, venv, drop):
-    declared = entries(repo / "scripts/deps/debian.txt") + entries(repo / "scripts/deps/debian-slurm.txt")
+    declared = run([str(repo / "scripts/setup-deps.sh"), "--list-debian"]).split()
     for d in drop:
         if d not in declared:
-            die(f"--drop-debian {d}: not in scripts/deps/debian.txt or debian-slurm.txt")
+            die(f"--drop-debian {d}: not in the lists of scripts/setup-deps.sh")
     declared = [p for p in declared if p not in drop]
     closure = apt_closure(declared)
     if not closure:
@@ -425,7 +425,7 @@ def main():
         for pkg, (f, why) in sorted(check_debian(a.repo.resolve(), a.build.resolve(),
                                                  a.venv, a.drop_debian).items()):
             print(f"check_deps: undeclared Debian package {pkg}: {f} is used by {why}; "
-                  f"add it to scripts/deps/debian.txt")
+                  f"add it to debian_packages in scripts/setup-deps.sh")
             failed = True
     if a.only in (None, "python"):
         for dist, (origin, why) in sorted(check_python(a.repo.resolve(), a.drop_python).items()):
