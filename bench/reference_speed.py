@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -83,25 +82,12 @@ def run_sfbench(args, work, cmd_args, name):
 
 # ---- AutoAttack -------------------------------------------------------------------------------
 
-class StageLog(logging.Handler):
-    """The reference's 'robust accuracy after <ATTACK>: x%' records."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.stages = []
-
-    def emit(self, record):
-        m = re.match(r"robust accuracy after (\S+): ([0-9.]+)%", record.getMessage())
-        if m:
-            self.stages.append((m.group(1).lower(), float(m.group(2)) / 100))
-
-
 def reference_autoattack(model, x, y, eps):
     from pyautoattack import AutoAttack
     log = logging.getLogger("auto-attack")
     log.setLevel(logging.DEBUG)
     log.propagate = False
-    handler = StageLog()
+    handler = rd.StageLog()
     log.addHandler(handler)
     try:
         aa = AutoAttack(model, norm="Linf", eps=eps, seed=SEED, version="standard", device="cpu")

@@ -45,7 +45,6 @@ import argparse
 import hashlib
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -140,21 +139,6 @@ def random_starts(x, label, seed, restarts, eps):
 # --------------------------------------------------------------------------------------------
 # The reference AutoAttack.
 
-class StageLog(logging.Handler):
-    """Collects (attack, robust accuracy) from the reference's 'robust accuracy after ...'
-    records, the numbers its run_standard_evaluation reports after each attack (a percentage
-    with two decimals: exact for N_EVAL = 40, where one sample is 2.5 %)."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.stages = []
-
-    def emit(self, record):
-        m = re.match(r"robust accuracy after (\S+): ([0-9.]+)%", record.getMessage())
-        if m:
-            self.stages.append((m.group(1).lower(), float(m.group(2)) / 100))
-
-
 def reference_autoattack(model, x, y, norm, eps, seed, alone):
     """pyautoattack's standard AutoAttack with the reduced budget: ({"autoattack": robust counts
     after each stage [4], and for each of `alone`: [its robust count run alone on every
@@ -162,7 +146,7 @@ def reference_autoattack(model, x, y, norm, eps, seed, alone):
     log = logging.getLogger("auto-attack")
     log.setLevel(logging.DEBUG)
     log.propagate = False
-    handler = StageLog()
+    handler = rd.StageLog()
     log.addHandler(handler)
     aa = AutoAttack(model, norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, seed=seed,
                     version="standard", device="cpu")

@@ -3,11 +3,13 @@ binary files sfbench's reader accepts, the images exactly as that reader makes t
 trained in seconds, and the export of a PyTorch model to the TorchScript file sfbench loads
 (scripts/export_torchscript.py, protocol 2).
 
-Used by sf_reference_test.py (data, export), attack_reference_test.py and
+Used by sf_reference_test.py (data, export), attack_reference_test.py (also StageLog) and
 attribution_reference_test.py (data, the trained CNN, export).
 """
+import logging
 import math
 import os
+import re
 import sys
 import time
 
@@ -246,3 +248,21 @@ def export(state_dict, builder, out, work, fc="fc"):
     if rc != 0:
         raise SystemExit(f"FAIL: scripts/export_torchscript.py exited {rc} for {builder}")
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The reference AutoAttack's log.
+
+class StageLog(logging.Handler):
+    """Collects (attack, robust accuracy) from the reference's 'robust accuracy after ...'
+    records, the numbers its run_standard_evaluation reports after each attack (a percentage
+    with two decimals: exact for N_EVAL = 40, where one sample is 2.5 %)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.stages = []
+
+    def emit(self, record):
+        m = re.match(r"robust accuracy after (\S+): ([0-9.]+)%", record.getMessage())
+        if m:
+            self.stages.append((m.group(1).lower(), float(m.group(2)) / 100))
