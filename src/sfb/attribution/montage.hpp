@@ -49,6 +49,15 @@ void write_montage(const std::string& path, const torch::Tensor& images,
                    const std::vector<torch::Tensor>& maps, const std::vector<std::string>& names,
                    const std::vector<std::string>& row_labels, const MontageOptions& o = {});
 
+/// The montage of write_montage() as PNG bytes in memory (the same picture, labels included), for
+/// embedding (e.g. `sfbench report`). `images` may be an undefined tensor: then there is no image
+/// column and the columns are the methods only (K, H, W taken from the maps). Throws ConfigError
+/// on bad shapes, counts or options, IoError when libpng fails. Not collective.
+std::vector<uint8_t> montage_png(const torch::Tensor& images, const std::vector<torch::Tensor>& maps,
+                                 const std::vector<std::string>& names,
+                                 const std::vector<std::string>& row_labels,
+                                 const MontageOptions& o = {});
+
 /// True when `file` is a PNG with sfbench's tEXt chunks ("sfbench:..." keys): a montage of
 /// write_montage(), which a run may replace. Not collective.
 bool is_sfbench_montage(const std::filesystem::path& file);
