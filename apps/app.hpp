@@ -101,6 +101,7 @@ Command register_sf(CLI::App& app, Invocation& inv);
 Command register_attack(CLI::App& app, Invocation& inv);
 Command register_eval(CLI::App& app, Invocation& inv);
 Command register_compare(CLI::App& app, Invocation& inv);
+Command register_report(CLI::App& app, Invocation& inv);
 Command register_interactions(CLI::App& app, Invocation& inv);
 Command register_attribution(CLI::App& app, Invocation& inv);
 Command register_train(CLI::App& app, Invocation& inv);

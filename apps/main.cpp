@@ -39,11 +39,12 @@ int run(sfb::Context& ctx, int argc, char** argv) {
   add_flag_for_key(&app, inv, "--split", "split", "train|test");
   add_flag_for_key(&app, inv, "--subset", "subset", "N | first:N | file:PATH");
 
-  std::vector<Command> commands{
-      register_info(app, inv),          register_validate(app, inv),   register_commbench(app, inv),
-      register_pack_imagenet(app, inv), register_sf(app, inv),         register_attack(app, inv),
-      register_eval(app, inv),          register_compare(app, inv),    register_train(app, inv),
-      register_interactions(app, inv),  register_attribution(app, inv)};
+  std::vector<Command> commands{register_info(app, inv),        register_validate(app, inv),
+                                register_commbench(app, inv),   register_pack_imagenet(app, inv),
+                                register_sf(app, inv),          register_attack(app, inv),
+                                register_eval(app, inv),        register_compare(app, inv),
+                                register_train(app, inv),       register_interactions(app, inv),
+                                register_attribution(app, inv), register_report(app, inv)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -17,8 +17,9 @@ import re
 import sys
 
 # DESIGN.md: core <- comm, io <- data <- models <- shapley, attacks, attribution <- interactions
-# <- train <- apps/, bench/; io writes through comm (ranks, agreed errors), and pipeline (the inputs
-# of a run and the Stage runner of the commands) sits between models and the analyses.
+# <- train <- report <- apps/, bench/; io writes through comm (ranks, agreed errors), pipeline (the
+# inputs of a run and the Stage runner of the commands) sits between models and the analyses, and
+# report (`sfbench report`) reads the results of every analysis.
 _BASE = ["core", "comm", "io", "data", "models"]
 BELOW = {
     "core": [],
@@ -32,6 +33,8 @@ BELOW = {
     "attribution": _BASE + ["pipeline"],
     "interactions": _BASE + ["pipeline", "shapley", "attacks", "attribution"],
     "train": _BASE + ["pipeline", "shapley", "attacks", "attribution", "interactions"],
+    # `sfbench report` reads what every analysis module writes: above all of them, below apps/.
+    "report": _BASE + ["pipeline", "shapley", "attacks", "attribution", "interactions", "train"],
 }
 ALLOWED = {m: set(v) | {m} for m, v in BELOW.items()}
 INTERNAL = [(re.compile(r'^io/hdf5/'), "io"), (re.compile(r'^([a-z_]+)/detail/'), None)]
