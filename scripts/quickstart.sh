@@ -3,7 +3,8 @@
 # built-in data under `mpirun -np 2`: train a small model zoo on synthetic-shapes (standard,
 # FGSM-AT, PGD-AT, and PGD-AT + SF fine-tune), evaluate each with SF and attacks on the test split,
 # compute attribution maps, Gini, inductive attacks and agreement for the standard and PGD-AT
-# models, and end with the `sfbench compare` tables. Results go to runs/quickstart/. Training is cached: a
+# models, print the `sfbench compare` tables, and end with the HTML report of every result
+# (runs/quickstart/report.html, `sfbench report`). Results go to runs/quickstart/. Training is cached: a
 # rerun resumes each model from its checkpoint and skips the finished ones (--resume).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -72,3 +73,11 @@ echo "== sfbench compare: attribution, with the model x model agreement of the s
 "$sfbench" compare "${atts[@]}" | tee "$out/compare-attribution.md"
 echo
 echo "heat-map montages: $out/att-standard.montage.png $out/att-pgd-at.montage.png"
+echo
+echo "== sfbench report: one HTML page of every result (leaderboard, figures, provenance)"
+results=()
+for f in "$out"/*.h5; do
+  [[ $f == *.checkpoint.h5 ]] || results+=("$f")
+done
+"$sfbench" report "${results[@]}" --out "$out/report.html"
+echo "open in a browser: $out/report.html"

@@ -37,6 +37,8 @@ debian_packages=(
   libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libssl-dev libjpeg62-turbo-dev libpng-dev
   # tests and benchmarks; clang-format 14 is the format check's (ctest -L lint)
   libgtest-dev libgmock-dev googletest libbenchmark-dev libbenchmark1debian clang-format
+  # headless Chromium renders `sfbench report` pages in tests/cli/report_test.sh
+  chromium
   # Python for the project's virtual environment (.venv)
   python3 python3-venv python3-pip
 )
