@@ -300,6 +300,7 @@ FileData read_file(const std::string& file) {
   read_train(f, d);
   d.key.stem = d.stem;
   if (d.train) {
+    d.provenance.emplace_back("checkpoint written", d.train->checkpoint);
     d.key.fingerprint = trained_fingerprint(f, d);
   } else {
     d.key.fingerprint = d.model_sha256;

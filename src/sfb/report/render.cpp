@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <fstream>
 
 #include "core/error.hpp"
@@ -43,6 +44,61 @@ std::string figure(const std::string& key, const std::string& body, const std::s
 
 std::string absent(const std::string& key, const std::string& why) {
   return "<p class=\"sfb-absent\" data-absent=\"" + escape(key) + "\">" + escape(why) + "</p>\n";
+}
+
+bool has_data(const io::svg::XyPlot& p) {
+  for (const auto& s : p.series) {
+    for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+      if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) return true;
+    }
+  }
+  return false;
+}
+
+bool has_data(const io::svg::BarChart& c) {
+  for (const auto& s : c.series) {
+    for (const double v : s.values) {
+      if (std::isfinite(v)) return true;
+    }
+  }
+  return false;
+}
+
+bool has_data(const io::svg::Matrix& m) {
+  for (const auto& row : m.values) {
+    for (const double v : row) {
+      if (std::isfinite(v)) return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+template <class Chart>
+std::string chart_or_absent(const std::string& key, const Chart& chart, const std::string& caption,
+                            const std::vector<std::string>& files, const std::string& why) {
+  return has_data(chart) ? figure(key, io::svg::render(chart), caption, files) : absent(key, why);
+}
+
+}  // namespace
+
+std::string chart_figure(const std::string& key, const io::svg::XyPlot& chart,
+                         const std::string& caption, const std::vector<std::string>& files,
+                         const std::string& why) {
+  return chart_or_absent(key, chart, caption, files, why);
+}
+
+std::string chart_figure(const std::string& key, const io::svg::BarChart& chart,
+                         const std::string& caption, const std::vector<std::string>& files,
+                         const std::string& why) {
+  return chart_or_absent(key, chart, caption, files, why);
+}
+
+std::string chart_figure(const std::string& key, const io::svg::Matrix& chart,
+                         const std::string& caption, const std::vector<std::string>& files,
+                         const std::string& why) {
+  return chart_or_absent(key, chart, caption, files, why);
 }
 
 int model_of(const Zoo& zoo, std::size_t f) {
@@ -86,7 +142,8 @@ figure.sfb-figure svg{max-width:100%;height:auto}
 figcaption{font-size:.85em;color:#444;max-width:640px}
 .sfb-absent{color:#666;font-style:italic}
 .sfb-montage img{image-rendering:pixelated;display:block;max-width:100%;height:auto}
-.sfb-montage p{font-size:.8em;margin:.3em 0}
+.sfb-montage p{font-size:.8em;margin:.3em 0;max-width:640px}
+table.sfb-provenance td{max-width:30em;overflow-wrap:anywhere}
 code{font-size:.9em}
 )css";
 

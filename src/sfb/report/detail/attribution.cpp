@@ -55,8 +55,7 @@ std::string gini_figure(const Zoo& zoo, const std::vector<std::size_t>& files, b
   io::svg::BarChart c;
   c.title = regional ? "Regional Gini per method and model" : "Gini per method and model";
   c.xlabel = "attribution method";
-  c.ylabel = regional ? "Gini of the r\u00d7r region sums of |map| (0 = even, 1 = one region)"
-                      : "Gini of |map| over pixels (0 = even, 1 = one pixel)";
+  c.ylabel = regional ? "Gini of r\u00d7r region sums of |map|" : "Gini of |map| over pixels";
   for (const std::size_t f : files) {
     for (const auto& m : zoo.files[f].attribution->methods) {
       if (std::find(c.categories.begin(), c.categories.end(), m.name) == c.categories.end()) {
@@ -82,14 +81,15 @@ std::string gini_figure(const Zoo& zoo, const std::vector<std::size_t>& files, b
     }
     c.series.push_back(std::move(s));
   }
-  return figure(regional ? "gini-regional" : "gini", io::svg::render(c),
-                std::string(regional ? "Regional Gini" : "Gini") +
-                    " coefficient (paper 002, Eq. 4) of the channel-summed attribution maps, "
-                    "mean over the attributed images with a 95% normal interval (\u00b11.96 "
-                    "standard errors); higher = more unequal (/attribution/&lt;method&gt; "
-                    "attributes gini" +
-                    (regional ? "_regional" : "") + ").",
-                paths(zoo, files));
+  return chart_figure(regional ? "gini-regional" : "gini", c,
+                      std::string(regional ? "Regional Gini" : "Gini") +
+                          " coefficient (paper 002, Eq. 4) of the channel-summed attribution maps, "
+                          "mean over the attributed images with a 95% normal interval (\u00b11.96 "
+                          "standard errors); higher = more unequal (/attribution/&lt;method&gt; "
+                          "attributes gini" +
+                          (regional ? "_regional" : "") + "; 0 = spread evenly, 1 = all on one " +
+                          (regional ? "region" : "pixel") + ").",
+                      paths(zoo, files), "no finite Gini among the attribution runs");
 }
 
 // Error rates per T of Noise-I or Noise-II: one curve per method and the random-pixel control.
@@ -98,7 +98,7 @@ std::string noise_figure(const Zoo& zoo, std::size_t f, int kind) {
   io::svg::XyPlot p;
   p.title = std::string(kind == 1 ? "Noise-I" : "Noise-II") + " error rate: " + label_of(zoo, f);
   p.xlabel = "T (pixels of largest |attribution| perturbed)";
-  p.ylabel = "error rate (fraction of correctly classified images flipped)";
+  p.ylabel = "error rate (fraction flipped)";
   std::vector<double> t(a.top_pixels.begin(), a.top_pixels.end());
   auto add = [&](const std::string& label, const std::vector<double>& rate,
                  const std::vector<double>& ci, const std::string& col, bool dashed) {
@@ -125,8 +125,8 @@ std::string noise_figure(const Zoo& zoo, std::size_t f, int kind) {
   add("random pixels (control)", kind == 1 ? a.random_noise1 : a.random_noise2,
       kind == 1 ? a.random_noise1_ci : a.random_noise2_ci, "#000000", true);
   if (p.series.empty()) return "";
-  return figure(
-      std::string(kind == 1 ? "noise1:" : "noise2:") + label_of(zoo, f), io::svg::render(p),
+  return chart_figure(
+      std::string(kind == 1 ? "noise1:" : "noise2:") + label_of(zoo, f), p,
       std::string("Inductive noise (paper 002): the share of correctly classified images "
                   "misclassified after ") +
           (kind == 1 ? "adding N(0,1) noise to (Noise-I)"
@@ -134,7 +134,9 @@ std::string noise_figure(const Zoo& zoo, std::size_t f, int kind) {
           " the T pixels each method ranks highest, against T pixels drawn at random (dashed "
           "black control), with Wilson 95% intervals. Model " +
           escape(label_of(zoo, f)) + ".",
-      {zoo.files[f].path});
+      {zoo.files[f].path},
+      std::string("no Noise-") + (kind == 1 ? "I" : "II") + " error rate of " + zoo.files[f].path +
+          " is a number (it has no correctly classified image to attack)");
 }
 
 std::string occlusion_figure(const Zoo& zoo, std::size_t f) {
@@ -142,7 +144,7 @@ std::string occlusion_figure(const Zoo& zoo, std::size_t f) {
   io::svg::BarChart c;
   c.title = "Inductive occlusion error rate: " + label_of(zoo, f);
   c.xlabel = "occlusion colour";
-  c.ylabel = "error rate (fraction of correctly classified images flipped)";
+  c.ylabel = "error rate (fraction flipped)";
   c.categories = a.colours;
   c.y_max = 1;
   for (std::size_t i = 0; i < a.methods.size(); ++i) {
@@ -161,12 +163,15 @@ std::string occlusion_figure(const Zoo& zoo, std::size_t f) {
     c.series.push_back(std::move(s));
   }
   if (c.series.empty()) return "";
-  return figure("occlusion:" + label_of(zoo, f), io::svg::render(c),
-                "Inductive occlusion (paper 002, Algorithm 1): the share of correctly classified "
-                "images that occluding the top-ranked regions of each method's map flips, per "
-                "patch colour, with Wilson 95% intervals. Model " +
-                    escape(label_of(zoo, f)) + ".",
-                {zoo.files[f].path});
+  return chart_figure(
+      "occlusion:" + label_of(zoo, f), c,
+      "Inductive occlusion (paper 002, Algorithm 1): the share of correctly classified "
+      "images that occluding the top-ranked regions of each method's map flips, per "
+      "patch colour, with Wilson 95% intervals. Model " +
+          escape(label_of(zoo, f)) + ".",
+      {zoo.files[f].path},
+      "no occlusion error rate of " + zoo.files[f].path +
+          " is a number (it has no correctly classified image to attack)");
 }
 
 std::string snr_figure(const Zoo& zoo, std::size_t f) {
@@ -174,7 +179,7 @@ std::string snr_figure(const Zoo& zoo, std::size_t f) {
   io::svg::BarChart c;
   c.title = "Foreground SNR by confidence: " + label_of(zoo, f);
   c.xlabel = "confidence group (softmax probability p of the predicted class)";
-  c.ylabel = "SNR (dB) = 10\u00b7log10(mean |A| foreground / background)";
+  c.ylabel = "SNR (dB)";
   c.categories = {"low (p < 0.5)", "intermediate (0.5 \u2264 p < 0.9)", "high (p \u2265 0.9)"};
   double lowest = 0;
   for (std::size_t i = 0; i < a.methods.size(); ++i) {
@@ -196,12 +201,14 @@ std::string snr_figure(const Zoo& zoo, std::size_t f) {
   }
   if (c.series.empty()) return "";
   c.y_min = lowest < 0 ? lowest * 1.05 : 0;
-  return figure("snr:" + label_of(zoo, f), io::svg::render(c),
-                "Signal-to-noise ratio of the maps on the data's foreground masks (paper 003), "
-                "mean per confidence group over images with a finite SNR, with a 95% normal "
-                "interval; a group without images has no bar. Model " +
-                    escape(label_of(zoo, f)) + ".",
-                {zoo.files[f].path});
+  return chart_figure(
+      "snr:" + label_of(zoo, f), c,
+      "Signal-to-noise ratio 10\u00b7log10(mean |A| on the foreground / mean |A| on the "
+      "background) of the maps on the data's foreground masks (paper 003), "
+      "mean per confidence group over images with a finite SNR, with a 95% normal "
+      "interval; a group without images has no bar. Model " +
+          escape(label_of(zoo, f)) + ".",
+      {zoo.files[f].path}, "no finite SNR in " + zoo.files[f].path);
 }
 
 // The method×method agreement of one run (/attribution/agreement/mean).
@@ -215,7 +222,7 @@ std::string method_agreement_figure(const Zoo& zoo, std::size_t f) {
   mx.col_labels = mx.row_labels;
   const std::size_t k = mx.row_labels.size();
   mx.values.assign(k, std::vector<double>(k, std::nan("")));
-  for (std::size_t i = 0; i < k; ++i) mx.values[i][i] = 1;
+  bool any = false;
   for (std::size_t p = 0; p < a.agreement_pairs.size(); ++p) {
     const auto ab = split(a.agreement_pairs[p], "~");
     if (ab.size() != 2) continue;
@@ -225,13 +232,18 @@ std::string method_agreement_figure(const Zoo& zoo, std::size_t f) {
     const auto r = static_cast<std::size_t>(i - mx.row_labels.begin());
     const auto c = static_cast<std::size_t>(j - mx.row_labels.begin());
     mx.values[r][c] = mx.values[c][r] = a.agreement_mean[p];
+    any = any || std::isfinite(a.agreement_mean[p]);
   }
-  return figure("method-agreement:" + label_of(zoo, f), io::svg::render(mx),
-                "Spearman rank correlation between the maps of two methods on the same image, "
-                "mean over images (/attribution/agreement/mean; the diagonal is 1 by "
-                "definition). Model " +
-                    escape(label_of(zoo, f)) + ".",
-                {zoo.files[f].path});
+  // The diagonal is 1 by definition: shown only next to measured pairs.
+  for (std::size_t i = 0; any && i < k; ++i) mx.values[i][i] = 1;
+  return chart_figure(
+      "method-agreement:" + label_of(zoo, f), mx,
+      "Spearman rank correlation between the maps of two methods on the same image, "
+      "mean over images (/attribution/agreement/mean; the diagonal is 1 by "
+      "definition). Model " +
+          escape(label_of(zoo, f)) + ".",
+      {zoo.files[f].path},
+      "no pair of methods in " + zoo.files[f].path + " has a finite agreement");
 }
 
 std::string model_agreement_figures(const Zoo& zoo) {
@@ -266,12 +278,13 @@ std::string model_agreement_figures(const Zoo& zoo) {
     }
     std::string notes;
     for (const auto& n : cmp.notes) notes += " " + escape(n) + ".";
-    out += figure("agreement:" + m.method, io::svg::render(mx),
-                  "Paper 003's agreement: Spearman \u03c1 between two runs' " + escape(m.method) +
-                      " maps of the same image, mean over the images both saved maps of, with a "
-                      "95% normal interval and the image count." +
-                      notes,
-                  files);
+    out += chart_figure(
+        "agreement:" + m.method, mx,
+        "Paper 003's agreement: Spearman \u03c1 between two runs' " + escape(m.method) +
+            " maps of the same image, mean over the images both saved maps of, with a "
+            "95% normal interval and the image count." +
+            notes,
+        files, "no two runs share a saved " + m.method + " map of one image");
   }
   return out;
 }

@@ -51,7 +51,7 @@ std::string sf_section(const Zoo& zoo) {
   io::svg::XyPlot p;
   p.title = "Neuron Shapley values C_i, sorted (paper 000, Fig. 6)";
   p.xlabel = "neuron rank by C_i (1 = largest)";
-  p.ylabel = "C_i (mean Taylor Shapley value, units of the SF target)";
+  p.ylabel = "C_i (units of the SF target)";
   const auto n_sf = per_model_count(zoo, [](const FileData& d) { return !d.sf_sorted.empty(); });
   std::vector<std::size_t> files;
   for (std::size_t f = 0; f < zoo.files.size(); ++f) {
@@ -68,11 +68,12 @@ std::string sf_section(const Zoo& zoo) {
   if (files.empty()) {
     body += absent("sf-sorted", "no SF results (sf or eval) among the inputs");
   } else {
-    body += figure("sf-sorted", io::svg::render(p),
-                   "The global Shapley values C_i of the probed layer's neurons (mean over the "
-                   "evaluated samples of a_i \u00b7 \u2202t/\u2202a_i), sorted in descending "
-                   "order, one curve per SF run (/sf/sorted). A flatter curve means a smaller SF.",
-                   paths(zoo, files));
+    body += chart_figure(
+        "sf-sorted", p,
+        "The global Shapley values C_i of the probed layer's neurons (mean over the "
+        "evaluated samples of a_i \u00b7 \u2202t/\u2202a_i), sorted in descending "
+        "order, one curve per SF run (/sf/sorted). A flatter curve means a smaller SF.",
+        paths(zoo, files), "no finite C_i in the SF runs");
   }
   // Activation differences of eval runs, one figure per file with any.
   std::string diffs;
@@ -81,7 +82,7 @@ std::string sf_section(const Zoo& zoo) {
     io::svg::XyPlot q;
     q.title = "Activation difference by C order: " + series_label(zoo, f, 1);
     q.xlabel = "neuron rank by C_i (1 = largest)";
-    q.ylabel = "mean |a_i(x_adv) \u2212 a_i(x)| over attacked samples (activation units)";
+    q.ylabel = "mean |a_i(x_adv) \u2212 a_i(x)|";
     for (std::size_t a = 0; a < d.attacks.size(); ++a) {
       if (d.attacks[a].activation_diff.empty()) continue;
       io::svg::Series s;
@@ -93,12 +94,14 @@ std::string sf_section(const Zoo& zoo) {
       q.series.push_back(std::move(s));
     }
     if (q.series.empty()) continue;
-    diffs += figure("activation-diff:" + label_of(zoo, f) + ":" + d.stem, io::svg::render(q),
-                    "How much each attack moves each neuron's activation, neurons ordered by "
-                    "their C_i (paper 000, Fig. 2; /attacks/&lt;attack&gt;/activation_diff). "
-                    "Model " +
-                        escape(label_of(zoo, f)) + ".",
-                    {d.path});
+    diffs +=
+        chart_figure("activation-diff:" + label_of(zoo, f) + ":" + d.stem, q,
+                     "How much each attack moves each neuron's activation (mean over the attacked "
+                     "samples, in the activations' units), neurons ordered by "
+                     "their C_i (paper 000, Fig. 2; /attacks/&lt;attack&gt;/activation_diff). "
+                     "Model " +
+                         escape(label_of(zoo, f)) + ".",
+                     {d.path}, "no finite activation difference in " + d.path);
   }
   body += diffs.empty() ? absent("activation-diff",
                                  "no activation differences among the inputs (only eval runs "
@@ -118,8 +121,8 @@ std::string stages_section(const Zoo& zoo) {
   for (const auto& l : labels) {
     io::svg::BarChart c;
     c.title = "Robust accuracy after each stage: " + l;
-    c.xlabel = "after stage (cumulative: a sample counts as robust until one stage breaks it)";
-    c.ylabel = "robust accuracy (fraction of the n samples)";
+    c.xlabel = "after stage (cumulative)";
+    c.ylabel = "robust accuracy (fraction)";
     c.y_min = 0;
     c.y_max = 1;
     std::vector<std::size_t> files;
@@ -145,13 +148,15 @@ std::string stages_section(const Zoo& zoo) {
         files.push_back(f);
       }
     }
-    body += figure("attack-stages:" + l, io::svg::render(c),
-                   "Accuracy on clean inputs, then the robust accuracy after each stage of the "
-                   "attack group " +
-                       escape(l) +
-                       " (attributes stage_names and stage_adv_acc; the last bar is the group's "
-                       "robust accuracy), with Wilson 95% intervals over the n samples.",
-                   paths(zoo, files));
+    body +=
+        chart_figure("attack-stages:" + l, c,
+                     "Accuracy on clean inputs, then the robust accuracy after each stage of the "
+                     "attack group " +
+                         escape(l) +
+                         " (attributes stage_names and stage_adv_acc; the last bar is the group's "
+                         "robust accuracy; a sample counts as robust until one stage breaks it), "
+                         "with Wilson 95% intervals over the n samples.",
+                     paths(zoo, files), "no finite stage accuracy for " + l);
   }
   if (body.empty()) {
     body = absent("attack-stages",
@@ -165,10 +170,10 @@ std::string training_section(const Zoo& zoo) {
   io::svg::XyPlot sf, acc;
   sf.title = "SF of the training minibatches per epoch";
   sf.xlabel = "epoch";
-  sf.ylabel = "SF (mean over the epoch's global minibatches)";
+  sf.ylabel = "SF (epoch mean)";
   acc.title = "Training accuracy per epoch";
   acc.xlabel = "epoch";
-  acc.ylabel = "accuracy on the epoch's training samples (fraction)";
+  acc.ylabel = "training accuracy (fraction)";
   std::vector<std::size_t> files;
   const auto n_train = per_model_count(zoo, [](const FileData& d) { return d.train.has_value(); });
   for (std::size_t f = 0; f < zoo.files.size(); ++f) {
@@ -180,7 +185,7 @@ std::string training_section(const Zoo& zoo) {
     io::svg::XyPlot loss;
     loss.title = "Loss terms per epoch: " + label;
     loss.xlabel = "epoch";
-    loss.ylabel = "loss (mean over the epoch's steps, nats)";
+    loss.ylabel = "loss (epoch mean, nats)";
     for (std::size_t i = 0; i < t.terms.size(); ++i) {
       if (t.terms[i].first == "sf" || t.terms[i].second.size() != t.epoch.size()) continue;
       io::svg::Series s;
@@ -190,10 +195,11 @@ std::string training_section(const Zoo& zoo) {
       s.y = t.terms[i].second;
       loss.series.push_back(std::move(s));
     }
-    body += figure("train-loss:" + label, io::svg::render(loss),
-                   "The loss terms of the " + escape(t.loss) +
-                       " run (total = base loss + \u03bb\u00b7SF) per epoch (/train/epoch/*).",
-                   {d.path});
+    body += chart_figure("train-loss:" + label, loss,
+                         "The loss terms of the " + escape(t.loss) +
+                             " run, each the mean over the epoch's steps (total = base loss + "
+                             "\u03bb\u00b7SF; /train/epoch/*).",
+                         {d.path}, "no finite loss in " + d.path);
     if (t.sf.size() == t.epoch.size()) {
       io::svg::Series s;
       s.label = label;
@@ -225,17 +231,18 @@ std::string training_section(const Zoo& zoo) {
                    absent("training", "no training results (train) among the inputs"));
   }
   if (!sf.series.empty()) {
-    body += figure("train-sf", io::svg::render(sf),
-                   "SF computed on each global minibatch, averaged over the epoch "
-                   "(/train/epoch/sf), one curve per training run.",
-                   paths(zoo, files));
+    body += chart_figure("train-sf", sf,
+                         "SF computed on each global minibatch, averaged over the epoch "
+                         "(/train/epoch/sf), one curve per training run.",
+                         paths(zoo, files), "no finite SF among the training runs");
   }
   if (!acc.series.empty()) {
-    body += figure("train-accuracy", io::svg::render(acc),
-                   "Clean (solid) and adversarial (dashed; runs with an adversarial loss only) "
-                   "accuracy on the training samples of each epoch (/train/epoch/accuracy, "
-                   "adv_accuracy).",
-                   paths(zoo, files));
+    body +=
+        chart_figure("train-accuracy", acc,
+                     "Clean (solid) and adversarial (dashed; runs with an adversarial loss only) "
+                     "accuracy on the training samples of each epoch (/train/epoch/accuracy, "
+                     "adv_accuracy).",
+                     paths(zoo, files), "no finite training accuracy");
   }
   return section("training", "Training", "<div class=\"sfb-figures\">" + body + "</div>");
 }

@@ -22,19 +22,19 @@ constexpr Quantity kQuantities[] = {
      "The mean interaction I^(m) = E_x E_{i\u2260j} E_{|S|=m} \u0394v(i,j,S) of patch pairs at "
      "each order m, for clean inputs (solid) and adversarial examples (dashed; v = log p of the "
      "true class), \u00b11 standard error over images (/interactions/I_nor, I_adv)."},
-    {"interactions-J", "J_nor", "J_adv", "Normalized interaction J^(m) by order",
-     "J^(m) = (n_p \u2212 1 \u2212 m)/(n_p(n_p \u2212 1)) \u00b7 I^(m) (nats)",
-     "J^(m), the share of the order-m interactions in the efficiency decomposition of v(N) "
-     "\u2212 v(\u2205), clean (solid) and adversarial (dashed), \u00b11 standard error "
+    {"interactions-J", "J_nor", "J_adv", "Normalized interaction J^(m) by order", "J^(m) (nats)",
+     "J^(m) = (n_p \u2212 1 \u2212 m)/(n_p(n_p \u2212 1)) \u00b7 I^(m), the order-m term of "
+     "the interactions' efficiency decomposition (paper 001, \u00a73), clean (solid) and "
+     "adversarial (dashed), \u00b11 standard error "
      "(/interactions/J_nor, J_adv)."},
     {"interactions-dJ", "", "dJ", "Attacking utility \u0394J^(m) = J_nor \u2212 J_adv by order",
      "\u0394J^(m) (nats)",
      "How much of the interactions of each order the attack removes: \u0394J^(m) = J^(m) of the "
      "clean input minus J^(m) of its adversarial example, \u00b11 standard error "
      "(/interactions/dJ)."},
-    {"interactions-D", "D_nor", "D_adv", "Disentanglement D^(m) by order",
-     "D^(m) = E |E_S \u0394v| / E_S |\u0394v| (dimensionless)",
-     "D^(m) (paper 001, Eq. 4): 1 when the pair's interaction has one sign over all contexts, "
+    {"interactions-D", "D_nor", "D_adv", "Disentanglement D^(m) by order", "D^(m) (dimensionless)",
+     "D^(m) = E |E_S \u0394v| / E_S |\u0394v| (paper 001, Eq. 4): 1 when the pair's interaction "
+     "has one sign over all contexts, "
      "near 0 when contexts cancel; clean (solid) and adversarial (dashed), \u00b11 standard "
      "error (/interactions/D_nor, D_adv)."},
 };
@@ -94,12 +94,12 @@ std::string interactions_section(const Zoo& zoo) {
       continue;
     }
     const auto& x0 = *zoo.files[used.front()].interactions;
-    body += figure(q.key, io::svg::render(p),
-                   std::string(q.caption) + " Grid " + std::to_string(x0.grid) + "\u00d7" +
-                       std::to_string(x0.grid) +
-                       " patches (n_p = " + std::to_string(x0.grid * x0.grid) + "), " +
-                       std::to_string(x0.n) + " images in the first file.",
-                   paths(zoo, used));
+    body += chart_figure(q.key, p,
+                         std::string(q.caption) + " Grid " + std::to_string(x0.grid) + "\u00d7" +
+                             std::to_string(x0.grid) +
+                             " patches (n_p = " + std::to_string(x0.grid * x0.grid) + "), " +
+                             std::to_string(x0.n) + " images in the first file.",
+                         paths(zoo, used), std::string("no finite ") + q.adv + " value");
   }
   return section("interactions", "Multi-order interactions",
                  "<div class=\"sfb-figures\">" + body + "</div>");

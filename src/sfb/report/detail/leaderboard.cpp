@@ -240,16 +240,12 @@ std::string correlation_section(const Zoo& zoo, const RenderOptions& options) {
     std::string stats, table;
     for (const auto& c : corr) {
       if (c.attack != l) continue;
-      auto test = [](const char* name, const CorrelationTest& t) {
-        return std::string(name) + " = " + fixed(t.value, 3) + " [" + fixed(t.ci_low, 3) + ", " +
-               fixed(t.ci_high, 3) + "], p = " + fixed(t.p_value, 4);
-      };
-      stats = " Over " + std::to_string(c.models) +
-              " models: " + test("Spearman \u03c1(SF, \u0394Acc)", c.rho_drop) + "; " +
-              test("Kendall \u03c4(SF, \u0394Acc)", c.tau_drop) + "; " +
-              test("\u03c1(SF, robust accuracy)", c.rho_adv) + "; " +
-              test("\u03c4(SF, robust accuracy)", c.tau_adv) +
-              " (95% bootstrap intervals over models; two-sided permutation p-values).";
+      stats =
+          " The table gives Spearman \u03c1 and Kendall \u03c4-b of SF against \u0394Acc and "
+          "against robust accuracy over the " +
+          std::to_string(c.models) +
+          " models, with 95% bootstrap intervals over models and two-sided permutation "
+          "p-values (exact over all orderings for up to 8 models).";
       table += "<table class=\"sfb-correlation\" data-attack=\"" + escape(l) +
                "\"><thead><tr><th>statistic</th><th>value</th><th>95% CI</th><th>p</th></tr>"
                "</thead><tbody>";
@@ -274,11 +270,14 @@ std::string correlation_section(const Zoo& zoo, const RenderOptions& options) {
         "Each point is a model: its SF (x, with the bootstrap 95% interval) against its accuracy "
         "drop under " +
         escape(l) + " (y, with the Wilson 95% interval)." + stats;
-    body += figure("sf-vs-dacc:" + l, io::svg::render(p), caption, paths(zoo, files)) + table;
+    body += has_data(p)
+                ? figure("sf-vs-dacc:" + l, io::svg::render(p) + table, caption, paths(zoo, files))
+                : absent("sf-vs-dacc:" + l, "no model has a finite SF and \u0394Acc under " + l);
     ++figures;
   }
   if (figures == 0) body = absent("correlations", "no model has both SF and attack results");
-  return section("correlations", "SF against accuracy drop", body);
+  return section("correlations", "SF against accuracy drop",
+                 "<div class=\"sfb-figures\">" + body + "</div>");
 }
 
 std::string provenance_section(const Zoo& zoo) {

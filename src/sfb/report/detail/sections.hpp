@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "io/svg_chart.hpp"
 #include "report/report.hpp"
 
 namespace sfb::report::detail {
@@ -22,6 +23,23 @@ std::string figure(const std::string& key, const std::string& body, const std::s
 /// The one line that replaces a figure or section without data:
 /// <p class="sfb-absent" data-absent=key>why</p> (`why` is escaped here).
 std::string absent(const std::string& key, const std::string& why);
+
+/// True when some point (finite x and y), bar or cell of the chart has a finite value.
+bool has_data(const io::svg::XyPlot& p);
+bool has_data(const io::svg::BarChart& c);
+bool has_data(const io::svg::Matrix& m);
+
+/// figure(key, render(chart), caption, files) when has_data(chart), else absent(key, why): a
+/// chart without numbers is never drawn.
+std::string chart_figure(const std::string& key, const io::svg::XyPlot& chart,
+                         const std::string& caption, const std::vector<std::string>& files,
+                         const std::string& why);
+std::string chart_figure(const std::string& key, const io::svg::BarChart& chart,
+                         const std::string& caption, const std::vector<std::string>& files,
+                         const std::string& why);
+std::string chart_figure(const std::string& key, const io::svg::Matrix& chart,
+                         const std::string& caption, const std::vector<std::string>& files,
+                         const std::string& why);
 
 /// The model group holding file `f`, or -1 when the file belongs to none.
 int model_of(const Zoo& zoo, std::size_t f);
