@@ -33,7 +33,8 @@ struct ContextOptions {
   std::string comm = "auto";    ///< auto | mpi | nccl
   int64_t threads = 0;          ///< intra-op threads per rank; 0 = node cores / ranks on the node
   std::string precision = "fp32";  ///< fp32 | tf32 | bf16 (CommonConfig::precision)
-  bool channels_last = false;      ///< CommonConfig::channels_last
+  /// CommonConfig::channels_last: "true", "false", or "auto" (NHWC on a CPU rank only)
+  std::string channels_last = "auto";
 };
 
 /// Owns the MPI lifetime of the process, the rank's device and the communicators. Create exactly

@@ -81,10 +81,18 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
                     ", expected " + type_name(f));
 }
 
+// A string key whose choices include "true" and "false" also takes a TOML boolean.
+bool takes_bool(const std::vector<std::string>& choices) {
+  const auto has = [&](const char* c) {
+    return std::find(choices.begin(), choices.end(), c) != choices.end();
+  };
+  return has("true") && has("false");
+}
+
 // Assigns a parsed TOML node to a typed field, with exact type checks (an integer is accepted
 // where a number is expected; nothing else converts).
 void assign(const std::string& key, const ConfigSchema::Field& field, const toml::node& n,
-            const std::string& origin) {
+            const std::string& origin, bool bool_as_string = false) {
   const std::string shown = render(n);
   const std::string got = node_type_name(n);
   auto as_double = [&](const toml::node& x, double* out) {
@@ -110,8 +118,14 @@ void assign(const std::string& key, const ConfigSchema::Field& field, const toml
     if (!as_double(n, *p)) type_error(key, shown, got, field, origin);
   } else if (auto p = std::get_if<std::string*>(&field)) {
     auto s = n.as_string();
-    if (!s) type_error(key, shown, got, field, origin);
-    **p = s->get();
+    auto b = n.as_boolean();
+    if (s) {
+      **p = s->get();
+    } else if (b && bool_as_string) {  // a key whose choices include true and false
+      **p = b->get() ? "true" : "false";
+    } else {
+      type_error(key, shown, got, field, origin);
+    }
   } else {
     auto arr = n.as_array();
     if (!arr) type_error(key, shown, got, field, origin);
@@ -308,7 +322,7 @@ void ConfigSchema::load_string(const std::string& text, const std::string& origi
       const bool foreign = entries_.count(key) == 0 && others_ != nullptr && others_->has(key);
       const ConfigSchema& owner = foreign ? *others_ : *this;
       const Entry& e = owner.lookup(key, where);
-      assign(key, e.field, node, where);
+      assign(key, e.field, node, where, takes_bool(e.choices));
       owner.check(key, e, render(node), where);
     }
   }
@@ -348,7 +362,7 @@ void ConfigSchema::set(const std::string& key, const std::string& value,
     throw ConfigError("config key '" + key + "': value '" + value + "' (" + origin + ") is not " +
                       type_name(e.field));
   }
-  assign(key, e.field, *t.get("v"), origin);
+  assign(key, e.field, *t.get("v"), origin, takes_bool(e.choices));
   check(key, e, value, origin);
 }
 
@@ -409,7 +423,9 @@ void CommonConfig::register_keys(ConfigSchema& s) {
   s.add_int("threads", &threads, "intra-op threads per rank (0 = cores / local ranks)", 0, 4096);
   s.add_int("batch_size", &batch_size, "samples per batch on each rank", 1, 1 << 20);
   s.add("precision", &precision, "model arithmetic", {"fp32", "tf32", "bf16"});
-  s.add("channels_last", &channels_last, "NHWC memory format for convolution weights");
+  s.add("channels_last", &channels_last,
+        "NHWC memory format for convolution weights (auto: on CPU ranks only)",
+        {"auto", "true", "false"});
 }
 
 }  // namespace sfb

@@ -96,7 +96,10 @@ struct CommonConfig {
   /// matmuls and convolutions on CUDA; no effect on CPUs) or bf16 (autocast to bfloat16 for
   /// the ops autocast lists, on CUDA and CPU). float64 reference evaluations are never autocast.
   std::string precision = "fp32";
-  bool channels_last = false;  ///< convolution weights (and so activations) in NHWC memory format
+  /// Convolution weights (and so activations) in NHWC memory format: "true", "false", or "auto"
+  /// (NHWC on CPU ranks, where oneDNN's NHWC convolutions are the faster ones, and NCHW on CUDA
+  /// ranks). A TOML boolean is accepted for true/false.
+  std::string channels_last = "auto";
   /// Registers the keys above in `schema`.
   void register_keys(ConfigSchema& schema);
 };
