@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -190,6 +191,43 @@ TEST_F(ReportOutput, StringsFromFilesAreEscaped) {
   EXPECT_EQ(html.find("<b>"), std::string::npos);
   EXPECT_NE(html.find("&lt;img src=x onerror=alert(1)&gt;.h5"), std::string::npos);
   EXPECT_NE(html.find("zoo:&lt;script&gt;"), std::string::npos);
+}
+
+TEST_F(ReportOutput, ChartsWithoutNumbersAreLeftOut) {
+  // An attribution run whose inductive error rates are all NaN (no correctly classified image):
+  // the Gini charts are drawn, the noise charts are replaced by a line saying why.
+  const double nan = std::nan("");
+  FileData d;
+  d.path = "att.h5";
+  d.stem = "att";
+  d.subcommand = "attribution";
+  d.key = {"fp", "zoo:cnn-small", "att"};
+  AttributionData a;
+  a.n = 4;
+  a.top_pixels = {8, 16};
+  AttributionData::Method m;
+  m.name = "saliency";
+  m.gini = 0.4;
+  m.gini_se = 0.01;
+  m.gini_regional = 0.3;
+  m.gini_regional_se = 0.02;
+  m.noise1 = m.noise2 = a.random_noise1 = a.random_noise2 = {nan, nan};
+  a.methods.push_back(m);
+  d.attribution = a;
+  Zoo z;
+  z.files.push_back(d);
+  z.models = group_models({d.key});
+  const std::string html = render(z, RenderOptions{});
+  EXPECT_NE(html.find("data-figure=\"gini\""), std::string::npos);
+  EXPECT_NE(html.find("data-figure=\"gini-regional\""), std::string::npos);
+  EXPECT_EQ(html.find("data-figure=\"noise1:"), std::string::npos);
+  EXPECT_NE(html.find("data-absent=\"noise1:zoo:cnn-small\""), std::string::npos);
+  EXPECT_NE(html.find("data-absent=\"noise2:zoo:cnn-small\""), std::string::npos);
+  std::size_t svgs = 0;
+  for (std::size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) {
+    ++svgs;
+  }
+  EXPECT_EQ(svgs, 2u);
 }
 
 TEST_F(ReportOutput, RefusesToReplaceAFileThatIsNotAReport) {
