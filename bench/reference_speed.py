@@ -11,8 +11,14 @@ the later stages run their full budget on the survivors) written as a CIFAR-10 b
 Both sides see the same float32 model and the same images. AutoAttack runs its full standard
 budget on both sides (APGD-CE 100 iterations, APGD-T and FAB-T 9 targets, Square 5000 queries).
 
-Each round runs every benchmark once on each side, back to back, the side that goes first
-alternating between rounds (a shared machine loads both sides of a pair alike). Times:
+Each round runs every benchmark once on each of three sides, back to back, the side that goes
+first rotating between rounds (a shared machine loads the sides of a round alike): sfbench with
+its defaults (on a CPU rank channels_last = auto, i.e. NHWC convolution weights), the reference
+on the model as loaded (NCHW, what a user of the reference runs), and the reference on the same
+model with NHWC weights (model.to(memory_format=torch.channels_last): the layout sfbench uses;
+for integrated gradients also with sfbench's 64 rows per forward/backward instead of Captum's
+default of all n·steps rows at once), so the gain that is sfbench's own shows apart from that of
+its defaults. Times:
   - sfbench: the stage's own seconds from the results file (/timing <stage>_seconds: the attack
     or attribution work, without process start-up, model loading and writing), and the wall time
     of the whole command;
@@ -48,6 +54,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "reference"))
 import reference_data as rd  # noqa: E402
 
 SEED = 7
+SFB_INTERNAL_BATCH = 64  # sfbench's default attribution.internal_batch
 AA_STAGES = ["apgd-ce", "apgd-t", "fab-t", "square"]
 
 
@@ -117,12 +124,14 @@ def sfbench_autoattack_counts(h5_path):
 
 # ---- Integrated gradients -----------------------------------------------------------------------
 
-def reference_ig(model, x, y, steps):
+def reference_ig(model, x, y, steps, internal_batch=None):
+    """Captum's IntegratedGradients; internal_batch None is Captum's default (all n·steps
+    interpolation points in one forward/backward)."""
     from captum.attr import IntegratedGradients
     ig = IntegratedGradients(model)
     t0 = time.perf_counter()
     a = ig.attribute(x, baselines=torch.zeros_like(x), target=y, n_steps=steps,
-                     method="riemann_middle", internal_batch_size=len(y) * steps)
+                     method="riemann_middle", internal_batch_size=internal_batch)
     secs = time.perf_counter() - t0
     return secs, a.detach().sum(1).numpy()
 
@@ -151,6 +160,9 @@ def main():
                                os.path.join(REPO, "tests", "reference", "reference_data.py") +
                                ":small_cnn", os.path.join(work, "model.pt"), work)
         model = torch.jit.load(model_file).eval()
+        # The same model with NHWC convolution weights: sfbench's default on a CPU rank
+        # (channels_last = auto), so the reference is also timed with the layout sfbench uses.
+        model_nhwc = torch.jit.load(model_file).eval().to(memory_format=torch.channels_last)
         rng = np.random.default_rng(2)
         labels = rng.permutation(np.arange(args.n) % rd.CLASSES)
         images = rd.blended_images(rng, labels, (0.0, 0.3))
@@ -166,23 +178,28 @@ def main():
                     "--attacks", "autoattack", "--norm", "linf", "--eps", "8/255",
                     "--no-resume"], "aa"),
                 "attacks",
-                lambda: reference_autoattack(model, x, y, 8 / 255))
+                lambda: reference_autoattack(model, x, y, 8 / 255),
+                lambda: reference_autoattack(model_nhwc, x, y, 8 / 255))
         if args.only in (None, "ig"):
             benches[f"integrated_gradients_{args.ig_steps}_steps"] = (
                 lambda: run_sfbench(args, work, ["attribution"] + common + [
                     "--methods", '["integrated-gradients"]', "--steps", str(args.ig_steps),
                     "--maps", str(args.n), "--montage", "0", "--occlusion-colors", "[]",
-                    "--internal-batch", str(args.n * args.ig_steps),
                     "--set", "attribution.noise=false", "--set", "attribution.agreement=false"],
                     "ig"),
                 "attribution",
-                lambda: reference_ig(model, x, y, args.ig_steps))
+                lambda: reference_ig(model, x, y, args.ig_steps),
+                lambda: reference_ig(model_nhwc, x, y, args.ig_steps, SFB_INTERNAL_BATCH))
         rows = {}
-        for name, (sfb, stage, ref) in benches.items():
-            rec = {"sfbench_stage_s": [], "sfbench_wall_s": [], "reference_s": []}
+        for name, (sfb, stage, ref, ref_nhwc) in benches.items():
+            rec = {"sfbench_stage_s": [], "sfbench_wall_s": [], "reference_s": [],
+                   "reference_nhwc_s": []}
             for r in range(args.rounds):
-                order = [0, 1] if r % 2 == 0 else [1, 0]
+                order = [(side + r) % 3 for side in range(3)]  # who goes first rotates
                 for side in order:
+                    if side == 2:
+                        rec["reference_nhwc_s"].append(ref_nhwc()[0])
+                        continue
                     if side == 0:
                         h5, wall = sfb()
                         rec["sfbench_stage_s"].append(timing_seconds(h5, stage))
@@ -204,17 +221,25 @@ def main():
                             rec["_ref_maps"] = out[1]
                 print(f"  {name} round {r + 1}: sfbench stage {rec['sfbench_stage_s'][-1]:.2f} s "
                       f"(wall {rec['sfbench_wall_s'][-1]:.2f} s), reference "
-                      f"{rec['reference_s'][-1]:.2f} s", flush=True)
+                      f"{rec['reference_s'][-1]:.2f} s (NHWC model "
+                      f"{rec['reference_nhwc_s'][-1]:.2f} s)", flush=True)
             if "_sfb_maps" in rec:
                 a, b = rec.pop("_sfb_maps"), rec.pop("_ref_maps")
                 num = np.abs(a - b).reshape(len(b), -1).max(1)
                 den = np.abs(b).reshape(len(b), -1).max(1)
                 rec["ig_max_rel_diff"] = float(np.max(num / den))
-            for k in ["sfbench_stage_s", "sfbench_wall_s", "reference_s"]:
+            for k in ["sfbench_stage_s", "sfbench_wall_s", "reference_s", "reference_nhwc_s"]:
                 rec[k[:-2] + "_median_s"] = statistics.median(rec[k])
             rec["paired_speedup_median"] = statistics.median(
                 ref_t / sfb_t for ref_t, sfb_t in zip(rec["reference_s"], rec["sfbench_stage_s"]))
             rec["speedup_of_medians"] = rec["reference_median_s"] / rec["sfbench_stage_median_s"]
+            rec["paired_speedup_vs_nhwc_median"] = statistics.median(
+                ref_t / sfb_t
+                for ref_t, sfb_t in zip(rec["reference_nhwc_s"], rec["sfbench_stage_s"]))
+            rec["speedup_vs_nhwc_of_medians"] = \
+                rec["reference_nhwc_median_s"] / rec["sfbench_stage_median_s"]
+            with h5py.File(h5, "r") as f:
+                rec["sfbench_channels_last"] = int(f["provenance"].attrs["channels_last"])
             rows[name] = rec
         result = {
             "context": {
@@ -223,17 +248,26 @@ def main():
                 "torch": torch.__version__, "rounds": args.rounds, "images": args.n,
                 "model": "tests/reference/reference_data.py SmallCNN (trained on clean "
                          "images, float32)",
-                "images_kind": "blended_images (0-30%)"},
+                "images_kind": "blended_images (0-30%)",
+                "sides": {
+                    "sfbench": "defaults (channels_last auto: NHWC on a CPU rank; attribution "
+                               "internal_batch 64)",
+                    "reference": "the reference at its defaults (model as loaded, NCHW; Captum "
+                                 "internal_batch_size None: all n*steps rows at once)",
+                    "reference_nhwc": "the reference on NHWC weights (and, for integrated "
+                                      f"gradients, internal_batch_size {SFB_INTERNAL_BATCH})"}},
             "benchmarks": rows}
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as fh:
             json.dump(result, fh, indent=1)
         print(f"\n{'benchmark':<34} {'sfbench (stage)':>15} {'reference':>10} {'speedup':>8}"
-              f" {'paired':>7}")
+              f" {'paired':>7} {'ref NHWC':>9} {'speedup':>8} {'paired':>7}")
         for name, rec in rows.items():
             print(f"{name:<34} {rec['sfbench_stage_median_s']:>14.2f}s "
                   f"{rec['reference_median_s']:>9.2f}s {rec['speedup_of_medians']:>7.2f}x "
-                  f"{rec['paired_speedup_median']:>6.2f}x")
+                  f"{rec['paired_speedup_median']:>6.2f}x {rec['reference_nhwc_median_s']:>8.2f}s "
+                  f"{rec['speedup_vs_nhwc_of_medians']:>7.2f}x "
+                  f"{rec['paired_speedup_vs_nhwc_median']:>6.2f}x")
             if "sfbench_robust_after_stage" in rec:
                 print(f"  robust after {AA_STAGES}: sfbench {rec['sfbench_robust_after_stage']} "
                       f"(clean {rec['sfbench_clean']}), reference "
