@@ -2,21 +2,27 @@
 // efficiency property of §3 and Eq. 5) on a random game and on a small CNN in float64, closed
 // forms of simple games, the sampler, the utility-controlled PGD, the sampled estimator against
 // exact enumeration (within 3 standard errors; D jackknifed at K = 4), 16-player enumeration,
-// grids that do not divide the image, and bad configurations.
+// grids that do not divide the image, bad configurations, and the SVG figures (values read back
+// exactly, long model specs wrapped with the full title as tooltip, old figures still recognised).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
 #include <set>
+#include <sstream>
 
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "data/module_classifier.hpp"
 #include "interactions/adversarial.hpp"
 #include "interactions/config.hpp"
-#include "interactions/detail/svg_plot.hpp"
 #include "interactions/exact.hpp"
 #include "interactions/stage.hpp"
+#include "interactions/writer.hpp"
 #include "models/zoo.hpp"
 
 namespace sfb::interactions {
@@ -483,18 +489,132 @@ TEST(InteractionsStage, ExactSixteenPlayersSatisfyTheIdentitiesOnTheStatistics) 
   EXPECT_EQ(s.scalar_count[kVFullAdv].item<int64_t>(), 0);  // no attack
 }
 
-TEST(InteractionsPlot, SvgHasOneLinePerSeries) {
-  detail::Plot p{"t <1>", "x", "y", {}};
-  p.series.push_back({"a", {0, 0.5, 1}, {1, NAN, 3}, {0.1, 0.1, 0.1}, "#000", false});
-  p.series.push_back({"b", {0, 1}, {-1, 2}, {}, "#f00", true});
-  const std::string svg = detail::render_svg(p);
-  EXPECT_EQ(svg.rfind("<svg", 0), 0U);
-  EXPECT_NE(svg.find("t &lt;1&gt;"), std::string::npos);
-  size_t lines = 0;
-  for (size_t at = svg.find("<polyline"); at != std::string::npos;
-       at = svg.find("<polyline", at + 1))
-    ++lines;
-  EXPECT_EQ(lines, 2U);
+/// Statistics of orders {0, 2, 7} of 9 players with known values: I and D normal (D missing at
+/// order 7), and with `adv` the adversarial rows and ΔI.
+InteractionStatistics plot_statistics(bool adv) {
+  InteractionStatistics s;
+  s.orders = {0, 2, 7};
+  s.num_players = 9;
+  s.mean = torch::full({kNumRows, 3}, NAN, torch::kFloat64);
+  s.stderr_ = torch::full({kNumRows, 3}, NAN, torch::kFloat64);
+  s.count = torch::zeros({kNumRows, 3}, torch::kInt64);
+  auto fill = [&](Row r, std::vector<double> v, std::vector<double> se) {
+    s.mean[r] = torch::tensor(v, torch::kFloat64);
+    s.stderr_[r] = torch::tensor(se, torch::kFloat64);
+    s.count[r] = torch::full({3}, 5, torch::kInt64);
+  };
+  fill(kINor, {0.1, 1.0 / 3.0, -0.25}, {0.01, 0.02, 0.03});
+  fill(kDNor, {0.5, 0.7, NAN}, {0.05, 0.06, NAN});
+  if (adv) {
+    fill(kIAdv, {0.2, 0.1, 1e-3}, {0.01, 0.01, 0.01});
+    fill(kDAdv, {0.4, 0.3, 0.2}, {0.02, 0.02, 0.02});
+    fill(kDeltaI, {-0.1, 2.0 / 9.0, -0.251}, {0.01, 0.01, 0.01});
+  }
+  return s;
+}
+
+std::string read_text(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+/// data-x, data-y and data-err of the points of series `label` in an SVG of io::svg.
+std::vector<std::array<double, 3>> points(const std::string& svg, const std::string& label) {
+  std::vector<std::array<double, 3>> out;
+  const std::regex point("<g class=\"sfb-point\" data-series=\"" + label +
+                         "\" data-x=\"([^\"]+)\" data-y=\"([^\"]+)\"[^>]* data-err=\"([^\"]+)\"");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), point); it != std::sregex_iterator();
+       ++it) {
+    out.push_back({std::stod((*it)[1]), std::stod((*it)[2]), std::stod((*it)[3])});
+  }
+  return out;
+}
+
+class InteractionsPlot : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("sfb_interactions_plot_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(InteractionsPlot, FiguresCarryTheStatisticsExactly) {
+  const InteractionStatistics s = plot_statistics(true);
+  const auto written = write_plots(s, dir_ / "r.h5", "zoo:tiny on synthetic-shapes");
+  ASSERT_EQ(written, plot_paths(dir_ / "r.h5"));
+  for (const auto& p : written) EXPECT_TRUE(is_sfbench_plot(p)) << p;
+  const std::vector<double> x = {0.0, 2.0 / 9.0, 7.0 / 9.0};
+  auto check = [&](const std::filesystem::path& file, const std::string& label, Row row,
+                   const torch::Tensor& v, const torch::Tensor& se) {
+    SCOPED_TRACE(file.filename().string() + " " + label);
+    const auto got = points(read_text(file), label);
+    std::vector<std::array<double, 3>> want;
+    for (int64_t i = 0; i < 3; ++i) {
+      if (std::isfinite(v[i].item<double>())) {
+        want.push_back({x[i], v[i].item<double>(), se[i].item<double>()});
+      }
+    }
+    EXPECT_EQ(got, want) << row_names()[row];
+  };
+  check(written[0], "normal", kINor, s.mean[kINor], s.stderr_[kINor]);
+  check(written[0], "adversarial", kIAdv, s.mean[kIAdv], s.stderr_[kIAdv]);
+  check(written[1], "dJ", kDeltaI, s.J(kDeltaI), s.J_stderr(kDeltaI));
+  check(written[2], "normal", kDNor, s.mean[kDNor], s.stderr_[kDNor]);  // order 7 has no D
+  check(written[2], "adversarial", kDAdv, s.mean[kDAdv], s.stderr_[kDAdv]);
+  // Without the attack: I and D only, one series each.
+  const std::filesystem::path out2 = dir_ / "clean.h5";
+  const auto clean = write_plots(plot_statistics(false), out2, "x");
+  ASSERT_EQ(clean.size(), 2U);
+  EXPECT_EQ(points(read_text(clean[0]), "adversarial").size(), 0U);
+  EXPECT_EQ(points(read_text(clean[0]), "normal").size(), 3U);
+}
+
+TEST_F(InteractionsPlot, LongModelSpecWrapsAndTheFullTitleIsTheTooltip) {
+  std::string spec = "torchscript:";
+  while (spec.size() < 190) spec += "/very/long/path";
+  spec += "/model.pt";  // about 200 characters, no spaces
+  const auto written = write_plots(plot_statistics(false), dir_ / "r.h5", spec);
+  const std::string svg = read_text(written[0]);
+  // The full title is the first child of <svg>, and is_sfbench_plot() finds it there.
+  const std::string full = "<title>Multi-order interaction I(m): " + spec + "</title>";
+  EXPECT_EQ(svg.find(full), svg.find('>') + 1);
+  EXPECT_TRUE(is_sfbench_plot(written[0]));
+  // The visible title: two lines, each within the 640 px chart, the first broken after a '/'.
+  std::vector<std::string> lines;
+  const std::regex line("<text class=\"sfb-title\"[^>]*>([^<]*)</text>");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), line); it != std::sregex_iterator();
+       ++it) {
+    lines.push_back((*it)[1]);
+  }
+  ASSERT_EQ(lines.size(), 2U);
+  EXPECT_EQ(lines[0].back(), '/');
+  for (const auto& l : lines) EXPECT_LT(l.size(), 75U) << l;
+  EXPECT_EQ(("Multi-order interaction I(m): " + spec).rfind(lines[0], 0), 0U);
+}
+
+TEST_F(InteractionsPlot, OldAndForeignFiguresAreToldApart) {
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name, std::ios::binary) << text;
+    return dir_ / name;
+  };
+  // A figure of sfbench before io::svg: the title in the first <text> element.
+  EXPECT_TRUE(is_sfbench_plot(write(
+      "old.svg",
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"420\" viewBox=\"0 0 640 "
+      "420\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" "
+      "fill=\"white\"/>\n<text x=\"329\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">"
+      "Disentanglement D(m): zoo:tiny</text>\n</svg>\n")));
+  EXPECT_FALSE(is_sfbench_plot(write(
+      "other.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"><title>My plot</title></svg>\n")));
+  EXPECT_FALSE(is_sfbench_plot(write("text.svg", "Disentanglement D(m): not an svg\n")));
+  EXPECT_FALSE(is_sfbench_plot(dir_ / "missing.svg"));
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/output_file.hpp"
-#include "interactions/detail/svg_plot.hpp"
+#include "io/svg_chart.hpp"
 
 namespace sfb::interactions {
 namespace {
@@ -119,20 +119,34 @@ std::vector<std::filesystem::path> write_plots(const InteractionStatistics& s,
   const std::string xl = "order m / n (n = " + std::to_string(s.num_players) + " players)";
   auto series = [&](const std::string& label, const torch::Tensor& v, const torch::Tensor& se,
                     const char* color, bool dashed) {
-    return detail::Series{label, x, to_vec(v), to_vec(se), color, dashed};
+    io::svg::Series line;
+    line.label = label;
+    line.x = x;
+    line.y = to_vec(v);
+    line.y_err = to_vec(se);
+    line.color = color;
+    line.dashed = dashed;
+    return line;
   };
-  std::vector<std::pair<std::string, detail::Plot>> plots;
-  detail::Plot pi{"Multi-order interaction I(m): " + title, xl, "I(m)", {}};
+  auto plot = [&](const std::string& what, const std::string& ylabel) {
+    io::svg::XyPlot p;
+    p.title = what + title;  // wrapped onto two lines when long; in full in <title>
+    p.xlabel = xl;
+    p.ylabel = ylabel;
+    return p;
+  };
+  std::vector<std::pair<std::string, io::svg::XyPlot>> plots;
+  io::svg::XyPlot pi = plot("Multi-order interaction I(m): ", "I(m)");
   pi.series.push_back(series("normal", s.mean[kINor], s.stderr_[kINor], "#1f77b4", false));
   if (adv)
     pi.series.push_back(series("adversarial", s.mean[kIAdv], s.stderr_[kIAdv], "#d62728", true));
   plots.emplace_back("interactions_I", pi);
   if (adv) {
-    detail::Plot pj{"Attacking utility dJ(m) = J_nor - J_adv: " + title, xl, "dJ(m)", {}};
+    io::svg::XyPlot pj = plot("Attacking utility dJ(m) = J_nor - J_adv: ", "dJ(m)");
     pj.series.push_back(series("dJ", s.J(kDeltaI), s.J_stderr(kDeltaI), "#9467bd", false));
     plots.emplace_back("interactions_dJ", pj);
   }
-  detail::Plot pd{"Disentanglement D(m): " + title, xl, "D(m)", {}};
+  io::svg::XyPlot pd = plot("Disentanglement D(m): ", "D(m)");
   pd.series.push_back(series("normal", s.mean[kDNor], s.stderr_[kDNor], "#1f77b4", false));
   if (adv)
     pd.series.push_back(series("adversarial", s.mean[kDAdv], s.stderr_[kDAdv], "#d62728", true));
@@ -141,7 +155,7 @@ std::vector<std::filesystem::path> write_plots(const InteractionStatistics& s,
   for (const auto& [suffix, plot] : plots) {
     std::filesystem::path p = out;
     p.replace_extension("." + suffix + ".svg");
-    write_file_atomically(p, detail::render_svg(plot));
+    write_file_atomically(p, io::svg::render(plot));
     written.push_back(p);
   }
   return written;
@@ -158,15 +172,19 @@ std::vector<std::filesystem::path> plot_paths(const std::filesystem::path& out) 
 }
 
 bool is_sfbench_plot(const std::filesystem::path& file) {
-  constexpr std::size_t kHead = 4096;  // the title comes right after the <svg> element
+  // The title comes right after the <svg> start tag: in the first child <title> (io::svg), or in
+  // the first <text> element (files of sfbench before the shared chart writer).
+  constexpr std::size_t kHead = 4096;
   std::ifstream in(file, std::ios::binary);
   std::string head(kHead, '\0');
   in.read(head.data(), static_cast<std::streamsize>(kHead));
   head.resize(static_cast<std::size_t>(in.gcount()));
   if (head.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) != 0) return false;
-  for (const char* title : {">Multi-order interaction I(m): ", ">Attacking utility dJ(m) = ",
-                            ">Disentanglement D(m): "}) {
-    if (head.find(title) != std::string::npos) return true;
+  for (const char* title :
+       {"Multi-order interaction I(m): ", "Attacking utility dJ(m) = ", "Disentanglement D(m): "}) {
+    for (const char* before : {"<title>", "\">"}) {
+      if (head.find(before + std::string(title)) != std::string::npos) return true;
+    }
   }
   return false;
 }
