@@ -4,11 +4,12 @@
 # a randomly initialised third with eval only), writes the report, renders it with headless
 # Chromium (screenshot and DOM), and checks: every section and figure is there, the screenshot is
 # not blank, and the plotted numbers (the data-* attributes) equal the HDF5 values. Also the
-# refusals: a foreign file at --out, an incomplete results file.
-# usage: report_test.sh   (env: SFBENCH, SFB_PYTHON; exit 77 = skipped: no chromium)
+# refusals: a foreign file at --out (also on 2 ranks), an incomplete results file.
+# usage: report_test.sh   (env: SFBENCH, MPIEXEC, SFB_PYTHON; exit 77 = skipped: no chromium)
 set -u
 sfb=${SFBENCH:?}
 py=${SFB_PYTHON:?}
+mpi="${MPIEXEC:?} --oversubscribe"
 chromium=$(command -v chromium || command -v chromium-browser) || {
   echo "SKIP: no chromium (scripts/setup-deps.sh installs it)"
   exit 77
@@ -56,6 +57,11 @@ expect_exit 2 "$sfb" report eval-a.h5 --out foreign.html
 grep -q "foreign.html' exists and is not sfbench's report" err || fail "foreign file not named"
 [ "$(cat foreign.html)" = '<html>mine</html>' ] || fail "the foreign file was changed"
 expect_exit 2 "$sfb" report eval-a.h5 --out eval-b.h5
+# Under mpirun: rank 0 writes, every rank agrees on an error, which is printed once.
+expect_exit 0 $mpi -np 2 "$sfb" report eval-a.h5 eval-c.h5 --out two.html
+grep -q "^report: two.html (2 models from 2 results files)" out || fail "no report from 2 ranks"
+expect_exit 2 $mpi -np 2 "$sfb" report eval-a.h5 --out foreign.html
+[ "$(grep -c "foreign.html' exists" err)" -eq 1 ] || fail "the refusal is not printed once on 2 ranks"
 cp eval-a.h5 partial.h5
 "$py" -c 'import h5py,sys; h5py.File(sys.argv[1], "r+").attrs["complete"] = 0' partial.h5
 expect_exit 2 "$sfb" report eval-a.h5 partial.h5 --out r2.html
