@@ -6,6 +6,7 @@
 
 #include "app.hpp"
 #include "core/output_file.hpp"
+#include "report/html.hpp"
 #include "report/report.hpp"
 
 namespace sfb::app {
@@ -35,8 +36,8 @@ Command register_report(CLI::App& app, Invocation& inv) {
               models = zoo.models.size();
             });
             if (ctx.rank() == 0) {
-              std::cout << "report: " << out.string() << " (" << models << " models from "
-                        << inv2.files.size() << " results files)\n";
+              std::cout << "report: " << out.string() << " (" << report::count(models, "model")
+                        << " from " << report::count(inv2.files.size(), "results file") << ")\n";
             }
             return 0;
           }};

@@ -128,6 +128,8 @@ TEST(ReportHtml, NumbersRoundTrip) {
   EXPECT_EQ(exact(std::nan("")), "nan");
   EXPECT_EQ(fixed(0.12345, 3), "0.123");
   EXPECT_EQ(fixed(std::nan(""), 3), "\u2013");
+  EXPECT_EQ(count(1, "model"), "1 model");
+  EXPECT_EQ(count(3, "results file"), "3 results files");
 }
 
 std::string chunk(const std::string& type, const std::string& data) {

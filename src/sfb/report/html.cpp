@@ -70,6 +70,10 @@ std::string fixed(double v, int decimals) {
   return buf;
 }
 
+std::string count(std::size_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 std::string generator() { return std::string("sfbench report ") + version(); }
 
 bool has_report_marker(std::string_view head) {

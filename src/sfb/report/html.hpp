@@ -25,6 +25,9 @@ std::string exact(double v);
 /// `v` with `decimals` decimals; "–" when not finite.
 std::string fixed(double v, int decimals);
 
+/// "1 model", "3 models": `n` and `noun`, with an "s" unless n is 1.
+std::string count(std::size_t n, const std::string& noun);
+
 /// The value of the generator <meta> tag every report carries in its <head>:
 /// "sfbench report <version>".
 std::string generator();

@@ -195,12 +195,12 @@ std::string render(const Zoo& zoo, const RenderOptions& options) {
   out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   out += "<meta name=\"generator\" content=\"" + escape(generator()) + "\">\n";
   out += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-  out += "<title>sfbench report: " + std::to_string(zoo.models.size()) + " models, " +
-         std::to_string(zoo.files.size()) + " results files</title>\n<style>" + kStyle +
+  out += "<title>sfbench report: " + count(zoo.models.size(), "model") + ", " +
+         count(zoo.files.size(), "results file") + "</title>\n<style>" + kStyle +
          "</style>\n</head>\n<body>\n<header>\n<h1>sfbench report</h1>\n";
-  out += "<p>" + std::to_string(zoo.models.size()) + " models from " +
-         std::to_string(zoo.files.size()) + " results files, written by sfbench " +
-         escape(version()) + " (" + escape(git_commit()) + ")";
+  out += "<p>" + count(zoo.models.size(), "model") + " from " +
+         count(zoo.files.size(), "results file") + ", written by sfbench " + escape(version()) +
+         " (" + escape(git_commit()) + ")";
   if (!options.command_line.empty()) {
     out += ": <code>" + escape(options.command_line) + "</code>";
   }
