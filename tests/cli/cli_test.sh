@@ -598,8 +598,10 @@ for i in range(6):
 assert np.isclose(a["agreement/mean"][0], np.nanmean(rho[:, 0]))
 assert [x["a"] + "~" + x["b"] for x in s["agreement"]] == a["agreement"].attrs["pairs"].split(",")
 PY
-    # The montage: 6 rows of 96-px cells (image + 3 methods, 2-px gaps): 390 x 586 RGB.
-    "${SFB_PYTHON:-python3}" -c 'import struct,sys; d=open(sys.argv[1],"rb").read(33); assert d[:8]==b"\x89PNG\r\n\x1a\n"; w,h,bits,ct=struct.unpack(">IIBB",d[16:26]); assert (w,h,bits,ct)==(390,586,8,2),(w,h,bits,ct)' \
+    # The montage: 6 rows of 96-px cells (image + 3 methods, 2-px gaps), a two-line header band of
+    # 23 px ("integrated-gradients" is wider than 16 characters) and a 13-px label band above each
+    # row: 390 x (23 + 6 * (13 + 96) + 5 * 2) = 390 x 687 RGB.
+    "${SFB_PYTHON:-python3}" -c 'import struct,sys; d=open(sys.argv[1],"rb").read(33); assert d[:8]==b"\x89PNG\r\n\x1a\n"; w,h,bits,ct=struct.unpack(">IIBB",d[16:26]); assert (w,h,bits,ct)==(390,687,8,2),(w,h,bits,ct)' \
       "$dir/att.montage.png" || fail "attribution montage missing or of the wrong size"
     # Layer-wise IG through the command (paper 003 Fig. 5): a hidden block, upsampled to the image.
     expect_exit 0 "$sfb" attribution "${common[@]}" --steps 4 --set 'attribution.methods=["layer-integrated-gradients"]' \

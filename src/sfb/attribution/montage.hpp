@@ -27,14 +27,21 @@ std::array<uint8_t, 3> heat_colour(double t);
 
 /// Writes an 8-bit RGB PNG (no alpha) montage to `path`: one row per image; the first column is the
 /// image itself (grey replicated to RGB), then one heat-map column per method. Every cell is
-/// upscaled by the integer factor s of MontageOptions::min_cell with nearest neighbour; cells are
-/// separated by MontageOptions::gap white pixels, so the PNG is
-/// (1 + M)·s·W + M·gap wide and K·s·H + (K − 1)·gap high.
-/// A heat cell shows t = min(1, |a| / q) through heat_colour(), where q is the clip_quantile
-/// quantile of |a| over that cell's map (linear interpolation, as torch.quantile; the cell's
-/// maximum when that quantile is 0); an all-zero map is drawn at t = 0.
-/// No text is drawn; the PNG's tEXt chunks say what is shown: "Software" = "sfbench",
-/// "sfbench:columns" = "image," then `names` joined by ",", "sfbench:rows" = `row_labels` joined by
+/// upscaled by the integer factor s of MontageOptions::min_cell with nearest neighbour to
+/// s·W × s·H pixels; columns, and rows, are separated by MontageOptions::gap white pixels.
+/// Labels are drawn in black on white with a built-in 5×9 bitmap font (printable ASCII; any other
+/// character as '?') at the integer scale f = clamp(floor(s·W / 112), 1, 4), a text line being
+/// 10f pixels: a header band of (3 + 10n)·f pixels at the top holds each column's name ("image",
+/// then `names`) centred over its column, on n = 2 lines when some name is wider than its cell
+/// (broken after a '-', '_', ' ' or '/', the rest shortened with ".."), else n = 1; above each
+/// row's cells a band of 13f pixels holds its row label, left-aligned and shortened with ".."
+/// to the montage's width. With C = 1 + M columns and K rows the PNG is
+/// C·s·W + (C − 1)·gap wide and (3 + 10n)·f + K·(13f + s·H) + (K − 1)·gap high; without images
+/// (montage_png) C = M. A heat cell shows t = min(1, |a| / q) through heat_colour(), where q is the
+/// clip_quantile quantile of |a| over that cell's map (linear interpolation, as torch.quantile; the
+/// cell's maximum when that quantile is 0); an all-zero map is drawn at t = 0. The PNG's tEXt
+/// chunks also say what is shown: "Software" = "sfbench", "sfbench:columns" = "image," then `names`
+/// joined by ",", "sfbench:rows" = `row_labels` joined by
 /// "; ", "sfbench:layout", "sfbench:normalization", "sfbench:colormap" (formulas in words) and
 /// "sfbench:scales" (each cell's q: a row's columns joined by ",", rows by "; ").
 /// images: [K, C, H, W] float in [0, 1] (C = 1 or 3, any floating dtype and device; values outside
@@ -53,7 +60,8 @@ void write_montage(const std::string& path, const torch::Tensor& images,
 /// embedding (e.g. `sfbench report`). `images` may be an undefined tensor: then there is no image
 /// column and the columns are the methods only (K, H, W taken from the maps). Throws ConfigError
 /// on bad shapes, counts or options, IoError when libpng fails. Not collective.
-std::vector<uint8_t> montage_png(const torch::Tensor& images, const std::vector<torch::Tensor>& maps,
+std::vector<uint8_t> montage_png(const torch::Tensor& images,
+                                 const std::vector<torch::Tensor>& maps,
                                  const std::vector<std::string>& names,
                                  const std::vector<std::string>& row_labels,
                                  const MontageOptions& o = {});
