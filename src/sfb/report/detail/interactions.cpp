@@ -68,7 +68,7 @@ std::string interactions_section(const Zoo& zoo) {
   for (const Quantity& q : kQuantities) {
     io::svg::XyPlot p;
     p.title = q.title;
-    p.xlabel = "order m / n_p (share of the other patches kept)";
+    p.xlabel = "order m / n_p (m = patches kept besides the pair)";
     p.ylabel = q.ylabel;
     std::vector<std::size_t> used;
     for (const std::size_t f : files) {
