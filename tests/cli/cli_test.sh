@@ -759,6 +759,13 @@ def build():
     return resnet.PreActResNet(resnet.PreActBlockV2, [2, 2, 2, 2], bn_before_fc=True)
 
 
+def build_pooled():  # ends in an nn.AdaptiveAvgPool2d module, a tap with a 1x1 output
+    import torch.nn as nn
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+
 if __name__ == "__main__":  # the user's own weights: a random initialisation here
     import torch
     torch.manual_seed(1)
@@ -768,6 +775,7 @@ PY
     expect_exit 0 "$repo/scripts/export-model" --model mynet:build --weights my_state_dict.pt \
       --input-shape 3 32 32 --out mine.pt
     expect_exit 0 "$sfb" info --json --data synthetic-shapes:12 --model torchscript:mine.pt
+    cp "$dir/out" info.json
     "${SFB_PYTHON:-python3}" - "$dir/out" <<'PY' || fail "info does not list what the file offers"
 import hashlib, json, sys
 m = json.load(open(sys.argv[1]))["model"]
@@ -781,6 +789,39 @@ PY
     expect_exit 0 $mpi -np 2 "$sfb" attribution --data synthetic-shapes:12 \
       --model torchscript:mine.pt --methods "$all9" --steps 2 --maps 4 --out ts-att.h5 </dev/null
     expect_exit 0 "$sfb" validate ts-att.h5 ts-att.json
+    "${SFB_PYTHON:-python3}" - info.json <<'PY' || fail "Grad-CAM's default layer is not the feature map"
+import json, sys
+import h5py, numpy as np
+fm = json.load(open(sys.argv[1]))["model"]["export"]["feature_map"]  # the export's own choice
+with h5py.File("ts-att.h5") as f:
+    a = f["/attribution"].attrs
+    assert a["layer"] == fm and a["ig_layer"] == fm, (a["layer"], a["ig_layer"], fm)
+    for m in ["grad-cam", "guided-grad-cam", "layer-integrated-gradients"]:
+        maps = f["/attribution/maps/" + m][()]
+        spread = maps.reshape(len(maps), -1).std(1)
+        assert (spread > 0).all(), (m, spread)  # a 1x1 layer gives constant maps
+PY
+    # A model whose last tap before the features is a global pool: the default layer skips it.
+    expect_exit 0 "$repo/scripts/export-model" --model mynet:build_pooled --random-init \
+      --input-shape 3 32 32 --out pooled.pt
+    expect_exit 0 "$sfb" info --json --data synthetic-shapes:4 --model torchscript:pooled.pt
+    cp "$dir/out" info-pooled.json
+    expect_exit 0 "$sfb" attribution --data synthetic-shapes:4 --model torchscript:pooled.pt \
+      --methods '["grad-cam","layer-integrated-gradients"]' --steps 2 --maps 4 --out pooled-att.h5 \
+      </dev/null
+    "${SFB_PYTHON:-python3}" - info-pooled.json <<'PY' || fail "Grad-CAM's default layer is the pool"
+import json, sys
+import h5py
+m = json.load(open(sys.argv[1]))["model"]
+fm = m["export"]["feature_map"]
+assert m["layers"][-2:] == ["4", "features"] and fm == "3", m  # "4" is the pool, [B, 8, 1, 1]
+with h5py.File("pooled-att.h5") as f:
+    a = f["/attribution"].attrs
+    assert a["layer"] == fm and a["ig_layer"] == fm, (a["layer"], a["ig_layer"], fm, m["layers"])
+    for k in ["grad-cam", "layer-integrated-gradients"]:
+        maps = f["/attribution/maps/" + k][()]
+        assert (maps.reshape(len(maps), -1).std(1) > 0).all(), k
+PY
     ft=(--data synthetic-shapes:12 --set train.loss=\"pgd-at\" --set train.sf_lambda=0.1
         --set train.epochs=1 --set train.batch_size=6 --set train.attack_steps=2)
     for np in 1 2; do

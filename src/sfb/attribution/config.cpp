@@ -20,9 +20,10 @@ void AttributionConfig::register_keys(ConfigSchema& s) {
   s.add_float("attribution.shap_noise_std", &shap_noise_std, "GradientShap input noise sigma", 0.0,
               10.0);
   s.add("attribution.internal_batch", &internal_batch, "rows per forward/backward in a method");
-  s.add("attribution.layer", &layer, "Grad-CAM layer (empty = last block before features)");
+  s.add("attribution.layer", &layer,
+        "Grad-CAM layer (empty = the last spatial feature map before features)");
   s.add("attribution.ig_layer", &ig_layer,
-        "layer-wise integrated gradients layer (empty = last block before features)");
+        "layer-wise integrated gradients layer (empty = the last spatial feature map)");
   s.add("attribution.region", &region, "r of the regional Gini (0 = 16 from 224 px, else 4)");
   s.add("attribution.masks", &masks, "foreground masks: empty (the dataset's) | png:DIR | h5:FILE");
   s.add("attribution.noise", &noise, "inductive Noise-I/II attacks with random-pixel controls");

@@ -18,8 +18,8 @@ struct AttributionConfig {
   double noise_std = 0.15;         ///< SmoothGrad σ (pixel units)
   double shap_noise_std = 0.0;     ///< GradientShap input noise σ
   int64_t internal_batch = 64;     ///< rows per forward/backward inside a method
-  std::string layer;               ///< Grad-CAM layer (empty = last block before "features")
-  std::string ig_layer;            ///< layer-wise IG layer (empty = last block before "features")
+  std::string layer;               ///< Grad-CAM layer (empty = last spatial map)
+  std::string ig_layer;            ///< layer-wise IG layer (empty: as `layer`)
   int64_t region = 0;              ///< r of the regional Gini (0 = default_region())
   std::string dtype = "float32";   ///< float32 | float64 model evaluation
   /// Foreground masks for the SNR: empty = the dataset's own (synthetic-shapes); "png:DIR"

@@ -111,7 +111,25 @@ AttributionStage::AttributionStage(models::Classifier& model, const AttributionC
   if (!cfg.occlusion_colors.empty() && cfg.occlusion_radius <= 0) {
     throw ConfigError("attribution.occlusion_radius must be resolved (> 0)");
   }
-  MethodOptions mo = cfg.method_options(seed);
+  // Grad-CAM and layer-wise IG without a configured layer: the model's last spatial feature map,
+  // found once on a probe image; the resolved names are what the results record.
+  const auto uses = [&](std::initializer_list<const char*> names) {
+    for (const char* n : names) {
+      if (std::find(cfg.methods.begin(), cfg.methods.end(), n) != cfg.methods.end()) return true;
+    }
+    return false;
+  };
+  const bool need_layer = cfg_.layer.empty() && uses({"grad-cam", "guided-grad-cam"});
+  const bool need_ig_layer = cfg_.ig_layer.empty() && uses({"layer-integrated-gradients"});
+  if (need_layer || need_ig_layer) {
+    const torch::Tensor probe = torch::zeros({1, image_shape[0], image_shape[1], image_shape[2]},
+                                             torch::TensorOptions(dtype_).device(device_));
+    if (need_layer) cfg_.layer = detail::default_feature_map(model_, probe, "attribution.layer");
+    if (need_ig_layer) {
+      cfg_.ig_layer = detail::default_feature_map(model_, probe, "attribution.ig_layer");
+    }
+  }
+  MethodOptions mo = cfg_.method_options(seed);
   // The guided methods restore the model's own activation (Swish for the DeepMind models), not
   // ReLU, after their pass.
   if (const auto* native = dynamic_cast<const models::NativeModel*>(&model)) {

@@ -103,6 +103,25 @@ std::string resolve_layer(const models::Classifier& model, const std::string& la
   return names[names.size() - 2];
 }
 
+std::string default_feature_map(models::Classifier& model, const torch::Tensor& x1,
+                                const std::string& key) {
+  std::vector<std::string> names = model.layer_names();
+  names.erase(std::remove(names.begin(), names.end(), "features"), names.end());
+  std::vector<torch::Tensor> taps;
+  if (!names.empty()) {
+    torch::NoGradGuard no_grad;
+    model.forward_tapped(x1, names, taps);
+  }
+  for (size_t i = names.size(); i-- > 0;) {
+    const torch::Tensor& a = taps.at(i);
+    if (a.dim() == 4 && a.size(2) * a.size(3) > 1) return names[i];
+  }
+  throw ConfigError("model " + model.name() +
+                    " has no layer with a spatial feature map [B, K, h, w] (h*w > 1) before "
+                    "'features'; set " +
+                    key);
+}
+
 void check_feature_map_layer(models::Classifier& model, const torch::Tensor& x1,
                              const std::string& layer, const std::string& key) {
   const std::string name = resolve_layer(model, layer, key);

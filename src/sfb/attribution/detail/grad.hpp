@@ -51,6 +51,13 @@ torch::Tensor grad_cam(models::Classifier& model, const torch::Tensor& x, const 
 std::string resolve_layer(const models::Classifier& model, const std::string& layer,
                           const std::string& key);
 
+/// The layer Grad-CAM and layer-wise IG use when none is configured: the last of the model's
+/// layers before "features" whose output for the probe x1 [1, C, H, W] is a spatial feature map
+/// [1, K, h, w] with h·w > 1 (a global pool's [1, K, 1, 1] output, on which every Grad-CAM is
+/// constant, is skipped). Throws ConfigError naming `key` when the model has no such layer.
+std::string default_feature_map(models::Classifier& model, const torch::Tensor& x1,
+                                const std::string& key);
+
 /// Checks on one image `x1` [1, C, H, W] that `layer` (resolved as above) exists and is a
 /// convolutional feature map [1, K, h, w]; ConfigError naming `key` otherwise. Used before a run
 /// creates its results file.
