@@ -57,6 +57,8 @@ expect_exit 2 "$sfb" report eval-a.h5 --out foreign.html
 grep -q "foreign.html' exists and is not sfbench's report" err || fail "foreign file not named"
 [ "$(cat foreign.html)" = '<html>mine</html>' ] || fail "the foreign file was changed"
 expect_exit 2 "$sfb" report eval-a.h5 --out eval-b.h5
+expect_exit 2 "$sfb" report eval-a.h5 ./eval-a.h5 --out r2.html
+grep -q "eval-a.h5 is given twice" err || fail "a file given twice is not refused"
 # Under mpirun: rank 0 writes, every rank agrees on an error, which is printed once.
 expect_exit 0 $mpi -np 2 "$sfb" report eval-a.h5 eval-c.h5 --out two.html
 grep -q "^report: two.html (2 models from 2 results files)" out || fail "no report from 2 ranks"

@@ -25,7 +25,8 @@ struct Values {
 
 /// One attack group of /attacks/<label> (not worst_case).
 struct AttackData {
-  std::string label, spec;
+  std::string label, spec;  ///< "pgd_steps-20" and its attack spec "pgd:steps=20"
+  /// Attributes clean_acc, adv_acc (fractions of n) and accuracy_drop (1 − adv/clean).
   double clean_acc = 0, adv_acc = 0, accuracy_drop = 0;
   int64_t n = 0;                         ///< samples of /attacks/<label>/robust
   std::vector<std::string> stage_names;  ///< attribute stage_names (empty when absent)
@@ -37,7 +38,7 @@ struct AttackData {
 struct InteractionsData {
   std::vector<double> order_ratio;  ///< [M] m / n_p
   std::vector<int64_t> orders;      ///< [M] m
-  int64_t n = 0, grid = 0;
+  int64_t n = 0, grid = 0;          ///< attributes n (images) and grid (G of the G×G patches)
   /// name ("I_nor", "J_adv", "dJ", "D_nor", ...) -> values and their standard errors.
   std::vector<std::pair<std::string, Values>> curves;
   /// The curve `name`, or nullptr when the file has none.
@@ -47,7 +48,8 @@ struct InteractionsData {
 /// /attribution (papers 002, 003): summaries per method, the controls, and the saved maps.
 struct AttributionData {
   struct Method {
-    std::string name;
+    std::string name;  ///< the method ("saliency", ...)
+    /// Attributes gini, gini_regional (means over images) and their standard errors.
     double gini = 0, gini_se = 0, gini_regional = 0, gini_regional_se = 0;
     std::vector<double> noise1, noise2;           ///< [T] error rates (empty: not run)
     std::vector<double> noise1_ci, noise2_ci;     ///< [T, 2] row-major
@@ -70,23 +72,26 @@ struct AttributionData {
 
 /// /train/epoch: one value per epoch.
 struct TrainData {
-  std::vector<double> epoch;
+  std::vector<double> epoch;                                       ///< 1-based epoch numbers
   std::vector<std::pair<std::string, std::vector<double>>> terms;  ///< loss terms, then sf, total
-  std::vector<double> sf, accuracy, adv_accuracy;
-  std::string loss, checkpoint;
+  std::vector<double> sf, accuracy, adv_accuracy;  ///< SF, clean and adversarial accuracy
+  std::string loss, checkpoint;  ///< /train attributes: the loss and the checkpoint written
 };
 
 /// Everything the report shows of one results file.
 struct FileData {
-  std::string path, stem, subcommand;
-  FileKey key;
+  std::string path, stem;  ///< as given on the command line; file name without extension
+  std::string subcommand;  ///< root attribute subcommand ("eval", "train", ...)
+  FileKey key;             ///< what group_models() groups by
   io::ModelRecord record;  ///< compare's reading (SF, accuracies, attacks)
+  /// /model and /dataset attributes ("" when the file has none).
   std::string model_spec, model_arch, model_sha256, dataset_spec, dataset_sha256, split;
   int64_t n = 0, correct = 0;  ///< /samples/correct: samples and correctly classified ones
   /// Provenance rows (name, value): versions, commit, config hash, fingerprints, world size, ...
   std::vector<std::pair<std::string, std::string>> provenance;
-  std::vector<double> sf_sorted;  ///< /sf/sorted (empty: no SF)
-  std::vector<AttackData> attacks;
+  std::vector<double> sf_sorted;    ///< /sf/sorted (empty: no SF)
+  std::vector<AttackData> attacks;  ///< every /attacks group but worst_case, in label order
+  /// The command's results, when the file has them.
   std::optional<InteractionsData> interactions;
   std::optional<AttributionData> attribution;
   std::optional<TrainData> train;
@@ -94,7 +99,7 @@ struct FileData {
 
 /// The loaded inputs: the files, in the order given, and the models they form.
 struct Zoo {
-  std::vector<FileData> files;
+  std::vector<FileData> files;                   ///< in the order given
   std::vector<ModelGroup> models;                ///< group_models() of the files' keys
   attribution::AttributionComparison agreement;  ///< model×model map agreement (compare's)
   std::vector<std::string> notes;                ///< what was read but not shown, and why
