@@ -102,7 +102,10 @@ std::string render(const XyPlot& plot) {
     }
   }
   const Range xp = padded(xr, 0, 1, false), yp = padded(yr, 0, 1, log);
-  std::string o = open_svg("xy", plot.width, plot.height, plot.title);
+  size_t labelled = 0;
+  for (const Series& s : plot.series) labelled += s.label.empty() ? 0 : 1;
+  const double legend_h = legend_height(labelled);
+  std::string o = open_svg("xy", plot.width, plot.height + static_cast<int>(legend_h), plot.title);
   const double top = draw_title(o, plot.title, plot.width) + 6;
   const Axis x{xp.lo, xp.hi, false, 72, plot.width - 20.0};
   const Axis y{yp.lo, yp.hi, log, plot.height - 48.0, top};
@@ -188,7 +191,7 @@ std::string render(const XyPlot& plot) {
       legend.push_back({s.label, color, s.lines, s.dashed && s.lines, s.markers, false});
     }
   }
-  draw_legend(o, legend, x.p1, y.p1, plot.width);
+  draw_legend(o, legend, x.p0, plot.height, plot.width);
   return o + "</svg>\n";
 }
 
@@ -220,7 +223,11 @@ std::string render(const BarChart& chart) {
     if (r.lo < chart.y_min) lo = r.lo - kPad * len;
     if (!(hi > lo)) hi = lo + 1;
   }
-  std::string o = open_svg("bar", chart.width, chart.height, chart.title);
+  size_t labelled = 0;
+  for (const BarSeries& s : chart.series) labelled += s.label.empty() ? 0 : 1;
+  const double legend_h = legend_height(labelled);
+  std::string o =
+      open_svg("bar", chart.width, chart.height + static_cast<int>(legend_h), chart.title);
   const double top = draw_title(o, chart.title, chart.width) + 6;
   const double left = 72, right = chart.width - 20.0;
   const double group = (right - left) / static_cast<double>(std::max<size_t>(nc, 1));
@@ -286,7 +293,7 @@ std::string render(const BarChart& chart) {
     o += "</g>\n";
     if (!s.label.empty()) legend.push_back({s.label, color, false, false, false, true});
   }
-  draw_legend(o, legend, right, top, chart.width);
+  draw_legend(o, legend, left, chart.height, chart.width);
   return o + "</svg>\n";
 }
 

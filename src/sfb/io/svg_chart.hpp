@@ -90,7 +90,8 @@ struct Matrix {
 
 /// The chart as an <svg xmlns="http://www.w3.org/2000/svg" ...> element with a viewBox of
 /// width×height, a <title> first, axes with 1-2-5 ticks, axis titles, a legend (when any series
-/// has a label) and the data attributes described above.
+/// has a label; drawn below the plot, never over data, the SVG growing by 14 + 18 px per labelled
+/// series) and the data attributes described above.
 std::string render(const XyPlot& plot);
 std::string render(const BarChart& chart);
 std::string render(const Matrix& matrix);

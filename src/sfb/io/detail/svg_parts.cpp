@@ -189,18 +189,22 @@ void draw_zero_line(std::string& o, const Axis& x, const Axis& y) {
       f2(x.p0), f2(y(0)), f2(x.p1));
 }
 
-void draw_legend(std::string& o, const std::vector<LegendEntry>& entries, double x1, double y1,
+double legend_height(size_t entries) {
+  return entries == 0 ? 0.0 : 14 + 18 * static_cast<double>(entries);
+}
+
+void draw_legend(std::string& o, const std::vector<LegendEntry>& entries, double x0, double y0,
                  int width) {
   if (entries.empty()) return;
-  const size_t max_chars = fit(0.45 * width, kFont);
+  const size_t max_chars = fit(width - x0 - 60, kFont);
   double text_w = 0;
   for (const auto& e : entries)
     text_w = std::max(text_w, text_width(shorten(e.label, max_chars), kFont));
   const double w = 40 + text_w, h = 8 + 18 * static_cast<double>(entries.size());
-  const double x = x1 - w - 6, y = y1 + 6;
+  const double x = x0, y = y0;
   o += fmt::format(
       "<g class=\"sfb-legend\"><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"white\" "
-      "fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n",
+      "stroke=\"#bbb\"/>\n",
       f2(x), f2(y), f2(w), f2(h));
   for (size_t i = 0; i < entries.size(); ++i) {
     const LegendEntry& e = entries[i];

@@ -119,8 +119,12 @@ struct LegendEntry {
   bool line = false, dashed = false, marker = false, swatch = false;
 };
 
-/// A boxed legend in the top-right corner of the plot area (x1, y1: that corner).
-void draw_legend(std::string& o, const std::vector<LegendEntry>& entries, double x1, double y1,
+/// The height a legend of `entries` lines takes below a chart (0 without entries): the chart's
+/// SVG is that much taller than its plot, so the legend never covers data.
+double legend_height(size_t entries);
+
+/// A boxed legend below the chart: its top-left corner at (x0, y0), one line per entry.
+void draw_legend(std::string& o, const std::vector<LegendEntry>& entries, double x0, double y0,
                  int width);
 
 /// A vertical (or horizontal) interval line with end caps of half-length `cap`.
