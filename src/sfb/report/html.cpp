@@ -7,35 +7,11 @@
 
 #include "core/error.hpp"
 #include "core/version.hpp"
+#include "io/svg_chart.hpp"
 
 namespace sfb::report {
 
-std::string escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + s.size() / 8);
-  for (const char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+std::string escape(std::string_view s) { return io::svg::escape(std::string(s)); }
 
 std::string base64(std::string_view bytes) {
   if (bytes.empty()) return "";
