@@ -11,7 +11,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
+#include <vector>
 
 namespace sfb::attacks::detail {
 namespace {
@@ -24,10 +27,88 @@ torch::Tensor gap(const torch::Tensor& t, const torch::Tensor& w, const torch::T
   return (w * t).sum(1) - b;
 }
 
+/// One row of the linf projection on the CPU (see fab_project_linf_sorted for the function F):
+/// λ solves F(λ) = Σ_j |w_j| min(λ, room_j) = c by selection. `cand` holds the breakpoints not yet
+/// placed; a pivot p (their median) is placed by evaluating F(p): F(p) > c puts every candidate
+/// with room ≥ p above λ (it contributes |w_j| λ: the slope s_hi), otherwise every candidate with
+/// room ≤ p below λ (it contributes |w_j| room_j: the constant p_lo). When none is left,
+/// λ = (c − p_lo) / s_hi; λ = ∞ when even F(∞) = Σ |w_j| room_j does not exceed c.
+template <typename T>
+void project_linf_row(const T* t, const T* w_in, T b, int64_t d, T* out,
+                      std::vector<std::pair<double, double>>& cand) {
+  double g = -static_cast<double>(b);
+  for (int64_t j = 0; j < d; ++j) g += static_cast<double>(w_in[j]) * static_cast<double>(t[j]);
+  const double sign = g >= 0 ? 1.0 : -1.0;
+  const double c = g * sign;
+  cand.clear();
+  double f_inf = 0;  // F(∞)
+  for (int64_t j = 0; j < d; ++j) {
+    const double w = static_cast<double>(w_in[j]) * sign;
+    if (w == 0) continue;
+    const double room = w < 0 ? 1.0 - static_cast<double>(t[j]) : static_cast<double>(t[j]);
+    cand.emplace_back(room, std::abs(w));
+    f_inf += std::abs(w) * room;
+  }
+  double lambda = std::numeric_limits<double>::infinity();
+  if (f_inf > c) {
+    double s_hi = 0, p_lo = 0;
+    auto first = cand.begin(), last = cand.end();
+    while (first != last) {
+      const auto mid = first + (last - first) / 2;
+      std::nth_element(first, mid, last);
+      const double p = mid->first;
+      double f = s_hi * p + p_lo;
+      for (auto it = first; it != last; ++it) f += it->second * std::min(p, it->first);
+      if (f > c) {  // λ < p: the candidates with room ≥ p are above λ
+        const auto split = std::partition(
+            first, last, [p](const std::pair<double, double>& e) { return e.first < p; });
+        for (auto it = split; it != last; ++it) s_hi += it->second;
+        last = split;
+      } else {  // λ ≥ p: the candidates with room ≤ p are below λ
+        const auto split = std::partition(
+            first, last, [p](const std::pair<double, double>& e) { return e.first <= p; });
+        for (auto it = first; it != split; ++it) p_lo += it->second * it->first;
+        first = split;
+      }
+    }
+    lambda = std::max(0.0, (c - p_lo) / std::max(s_hi, kSumGuard));
+  }
+  for (int64_t j = 0; j < d; ++j) {
+    const double w = static_cast<double>(w_in[j]) * sign;
+    if (w == 0) {
+      out[j] = T(0);
+      continue;
+    }
+    const double room = w < 0 ? 1.0 - static_cast<double>(t[j]) : static_cast<double>(t[j]);
+    const double step = std::min(room, lambda);
+    out[j] = static_cast<T>(w < 0 ? step : -step);
+  }
+}
+
 }  // namespace
 
-torch::Tensor fab_project_linf(const torch::Tensor& t, const torch::Tensor& w_in,
+torch::Tensor fab_project_linf(const torch::Tensor& t, const torch::Tensor& w,
                                const torch::Tensor& b) {
+  if (!t.device().is_cpu()) return fab_project_linf_sorted(t, w, b);
+  const torch::Tensor tc = t.contiguous(), wc = w.contiguous(), bc = b.contiguous();
+  torch::Tensor out = torch::empty_like(tc);
+  const int64_t n = tc.size(0), d = tc.size(1);
+  AT_DISPATCH_FLOATING_TYPES(tc.scalar_type(), "fab_project_linf", [&] {
+    std::vector<std::pair<double, double>> cand;
+    cand.reserve(static_cast<size_t>(d));
+    const auto* tp = tc.data_ptr<scalar_t>();
+    const auto* wp = wc.data_ptr<scalar_t>();
+    const auto* bp = bc.data_ptr<scalar_t>();
+    auto* op = out.data_ptr<scalar_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      project_linf_row<scalar_t>(tp + i * d, wp + i * d, bp[i], d, op + i * d, cand);
+    }
+  });
+  return out;
+}
+
+torch::Tensor fab_project_linf_sorted(const torch::Tensor& t, const torch::Tensor& w_in,
+                                      const torch::Tensor& b) {
   // Orientation as in the reference: +1 where <w, t> − b ≥ 0.
   const torch::Tensor g = gap(t, w_in, b);
   const torch::Tensor sign = torch::where(g >= 0, torch::ones_like(g), -torch::ones_like(g));

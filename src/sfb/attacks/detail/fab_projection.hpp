@@ -10,11 +10,17 @@ namespace sfb::attacks::detail {
 /// t: [N, d] points in [0, 1]; w: [N, d] normals; b: [N] offsets; all of one floating dtype and
 /// device. Returns d: [N, d] (same dtype/device).
 /// Same solution as the reference's projection_linf (fra31/auto-attack, fab_projections.py);
-/// written independently: the breakpoints of the piecewise-linear function λ ↦ <w, d(λ)> are
-/// sorted once and the segment holding the solution is found by counting breakpoints (the
-/// reference bisects the same sorted array).
+/// written independently. On CUDA (and in fab_project_linf_sorted) the breakpoints of the
+/// piecewise-linear function λ ↦ <w, d(λ)> are sorted once and the segment holding the solution
+/// is found by counting breakpoints (the reference bisects the same sorted array): O(d log d) per
+/// row. On the CPU each row's step λ is found by selection instead (quickselect-style pivoting on
+/// the breakpoints, float64 sums): expected O(d) per row, the same λ up to rounding.
 torch::Tensor fab_project_linf(const torch::Tensor& t, const torch::Tensor& w,
                                const torch::Tensor& b);
+
+/// fab_project_linf by sorting, on any device (what CUDA runs; tests compare the two paths).
+torch::Tensor fab_project_linf_sorted(const torch::Tensor& t, const torch::Tensor& w,
+                                      const torch::Tensor& b);
 
 /// The same projection in the l2 norm: the smallest ‖d_i‖₂ with <w_i, t_i + d_i> = b_i and
 /// t_i + d_i ∈ [0, 1]^d (the clipped solution d_ij = clip(−α w_ij, −t_ij, 1 − t_ij) for the one
