@@ -275,6 +275,19 @@ def main():
             if "ig_max_rel_diff" in rec:
                 print(f"  IG maps: largest relative difference {rec['ig_max_rel_diff']:.2e}")
         print(f"written: {args.out}")
+        # The work must be the same: a timing of different work is no comparison.
+        problems = []
+        for name, rec in rows.items():
+            if rec.get("ig_max_rel_diff", 0.0) > 1e-2:
+                problems.append(f"{name}: IG maps differ by {rec['ig_max_rel_diff']:.2e}")
+            if "sfbench_robust_after_stage" in rec:
+                a, b = rec["sfbench_robust_after_stage"][-1], rec["reference_robust_after_stage"][-1]
+                if rec["sfbench_clean"] != rec["reference_clean"] or abs(a - b) > max(2, args.n // 10):
+                    problems.append(f"{name}: robust {a} vs {b} of clean "
+                                    f"{rec['sfbench_clean']} vs {rec['reference_clean']}")
+        if problems:
+            raise SystemExit("reference_speed: the two sides did different work: " +
+                             "; ".join(problems))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
