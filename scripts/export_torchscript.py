@@ -61,6 +61,7 @@ Example:
       --input-shape 3 224 224 --mean 0.485 0.456 0.406 --std 0.229 0.224 0.225 --out rn18.pt
 """
 import os
+import secrets
 import sys
 
 if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
@@ -422,11 +423,23 @@ def save_module(module, path: str) -> None:
         torch.jit.save(module, buf)
     except Exception as e:
         raise ExportError(f"torch.jit.save cannot write the compiled module ({first_line(e)})")
-    tmp = f"{path}.partial"
+    # A temporary name unique to this run, created exclusively and never through a symbolic
+    # link, removed when anything fails (the rule sfbench's own files follow).
+    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(6)}.partial"
     try:
-        with open(tmp, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(buf.getvalue())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+            raise
     except OSError as e:
         raise ExportError(f"--out {path}: cannot write it ({first_line(e)})")
 

@@ -9,7 +9,8 @@
 // current epoch, the global step, the per-epoch log so far, the running sums of the unfinished
 // epoch, LibTorch's default CPU generator state and the run's resumptions so far. Every other
 // random draw of training is keyed by (seed, epoch, step or sample index), so (epoch, step) is the
-// RNG state. Written atomically (<file>.partial, then rename) by rank 0 only; read by every rank.
+// RNG state. Written atomically (a NewFile of core/output_file.hpp: an
+// exclusive temporary <file>.<tag>.partial, then rename) by rank 0 only; read by every rank.
 // The configuration of the run that writes it is stored with it (model checkpoint's config_toml,
 // "sfbench/config.toml"), so that --resume can refuse a changed one (train/resume_config.hpp).
 
