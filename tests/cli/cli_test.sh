@@ -177,6 +177,14 @@ PY
       fail "missing commbench output not named: $(cat "$dir/out")"
     expect_exit 2 "$sfb" validate "$dir/nov.json"
     grep -q "\[metrics\]\[sf\]: Missing required property 'value'" "$dir/out" || fail "summary without the SF value: $(cat "$dir/out")"
+    # A results file and a summary of another run side by side: both are named as mixed up.
+    cp "$dir/s.h5" "$dir/mix.h5"
+    cp "$dir/r.json" "$dir/mix.json"
+    expect_exit 2 "$sfb" validate "$dir/mix.h5"
+    grep -q "differs from run_id .* of '$dir/mix.json' next to it: the results file and its summary are from different runs" "$dir/out" ||
+      fail "a summary of another run next to the file: $(cat "$dir/out")"
+    expect_exit 2 "$sfb" validate "$dir/mix.json"
+    grep -q "of '$dir/mix.h5' next to it" "$dir/out" || fail "mixed pair from the summary's side: $(cat "$dir/out")"
     # The input is read once, so a summary through a pipe or a FIFO validates; an HDF5 file
     # through a pipe is refused saying why.
     expect_exit 0 "$sfb" validate <(cat "$dir/r.json") <(cat "$dir/s.json")

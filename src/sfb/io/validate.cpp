@@ -120,6 +120,42 @@ void check_command_outputs(hid_t file, const nlohmann::json& layout,
 
 const char kHdf5Signature[] = "\x89HDF\r\n\x1a\n";
 
+/// The root attribute run_id of an HDF5 results file; "" when the file cannot be read or has none.
+std::string h5_run_id(const fs::path& file) {
+  try {
+    h5::Handle f = h5::open_readonly(file);
+    if (!h5::has_attr(f.get(), "run_id")) return "";
+    const auto v = h5::read_attr(f.get(), "run_id");
+    const auto* s = std::get_if<std::string>(&v);
+    return s ? *s : "";
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+/// The run_id of a JSON summary; "" when it cannot be parsed or has none.
+std::string json_run_id(const fs::path& file) {
+  std::ifstream in(file);
+  const nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || !doc.contains("run_id") || !doc["run_id"].is_string()) return "";
+  return doc["run_id"].get<std::string>();
+}
+
+/// A results file and the summary next to it (same stem) are one run's: when both name a run_id
+/// and they differ, `rep` gets a problem naming the other file. Files without a run_id (layout
+/// version 1) are not compared.
+void check_run_pair(const fs::path& h5_file, const fs::path& json_file, bool checking_h5,
+                    ValidationReport& rep) {
+  std::error_code ec;
+  if (!fs::is_regular_file(h5_file, ec) || !fs::is_regular_file(json_file, ec)) return;
+  const std::string a = h5_run_id(h5_file), b = json_run_id(json_file);
+  if (a.empty() || b.empty() || a == b) return;
+  const fs::path& other = checking_h5 ? json_file : h5_file;
+  rep.problems.push_back("run_id " + (checking_h5 ? a : b) + " differs from run_id " +
+                         (checking_h5 ? b : a) + " of '" + other.string() +
+                         "' next to it: the results file and its summary are from different runs");
+}
+
 }  // namespace
 
 ValidationReport validate_results(const fs::path& file) {
@@ -296,7 +332,11 @@ ValidationReport validate_path(const fs::path& file) {
   head.resize(static_cast<std::size_t>(in.gcount()));
   const bool regular = fs::is_regular_file(st);
   if (head == std::string(kHdf5Signature, kSignature)) {
-    if (regular) return validate_results(file);
+    if (regular) {
+      ValidationReport r = validate_results(file);
+      check_run_pair(file, fs::path(file).replace_extension(".json"), true, r);
+      return r;
+    }
     rep.kind = "results";
     rep.problems.push_back("'" + file.string() +
                            "' is an HDF5 file read through a pipe or FIFO; HDF5 reads a results "
@@ -312,7 +352,9 @@ ValidationReport validate_path(const fs::path& file) {
       rep.problems.push_back("'" + file.string() + "' is empty");
       return rep;
     }
-    return validate_summary_text(text.str(), file.string());
+    ValidationReport r = validate_summary_text(text.str(), file.string());
+    if (regular) check_run_pair(fs::path(file).replace_extension(".h5"), file, false, r);
+    return r;
   }
   // Anything else in a regular file (.h5.partial, damaged files, a user block) is checked as a
   // results file, so that HDF5's own reason for refusing it is reported.

@@ -32,6 +32,8 @@ ValidationReport validate_summary_text(const std::string& text, const std::strin
 /// validate_results (a regular file; through a pipe or FIFO a problem saying HDF5 needs the
 /// path), '{' → validate_summary_text on the text read (pipes and FIFOs included), otherwise a
 /// `.json` name → summary, a regular file → validate_results (HDF5's reason), else a problem.
+/// A regular results file and the summary next to it (r.h5 and r.json) must carry the same
+/// run_id when both have one: otherwise they are from different runs, and that is a problem.
 ValidationReport validate_path(const std::filesystem::path& file);
 
 /// The embedded schema texts (compiled in from results_schema/ so an installed binary needs no
