@@ -32,20 +32,14 @@ Command register_train(CLI::App& app, Invocation& inv) {
       "--resume", [&inv] { inv.flags["train.resume"] = "true"; },
       "continue from the checkpoint when it exists (config key 'train.resume'); refused when a "
       "key that changes the training differs from the checkpoint's configuration");
-  sub->add_option_function<std::string>(
-      "--resume-allow",
-      [&inv](const std::string& v) {
-        nlohmann::json keys = nlohmann::json::array();
-        for (std::size_t start = 0;;) {
-          const auto comma = v.find(',', start);
-          keys.push_back(v.substr(start, comma == std::string::npos ? comma : comma - start));
-          if (comma == std::string::npos) break;
-          start = comma + 1;
-        }
-        inv.flags["train.resume_allow"] = keys.dump();
-      },
-      "comma-separated config keys that may differ from the checkpoint's on --resume, e.g. "
-      "train.lr,seed; '*' = any (config key 'train.resume_allow')");
+  sub->add_option_function<std::vector<std::string>>(
+         "--resume-allow",
+         [&inv](const std::vector<std::string>& keys) {
+           inv.flags["train.resume_allow"] = nlohmann::json(keys).dump();
+         },
+         "comma-separated config keys that may differ from the checkpoint's on --resume, e.g. "
+         "train.lr,seed; '*' = any (config key 'train.resume_allow')")
+      ->delimiter(',');
   return {
       sub, [](Context& ctx, Invocation& inv2) {
         // For training, --batch-size is the global minibatch (train.batch_size).
