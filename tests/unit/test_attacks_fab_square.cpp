@@ -275,9 +275,9 @@ TEST(FabProjection, MatchesBruteForceLinfAndL2) {
 }
 
 TEST(FabProjection, SelectionOnTheCpuEqualsTheSortedPath) {
-  // The CPU path finds λ by selection, CUDA's by sorting: the same step up to rounding, on rows
-  // of CIFAR size with ties (pixels at 0 and 1, repeated values), zero normals, points on the
-  // hyperplane and targets the box cannot reach.
+  // The CPU paths find λ (linf) and α (l2) by selection, CUDA's by sorting: the same step up to
+  // rounding, on rows of CIFAR size with ties (pixels at 0 and 1, repeated values), zero normals,
+  // points on the hyperplane and targets the box cannot reach.
   torch::manual_seed(5);
   const int64_t n = 64, d = 3 * 32 * 32;
   for (const auto dtype : {torch::kFloat64, torch::kFloat32}) {
@@ -291,18 +291,24 @@ TEST(FabProjection, SelectionOnTheCpuEqualsTheSortedPath) {
     const torch::Tensor shift = torch::linspace(-40, 40, n, dtype);
     torch::Tensor b = (w.to(torch::kFloat64) * t.to(torch::kFloat64)).sum(1).to(dtype) + shift;
     b[1] = (w[1].to(torch::kFloat64) * t[1].to(torch::kFloat64)).sum().item<double>();
-    const torch::Tensor sel = detail::fab_project_linf(t, w, b);
-    const torch::Tensor ref = detail::fab_project_linf_sorted(t, w, b);
-    const double tol = dtype == torch::kFloat64 ? 1e-12 : 1e-5;
-    EXPECT_TRUE(torch::allclose(sel, ref, tol, tol))
-        << c10::toString(dtype) << " " << (sel - ref).abs().max().item<double>();
-    EXPECT_EQ(sel.scalar_type(), dtype);
-    EXPECT_EQ(sel[0].abs().max().item<double>(), 0.0);
-    // Both the feasible and the unreachable case occur.
-    const torch::Tensor miss = ((w * (t + sel)).sum(1) - b).abs() / (1 + b.abs());
-    const int64_t hit = (miss < 10 * tol).sum().item<int64_t>();
-    EXPECT_GT(hit, n / 4);
-    EXPECT_LT(hit, n);
+    for (const Norm norm : {Norm::kLinf, Norm::kL2}) {
+      const bool linf = norm == Norm::kLinf;
+      const torch::Tensor sel =
+          linf ? detail::fab_project_linf(t, w, b) : detail::fab_project_l2(t, w, b);
+      const torch::Tensor ref =
+          linf ? detail::fab_project_linf_sorted(t, w, b) : detail::fab_project_l2_sorted(t, w, b);
+      const double tol = dtype == torch::kFloat64 ? 1e-12 : 1e-5;
+      const std::string what = c10::toString(dtype) + std::string(" ") + norm_name(norm);
+      EXPECT_TRUE(torch::allclose(sel, ref, tol, tol))
+          << what << " " << (sel - ref).abs().max().item<double>();
+      EXPECT_EQ(sel.scalar_type(), dtype);
+      EXPECT_EQ(sel[0].abs().max().item<double>(), 0.0);
+      // Both the feasible and the unreachable case occur.
+      const torch::Tensor miss = ((w * (t + sel)).sum(1) - b).abs() / (1 + b.abs());
+      const int64_t hit = (miss < 10 * tol).sum().item<int64_t>();
+      EXPECT_GT(hit, n / 4) << what;
+      EXPECT_LT(hit, n) << what;
+    }
   }
 }
 

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -85,7 +86,88 @@ void project_linf_row(const T* t, const T* w_in, T b, int64_t d, T* out,
   }
 }
 
+/// One row of the l2 projection on the CPU (see fab_project_l2_sorted for G): α ≥ 0 solves
+/// G(α) = Σ_j w_j clip(−α w_j, −t_j, 1 − t_j) = −c by selection on the saturation points r_j: a
+/// candidate with r_j > α contributes −α w_j² (the slope w_hi), one with r_j ≤ α its saturated
+/// w_j sat_j (the constant a_lo). Infeasible (the saturated corner does not reach −c): d = sat.
+template <typename T>
+void project_l2_row(const T* t, const T* w_raw, T b, int64_t d, T* out,
+                    std::vector<std::array<double, 3>>& cand) {
+  const auto w_at = [&](int64_t j) {
+    const double w = static_cast<double>(w_raw[j]);
+    return std::abs(w) > 1e-8 ? w : 0.0;  // the reference's threshold
+  };
+  double g = -static_cast<double>(b);
+  for (int64_t j = 0; j < d; ++j) g += w_at(j) * static_cast<double>(t[j]);
+  const double sign = g >= 0 ? 1.0 : -1.0;
+  const double c = g * sign;
+  cand.clear();
+  double a_all = 0;  // G(∞) = Σ w_j sat_j
+  for (int64_t j = 0; j < d; ++j) {
+    const double w = w_at(j) * sign;
+    if (w == 0) continue;
+    const double tj = static_cast<double>(t[j]);
+    const double sat = w > 0 ? -tj : 1.0 - tj;
+    cand.push_back({sat / (-w), w * w, w * sat});
+    a_all += w * sat;
+  }
+  const bool feasible = a_all < -c;
+  double alpha = 0;
+  if (feasible) {
+    double w_hi = 0, a_lo = 0;
+    auto first = cand.begin(), last = cand.end();
+    while (first != last) {
+      const auto mid = first + (last - first) / 2;
+      std::nth_element(first, mid, last, [](const auto& x, const auto& y) { return x[0] < y[0]; });
+      const double p = (*mid)[0];
+      double gp = a_lo - p * w_hi;
+      for (auto it = first; it != last; ++it) gp += (*it)[0] <= p ? (*it)[2] : -p * (*it)[1];
+      if (gp < -c) {  // α < p: the candidates with r ≥ p are still unsaturated at α
+        const auto split = std::partition(first, last, [p](const auto& e) { return e[0] < p; });
+        for (auto it = split; it != last; ++it) w_hi += (*it)[1];
+        last = split;
+      } else {  // α ≥ p: the candidates with r ≤ p are saturated
+        const auto split = std::partition(first, last, [p](const auto& e) { return e[0] <= p; });
+        for (auto it = first; it != split; ++it) a_lo += (*it)[2];
+        first = split;
+      }
+    }
+    alpha = std::max(0.0, (a_lo + c) / std::max(w_hi, kSumGuard));
+  }
+  for (int64_t j = 0; j < d; ++j) {
+    const double w = w_at(j) * sign;
+    if (w == 0) {
+      out[j] = T(0);
+      continue;
+    }
+    const double tj = static_cast<double>(t[j]);
+    const double step =
+        feasible ? std::max(std::min(-alpha * w, 1.0 - tj), -tj) : (w > 0 ? -tj : 1.0 - tj);
+    out[j] = static_cast<T>(step);
+  }
+}
+
 }  // namespace
+
+torch::Tensor fab_project_l2(const torch::Tensor& t, const torch::Tensor& w,
+                             const torch::Tensor& b) {
+  if (!t.device().is_cpu()) return fab_project_l2_sorted(t, w, b);
+  const torch::Tensor tc = t.contiguous(), wc = w.contiguous(), bc = b.contiguous();
+  torch::Tensor out = torch::empty_like(tc);
+  const int64_t n = tc.size(0), d = tc.size(1);
+  AT_DISPATCH_FLOATING_TYPES(tc.scalar_type(), "fab_project_l2", [&] {
+    std::vector<std::array<double, 3>> cand;
+    cand.reserve(static_cast<size_t>(d));
+    const auto* tp = tc.data_ptr<scalar_t>();
+    const auto* wp = wc.data_ptr<scalar_t>();
+    const auto* bp = bc.data_ptr<scalar_t>();
+    auto* op = out.data_ptr<scalar_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      project_l2_row<scalar_t>(tp + i * d, wp + i * d, bp[i], d, op + i * d, cand);
+    }
+  });
+  return out;
+}
 
 torch::Tensor fab_project_linf(const torch::Tensor& t, const torch::Tensor& w,
                                const torch::Tensor& b) {
@@ -144,8 +226,8 @@ torch::Tensor fab_project_linf_sorted(const torch::Tensor& t, const torch::Tenso
   return torch::where(active, dir * torch::min(room, lambda), torch::zeros_like(t));
 }
 
-torch::Tensor fab_project_l2(const torch::Tensor& t, const torch::Tensor& w_raw,
-                             const torch::Tensor& b) {
+torch::Tensor fab_project_l2_sorted(const torch::Tensor& t, const torch::Tensor& w_raw,
+                                    const torch::Tensor& b) {
   const torch::Tensor active = w_raw.abs() > 1e-8;
   const torch::Tensor w_in = w_raw * active;
   const torch::Tensor g = gap(t, w_in, b);

@@ -26,8 +26,13 @@ torch::Tensor fab_project_linf_sorted(const torch::Tensor& t, const torch::Tenso
 /// t_i + d_i ∈ [0, 1]^d (the clipped solution d_ij = clip(−α w_ij, −t_ij, 1 − t_ij) for the one
 /// α ≥ 0 that meets the hyperplane); when the box cannot reach the hyperplane, the box corner
 /// closest to it. Coordinates with |w_ij| ≤ 1e-8 are treated as w_ij = 0 and never moved (as in
-/// the reference's projection_l2). Shapes as fab_project_linf.
+/// the reference's projection_l2). Shapes as fab_project_linf. As there, CUDA sorts the
+/// breakpoints and the CPU selects the multiplier α (expected O(d) per row).
 torch::Tensor fab_project_l2(const torch::Tensor& t, const torch::Tensor& w,
                              const torch::Tensor& b);
+
+/// fab_project_l2 by sorting, on any device (what CUDA runs; tests compare the two paths).
+torch::Tensor fab_project_l2_sorted(const torch::Tensor& t, const torch::Tensor& w,
+                                    const torch::Tensor& b);
 
 }  // namespace sfb::attacks::detail
