@@ -147,46 +147,44 @@ void project_l2_row(const T* t, const T* w_raw, T b, int64_t d, T* out,
   }
 }
 
+/// `row(t_i, w_i, b_i, d, out_i, cand)` on every row of the CPU tensors t, w [N, d] and b [N]
+/// (any floating dtype; `row` is generic over it), with one scratch `Cand` reused across rows.
+template <typename Cand, typename Row>
+torch::Tensor per_row_cpu(const torch::Tensor& t, const torch::Tensor& w, const torch::Tensor& b,
+                          const Row& row) {
+  const torch::Tensor tc = t.contiguous(), wc = w.contiguous(), bc = b.contiguous();
+  torch::Tensor out = torch::empty_like(tc);
+  const int64_t n = tc.size(0), d = tc.size(1);
+  AT_DISPATCH_FLOATING_TYPES(tc.scalar_type(), "fab_project", [&] {
+    Cand cand;
+    cand.reserve(static_cast<size_t>(d));
+    const auto* tp = tc.data_ptr<scalar_t>();
+    const auto* wp = wc.data_ptr<scalar_t>();
+    const auto* bp = bc.data_ptr<scalar_t>();
+    auto* op = out.data_ptr<scalar_t>();
+    for (int64_t i = 0; i < n; ++i) row(tp + i * d, wp + i * d, bp[i], d, op + i * d, cand);
+  });
+  return out;
+}
+
 }  // namespace
 
 torch::Tensor fab_project_l2(const torch::Tensor& t, const torch::Tensor& w,
                              const torch::Tensor& b) {
   if (!t.device().is_cpu()) return fab_project_l2_sorted(t, w, b);
-  const torch::Tensor tc = t.contiguous(), wc = w.contiguous(), bc = b.contiguous();
-  torch::Tensor out = torch::empty_like(tc);
-  const int64_t n = tc.size(0), d = tc.size(1);
-  AT_DISPATCH_FLOATING_TYPES(tc.scalar_type(), "fab_project_l2", [&] {
-    std::vector<std::array<double, 3>> cand;
-    cand.reserve(static_cast<size_t>(d));
-    const auto* tp = tc.data_ptr<scalar_t>();
-    const auto* wp = wc.data_ptr<scalar_t>();
-    const auto* bp = bc.data_ptr<scalar_t>();
-    auto* op = out.data_ptr<scalar_t>();
-    for (int64_t i = 0; i < n; ++i) {
-      project_l2_row<scalar_t>(tp + i * d, wp + i * d, bp[i], d, op + i * d, cand);
-    }
-  });
-  return out;
+  return per_row_cpu<std::vector<std::array<double, 3>>>(
+      t, w, b, [](const auto* tr, const auto* wr, auto br, int64_t d, auto* out, auto& cand) {
+        project_l2_row(tr, wr, br, d, out, cand);
+      });
 }
 
 torch::Tensor fab_project_linf(const torch::Tensor& t, const torch::Tensor& w,
                                const torch::Tensor& b) {
   if (!t.device().is_cpu()) return fab_project_linf_sorted(t, w, b);
-  const torch::Tensor tc = t.contiguous(), wc = w.contiguous(), bc = b.contiguous();
-  torch::Tensor out = torch::empty_like(tc);
-  const int64_t n = tc.size(0), d = tc.size(1);
-  AT_DISPATCH_FLOATING_TYPES(tc.scalar_type(), "fab_project_linf", [&] {
-    std::vector<std::pair<double, double>> cand;
-    cand.reserve(static_cast<size_t>(d));
-    const auto* tp = tc.data_ptr<scalar_t>();
-    const auto* wp = wc.data_ptr<scalar_t>();
-    const auto* bp = bc.data_ptr<scalar_t>();
-    auto* op = out.data_ptr<scalar_t>();
-    for (int64_t i = 0; i < n; ++i) {
-      project_linf_row<scalar_t>(tp + i * d, wp + i * d, bp[i], d, op + i * d, cand);
-    }
-  });
-  return out;
+  return per_row_cpu<std::vector<std::pair<double, double>>>(
+      t, w, b, [](const auto* tr, const auto* wr, auto br, int64_t d, auto* out, auto& cand) {
+        project_linf_row(tr, wr, br, d, out, cand);
+      });
 }
 
 torch::Tensor fab_project_linf_sorted(const torch::Tensor& t, const torch::Tensor& w_in,
