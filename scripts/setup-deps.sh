@@ -22,63 +22,78 @@ note() { echo "setup-deps: $*"; }
 # The entries of a list file: one a line, '#' comments and blank lines dropped.
 entries() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$1"; }
 
-# The Debian 12 packages, named explicitly here (also those the build reaches through another
-# package's dependencies). tests/setup/check_deps.py reads them through --list-debian and fails
-# when the build or the tests use a package these lists do not cover.
-debian_packages=(
-  # the build
-  build-essential cmake ninja-build pkg-config git ca-certificates
-  libc6-dev linux-libc-dev libgcc-12-dev libstdc++-12-dev
-  # MPI and parallel HDF5
-  openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libaec-dev zlib1g-dev
-  libcurl4-openssl-dev
-  # libraries sfbench links or includes
-  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libvalijson-dev
-  libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libssl-dev libjpeg62-turbo-dev libpng-dev
-  # tests and benchmarks; clang-format 14 is the format check's (ctest -L lint)
-  libgtest-dev libgmock-dev googletest libbenchmark-dev libbenchmark1debian clang-format
-  # headless Chromium renders `sfbench report` pages in tests/cli/report_test.sh
-  chromium
-  # Python for the project's virtual environment (.venv)
-  python3 python3-venv python3-pip
-)
-# Only the Slurm tests need these (skipped with SFB_WITH_SLURM=0): slurm-wlm and munge run the
-# private cluster of tests/slurm; shellcheck lints jobs/slurm.
-debian_slurm_packages=(slurm-wlm munge shellcheck)
+# The Debian 12 packages, named explicitly on the apt-get command lines below (also those the
+# build reaches through another package's dependencies), in groups:
+#   the build: build-essential cmake ninja-build pkg-config git ca-certificates and the C/C++
+#     headers and runtimes (libc6-dev linux-libc-dev libgcc-12-dev libstdc++-12-dev);
+#   MPI and parallel HDF5: openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libaec-dev
+#     zlib1g-dev libcurl4-openssl-dev;
+#   libraries sfbench links or includes: CLI11, toml++, nlohmann-json, valijson, spdlog, fmt,
+#     OpenSSL, libjpeg-turbo, libpng;
+#   tests and benchmarks: GoogleTest/GoogleMock, Google Benchmark, clang-format 14 (ctest -L lint),
+#     chromium (renders `sfbench report` pages in tests/cli/report_test.sh);
+#   Python for the project's virtual environment (.venv).
+# The Slurm tests alone need slurm-wlm and munge (the private cluster of tests/slurm) and
+# shellcheck (lints jobs/slurm): skipped with SFB_WITH_SLURM=0. tests/setup/check_deps.py reads
+# the packages through --list-debian, which runs these same functions with apt-get printing its
+# arguments instead, and fails when the build or the tests use a package they do not cover.
+install_debian_packages() {
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+    build-essential cmake ninja-build pkg-config git ca-certificates \
+    libc6-dev linux-libc-dev libgcc-12-dev libstdc++-12-dev \
+    openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libaec-dev zlib1g-dev \
+    libcurl4-openssl-dev \
+    libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libvalijson-dev \
+    libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libssl-dev libjpeg62-turbo-dev libpng-dev \
+    libgtest-dev libgmock-dev googletest libbenchmark-dev libbenchmark1debian clang-format \
+    chromium \
+    python3 python3-venv python3-pip
+}
+install_debian_slurm_packages() {
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+    slurm-wlm munge shellcheck
+}
+# The packages of those functions: each run with apt-get replaced by a printer of its
+# non-option arguments (after `install`).
+list_packages() {
+  (
+    apt-get() { shift; local a; for a in "$@"; do [[ $a == -* ]] || echo "$a"; done; }
+    sudo=""
+    "$@"
+  )
+}
 if [[ "${1:-}" == --list-debian ]]; then
-  printf '%s\n' "${debian_packages[@]}" "${debian_slurm_packages[@]}"
+  list_packages install_debian_packages
+  list_packages install_debian_slurm_packages
   exit 0
 fi
-apt_packages=("${debian_packages[@]}")
-[[ "${SFB_WITH_SLURM:-1}" == 0 ]] || apt_packages+=("${debian_slurm_packages[@]}")
+installs=(install_debian_packages)
+[[ "${SFB_WITH_SLURM:-1}" == 0 ]] || installs+=(install_debian_slurm_packages)
 
 if [[ "${SFB_SKIP_APT:-0}" != 1 ]]; then
-  missing=()
-  for p in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  # As root, every listed package goes to apt-get on every run, not only the missing ones: for
-  # those already there it is a no-op that records them as installed on purpose (apt-mark
-  # manual), so what the build needs is what this script installs on any machine. The package
-  # index is refreshed only when that install fails (a fresh machine). Without root, sudo is used
-  # only when something is missing.
-  if ((${#missing[@]})) || [[ $(id -u) -eq 0 ]]; then
-    sudo=""
-    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  for install in "${installs[@]}"; do
+    missing=()
+    for p in $(list_packages "$install"); do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    # As root, every listed package goes to apt-get on every run, not only the missing ones: for
+    # those already there it is a no-op that records them as installed on purpose (apt-mark
+    # manual), so what the build needs is what this script installs on any machine. The package
+    # index is refreshed only when that install fails (a fresh machine). Without root, sudo is
+    # used only when something is missing.
+    ((${#missing[@]})) || [[ $(id -u) -eq 0 ]] || continue
     ((${#missing[@]})) && note "installing Debian packages: ${missing[*]}"
     log=$(mktemp)
-    apt_install() {
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
-        "${apt_packages[@]}"
-    }
-    if ! apt_install >"$log" 2>&1; then
-      if ! { $sudo apt-get update -q && apt_install; } >>"$log" 2>&1; then
+    if ! "$install" >"$log" 2>&1; then
+      if ! { $sudo apt-get update -q && "$install"; } >>"$log" 2>&1; then
         tail -n 40 "$log" >&2
         die "apt-get failed (full log: $log)"
       fi
     fi
     rm -f "$log"
-  fi
+  done
 fi
 
 # Python: the interpreter on PATH makes the venv; the venv holds torch (its LibTorch is what we link).

@@ -4,9 +4,9 @@
 Debian: every header and library the build really used (ninja's dependency records, the link lines,
 the shared libraries the built programs load), every program ctest starts and every program the
 test, quickstart and job scripts call is mapped to the Debian package that owns it (dpkg's file
-lists). Each such package must be installed by scripts/setup-deps.sh (its lists debian_packages
-and debian_slurm_packages, printed by --list-debian), directly or as a dependency
-(apt-cache depends --recurse), or be part of every Debian system (Essential or Priority required).
+lists). Each such package must be installed by scripts/setup-deps.sh (the packages on the
+apt-get lines of install_debian_packages and install_debian_slurm_packages, printed by
+--list-debian), directly or as a dependency (apt-cache depends --recurse), or be part of every Debian system (Essential or Priority required).
 
 Python: every module imported by the .py files and the Python here-documents under tests/, bench/
 and scripts/ must be the standard library, a file of the repository, or come from a distribution
@@ -425,7 +425,7 @@ def main():
         for pkg, (f, why) in sorted(check_debian(a.repo.resolve(), a.build.resolve(),
                                                  a.venv, a.drop_debian).items()):
             print(f"check_deps: undeclared Debian package {pkg}: {f} is used by {why}; "
-                  f"add it to debian_packages in scripts/setup-deps.sh")
+                  f"add it to install_debian_packages in scripts/setup-deps.sh")
             failed = True
     if a.only in (None, "python"):
         for dist, (origin, why) in sorted(check_python(a.repo.resolve(), a.drop_python).items()):
