@@ -16,6 +16,7 @@
 #include "models/factory.hpp"
 #include "models/torchscript.hpp"
 #include "models/zoo.hpp"
+#include "unit/temp_dir.hpp"
 
 namespace sfb::models {
 namespace {
@@ -26,16 +27,9 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>();
 }
 
-/// A fresh directory per test process, removed at the end of the test.
-class ModelsIo : public ::testing::Test {
+/// A fresh directory per test (TempDirTest), and a model to write.
+class ModelsIo : public sfb::test::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("sfb_models_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   /// cnn-small with seed 3 whose BatchNorm running statistics are not the defaults.
   static std::shared_ptr<NativeModel> trained_looking_cnn() {
     ModelOptions o;
@@ -49,7 +43,6 @@ class ModelsIo : public ::testing::Test {
     m->eval();
     return m;
   }
-  fs::path dir_;
 };
 
 TEST_F(ModelsIo, CheckpointRoundTripGivesIdenticalOutputs) {

@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "core/output_file.hpp"
+#include "unit/temp_dir.hpp"
 
 namespace sfb {
 namespace {
@@ -28,17 +29,7 @@ std::string read_all(const fs::path& p) {
   return os.str();
 }
 
-class OutputFile : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("sfb_output_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+class OutputFile : public sfb::test::TempDirTest {};
 
 TEST_F(OutputFile, CommitPublishesTheBytesAndLeavesNoTemporaryFile) {
   const fs::path final = dir_ / "r.json";

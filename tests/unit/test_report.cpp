@@ -14,6 +14,7 @@
 #include "report/html.hpp"
 #include "report/models.hpp"
 #include "report/report.hpp"
+#include "unit/temp_dir.hpp"
 
 namespace sfb::report {
 namespace {
@@ -154,17 +155,7 @@ TEST(ReportHtml, PngInfoReadsSizeAndText) {
   EXPECT_FALSE(png_info(png.substr(0, 20), info));  // truncated IHDR
 }
 
-class ReportOutput : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("sfb_report_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+class ReportOutput : public sfb::test::TempDirTest {};
 
 TEST_F(ReportOutput, EmptyZooSaysWhySectionsAreEmpty) {
   const std::string html = render(Zoo{}, RenderOptions{});
